@@ -1,0 +1,54 @@
+use uuid::Uuid;
+
+use crate::{Kind, Relation};
+
+/// Why a command was refused. Every variant names what was wrong so that the message can
+/// go straight to the person or program that sent the command.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DomainError {
+    #[error("field `{field}`: {problem}")]
+    InvalidField { field: String, problem: String },
+    #[error("field `{field}` is not a field of a {kind}; known fields: {known}")]
+    UnknownField {
+        kind: Kind,
+        field: String,
+        known: String,
+    },
+    #[error("field `{field}` is required to create a {kind}")]
+    MissingField { kind: Kind, field: &'static str },
+    #[error("{kind} {id} does not exist")]
+    NotFound { kind: Kind, id: Uuid },
+    #[error("{kind} {id} already exists")]
+    AlreadyExists { kind: Kind, id: Uuid },
+    #[error("{kind} {id} is deleted; restore it before changing it")]
+    Deleted { kind: Kind, id: Uuid },
+    #[error("fields were parsed for a {parsed_for}, not for a {kind}")]
+    WrongKind { kind: Kind, parsed_for: Kind },
+    #[error("a {source_kind} cannot be linked as `{relation}` to a {target_kind}{hint}")]
+    InvalidRelation {
+        source_kind: Kind,
+        relation: Relation,
+        target_kind: Kind,
+        hint: String,
+    },
+    #[error("an item cannot be linked to itself")]
+    SelfLink,
+}
+
+impl DomainError {
+    pub(crate) fn invalid(field: &str, problem: impl Into<String>) -> Self {
+        DomainError::InvalidField {
+            field: field.to_string(),
+            problem: problem.into(),
+        }
+    }
+}
+
+/// An event row whose type or data this version of Maestro cannot read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("cannot decode `{event_type}` (schema version {schema_version}): {problem}")]
+pub struct EventDecodeError {
+    pub event_type: String,
+    pub schema_version: i32,
+    pub problem: String,
+}

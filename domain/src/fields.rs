@@ -1,0 +1,369 @@
+//! Which fields each kind has, of which type, and how raw input becomes [`Fields`].
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr};
+
+use serde_json::{Map, Value};
+
+use crate::values::{Cidr, Environment, Family, Hostname, Provider, Status};
+use crate::{DomainError, Kind};
+
+/// How a field's raw JSON value is parsed and stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldType {
+    /// A non-empty string, trimmed.
+    Text,
+    Hostname,
+    Ipv4,
+    /// A list of IPv4 or IPv6 addresses.
+    IpList,
+    Cidr,
+    Environment,
+    Status,
+    Family,
+    Provider,
+    /// A whole number ≥ 0; numeric strings such as "500" are accepted (old imports use them).
+    Count,
+    Flag,
+    TextList,
+    /// A JSON object, checked to hold no secret.
+    Object,
+    /// A list of JSON objects, checked to hold no secret.
+    ObjectList,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FieldSpec {
+    pub name: &'static str,
+    pub field_type: FieldType,
+}
+
+const fn field(name: &'static str, field_type: FieldType) -> FieldSpec {
+    FieldSpec { name, field_type }
+}
+
+use FieldType::*;
+
+/// Fields every kind has.
+const COMMON: &[FieldSpec] = &[
+    field("name", Text),
+    field("description", Text),
+    field("status", Status),
+    field("environment", Environment),
+    field("owner", Text),
+    // Placement: {datacenter, provider, region, zone, instance_type, instance_id}.
+    field("datacenters", Object),
+];
+
+const DATACENTER: &[FieldSpec] = &[
+    field("provider", Provider),
+    field("regions", TextList),
+    field("zones", TextList),
+];
+
+const SERVER: &[FieldSpec] = &[
+    field("hostname", Hostname),
+    field("ipv4_private", Ipv4),
+    field("ipv4_public", Ipv4),
+    field("ipv6_all", IpList),
+    field("dns_private", Hostname),
+    field("dns_public", Hostname),
+    field("os", Object),
+    field("cpu", Count),
+    field("memory", Count),
+    field("role", Text),
+    field("storage", ObjectList),
+    field("auth", ObjectList),
+    field("services", ObjectList),
+    field("image", Text),
+    field("checksum", Text),
+];
+
+const APPLICATION: &[FieldSpec] = &[
+    field("family", Family),
+    field("language", Text),
+    field("cluster", Text),
+    field("role", Object),
+    field("deploy", ObjectList),
+    field("endpoint", Text),
+    field("healthcheck", Text),
+    // Family-specific details: a database's engine and version, a cache's node type, …
+    field("specs", Object),
+];
+
+const SYSTEM: &[FieldSpec] = &[field("links", ObjectList)];
+
+const CLIENT: &[FieldSpec] = &[field("contacts", ObjectList)];
+
+const VOLUME: &[FieldSpec] = &[
+    field("size", Count),
+    field("state", Text),
+    field("volume_type", Text),
+    field("encrypted", Flag),
+    field("iops", Count),
+];
+
+const SNAPSHOT: &[FieldSpec] = &[
+    field("size", Count),
+    field("state", Text),
+    field("encrypted", Flag),
+    field("volume_id", Text),
+];
+
+const IMAGE: &[FieldSpec] = &[
+    field("size", Count),
+    field("state", Text),
+    field("architecture", Text),
+    field("platform", Text),
+];
+
+const FLAVOR: &[FieldSpec] = &[
+    field("vcpus", Count),
+    field("memory", Count),
+    field("disk", Count),
+];
+
+const NETWORK: &[FieldSpec] = &[
+    field("network_type", Text),
+    field("cidr", Cidr),
+    field("state", Text),
+    field("rules", ObjectList),
+];
+
+/// Keys that must never be stored: the inventory describes access, it never holds it.
+const SECRET_KEYS: &[&str] = &[
+    "password",
+    "passwd",
+    "secret",
+    "token",
+    "private_key",
+    "privatekey",
+    "secret_key",
+    "api_key",
+    "apikey",
+];
+
+impl Kind {
+    /// The fields of this kind, the common ones first.
+    pub fn fields(self) -> impl Iterator<Item = &'static FieldSpec> {
+        let own = match self {
+            Kind::Datacenter => DATACENTER,
+            Kind::Server => SERVER,
+            Kind::Application => APPLICATION,
+            Kind::System => SYSTEM,
+            Kind::Client => CLIENT,
+            Kind::Volume => VOLUME,
+            Kind::Snapshot => SNAPSHOT,
+            Kind::Image => IMAGE,
+            Kind::Flavor => FLAVOR,
+            Kind::Network => NETWORK,
+        };
+        COMMON.iter().chain(own)
+    }
+
+    pub fn field(self, name: &str) -> Option<&'static FieldSpec> {
+        self.fields().find(|spec| spec.name == name)
+    }
+
+    /// The field that must be given on create. A server is known by its host name and
+    /// takes it as its name when none is given; everything else needs a name.
+    pub fn required_field(self) -> &'static str {
+        match self {
+            Kind::Server => "hostname",
+            _ => "name",
+        }
+    }
+}
+
+/// Parsed field values of one kind, in their canonical JSON form. `Value::Null` means
+/// "clear this field" (only meaningful in an update).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fields {
+    kind: Kind,
+    values: BTreeMap<String, Value>,
+}
+
+impl Fields {
+    /// Parses raw input for `kind`: unknown fields and malformed values are errors that
+    /// name the field.
+    pub fn parse(kind: Kind, input: &Map<String, Value>) -> Result<Fields, DomainError> {
+        let mut values = BTreeMap::new();
+        for (name, raw) in input {
+            let spec = kind.field(name).ok_or_else(|| DomainError::UnknownField {
+                kind,
+                field: name.clone(),
+                known: kind.fields().map(|s| s.name).collect::<Vec<_>>().join(", "),
+            })?;
+            let value = if raw.is_null() {
+                Value::Null
+            } else {
+                parse_value(spec, raw)?
+            };
+            values.insert(name.clone(), value);
+        }
+        Ok(Fields { kind, values })
+    }
+
+    pub fn kind(&self) -> Kind {
+        self.kind
+    }
+
+    pub fn values(&self) -> &BTreeMap<String, Value> {
+        &self.values
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Value> {
+        self.values.get(name)
+    }
+}
+
+fn parse_value(spec: &FieldSpec, raw: &Value) -> Result<Value, DomainError> {
+    let field = spec.name;
+    let text = || match raw {
+        Value::String(s) if !s.trim().is_empty() => Ok(s.trim()),
+        Value::String(_) => Err(DomainError::invalid(field, "must not be empty")),
+        other => Err(DomainError::invalid(
+            field,
+            format!("expected a string, got {other}"),
+        )),
+    };
+    let canonical = |parsed: Result<String, String>| {
+        parsed
+            .map(Value::String)
+            .map_err(|problem| DomainError::invalid(field, problem))
+    };
+    match spec.field_type {
+        Text => Ok(Value::String(text()?.to_string())),
+        Hostname => canonical(Hostname::parse(text()?).map(|h| h.as_str().to_string())),
+        Ipv4 => text()?
+            .parse::<Ipv4Addr>()
+            .map(|ip| Value::String(ip.to_string()))
+            .map_err(|_| DomainError::invalid(field, format!("{raw} is not an IPv4 address"))),
+        IpList => list(field, raw, |item| {
+            item.as_str()
+                .and_then(|s| s.trim().parse::<IpAddr>().ok())
+                .map(|ip| Value::String(ip.to_string()))
+                .ok_or_else(|| format!("{item} is not an IP address"))
+        }),
+        Cidr => canonical(Cidr::parse(text()?).map(|v| v.to_string())),
+        Environment => canonical(Environment::parse(text()?).map(|v| v.to_string())),
+        Status => canonical(Status::parse(text()?).map(|v| v.to_string())),
+        Family => canonical(Family::parse(text()?).map(|v| v.to_string())),
+        Provider => canonical(Provider::parse(text()?).map(|v| v.to_string())),
+        Count => count(raw)
+            .map(Value::from)
+            .ok_or_else(|| DomainError::invalid(field, format!("{raw} is not a whole number ≥ 0"))),
+        Flag => raw
+            .as_bool()
+            .map(Value::Bool)
+            .ok_or_else(|| DomainError::invalid(field, format!("{raw} is not true or false"))),
+        TextList => list(field, raw, |item| match item.as_str().map(str::trim) {
+            Some(s) if !s.is_empty() => Ok(Value::String(s.to_string())),
+            _ => Err(format!("{item} is not a non-empty string")),
+        }),
+        Object => match raw {
+            Value::Object(_) => secret_free(field, raw).map(|()| raw.clone()),
+            other => Err(DomainError::invalid(
+                field,
+                format!("expected an object, got {other}"),
+            )),
+        },
+        ObjectList => list(field, raw, |item| match item {
+            Value::Object(_) => Ok(item.clone()),
+            other => Err(format!("expected an object, got {other}")),
+        })
+        .and_then(|value| secret_free(field, &value).map(|()| value)),
+    }
+}
+
+fn list(
+    field: &str,
+    raw: &Value,
+    parse_item: impl Fn(&Value) -> Result<Value, String>,
+) -> Result<Value, DomainError> {
+    let items = raw
+        .as_array()
+        .ok_or_else(|| DomainError::invalid(field, format!("expected a list, got {raw}")))?;
+    items
+        .iter()
+        .enumerate()
+        .map(|(index, item)| {
+            parse_item(item).map_err(|problem| DomainError::invalid(&format!("{field}[{index}]"), problem))
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(Value::Array)
+}
+
+fn count(raw: &Value) -> Option<u64> {
+    match raw {
+        Value::Number(n) => n.as_u64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+fn secret_free(field: &str, value: &Value) -> Result<(), DomainError> {
+    match value {
+        Value::Object(map) => map.iter().try_for_each(|(key, inner)| {
+            let folded: String = key.chars().filter(|c| *c != '-').flat_map(char::to_lowercase).collect();
+            if SECRET_KEYS.contains(&folded.as_str()) {
+                Err(DomainError::invalid(
+                    field,
+                    format!("`{key}` looks like a secret; Maestro never stores secrets, describe access without it"),
+                ))
+            } else {
+                secret_free(field, inner)
+            }
+        }),
+        Value::Array(items) => items.iter().try_for_each(|item| secret_free(field, item)),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn parse(kind: Kind, input: Value) -> Result<Fields, DomainError> {
+        Fields::parse(kind, input.as_object().unwrap())
+    }
+
+    #[test]
+    fn values_are_canonicalised() {
+        let fields = parse(
+            Kind::Server,
+            json!({"hostname": "Web-1.Example.com", "environment": "prod", "cpu": "4", "ipv6_all": ["2001:DB8::1"]}),
+        )
+        .unwrap();
+        assert_eq!(fields.get("hostname"), Some(&json!("web-1.example.com")));
+        assert_eq!(fields.get("environment"), Some(&json!("Production")));
+        assert_eq!(fields.get("cpu"), Some(&json!(4)));
+        assert_eq!(fields.get("ipv6_all"), Some(&json!(["2001:db8::1"])));
+    }
+
+    #[test]
+    fn errors_name_the_field_and_the_problem() {
+        let error = parse(Kind::Server, json!({"ipv4_private": "10.0.0.300"})).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "field `ipv4_private`: \"10.0.0.300\" is not an IPv4 address"
+        );
+        let error = parse(Kind::Server, json!({"ipv6_all": ["::1", "nope"]})).unwrap_err();
+        assert!(error.to_string().starts_with("field `ipv6_all[1]`"), "{error}");
+        let error = parse(Kind::Volume, json!({"hostname": "a"})).unwrap_err();
+        assert!(matches!(error, DomainError::UnknownField { .. }), "{error}");
+        assert!(error.to_string().contains("known fields: name,"));
+    }
+
+    #[test]
+    fn secrets_are_refused_anywhere_in_nested_values() {
+        let error = parse(
+            Kind::Server,
+            json!({"auth": [{"type": "PKI", "username": "deploy", "Private-Key": "-----BEGIN"}]}),
+        )
+        .unwrap_err();
+        assert!(error.to_string().contains("looks like a secret"), "{error}");
+    }
+}

@@ -1,0 +1,335 @@
+//! The inventory item aggregate: `handle` decides which events a command produces,
+//! `apply` folds an event into state. Both are pure.
+
+use std::collections::BTreeMap;
+
+use serde_json::{json, Map, Value};
+use uuid::Uuid;
+
+use crate::{DomainError, Event, Family, Fields, Kind, Protocol, Relation, TagKey};
+
+/// A reference to another item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ItemRef {
+    pub kind: Kind,
+    pub id: Uuid,
+}
+
+/// A link to create. The target's kind must be its real kind: the command handler looks
+/// it up before handing the command to the aggregate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Link {
+    pub relation: Relation,
+    pub target: ItemRef,
+    pub protocol: Option<Protocol>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    Create(Fields),
+    /// A partial update: only the given fields; `null` clears one.
+    Update(Fields),
+    Delete,
+    Restore,
+    Link(Link),
+    Unlink {
+        relation: Relation,
+        target: ItemRef,
+    },
+    Tag {
+        key: TagKey,
+        value: String,
+    },
+    Untag {
+        key: TagKey,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Lifecycle {
+    /// No event yet: the stream is empty.
+    #[default]
+    New,
+    Active,
+    /// Soft-deleted (or orphaned): kept with its history, restorable.
+    Deleted,
+}
+
+/// The state of one item, rebuilt by applying its events in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Item {
+    pub kind: Kind,
+    pub id: Uuid,
+    /// The number of events applied; the stream version of the last one.
+    pub version: i64,
+    pub lifecycle: Lifecycle,
+    pub fields: BTreeMap<String, Value>,
+    pub tags: BTreeMap<TagKey, String>,
+    pub links: BTreeMap<(Relation, ItemRef), Option<Protocol>>,
+}
+
+const MAX_TAG_VALUE_CHARS: usize = 256;
+
+impl Item {
+    pub fn new(kind: Kind, id: Uuid) -> Item {
+        Item {
+            kind,
+            id,
+            version: 0,
+            lifecycle: Lifecycle::New,
+            fields: BTreeMap::new(),
+            tags: BTreeMap::new(),
+            links: BTreeMap::new(),
+        }
+    }
+
+    /// Decides what `command` changes. An empty result means "nothing to change", which
+    /// appends nothing.
+    pub fn handle(&self, command: &Command) -> Result<Vec<Event>, DomainError> {
+        if let Command::Create(fields) = command {
+            return self.create(fields);
+        }
+        match (self.lifecycle, command) {
+            (Lifecycle::New, _) => Err(DomainError::NotFound {
+                kind: self.kind,
+                id: self.id,
+            }),
+            (Lifecycle::Deleted, Command::Restore) => Ok(vec![Event::Restored]),
+            (Lifecycle::Deleted, Command::Delete) | (Lifecycle::Active, Command::Restore) => Ok(vec![]),
+            (Lifecycle::Deleted, _) => Err(DomainError::Deleted {
+                kind: self.kind,
+                id: self.id,
+            }),
+            (Lifecycle::Active, Command::Delete) => Ok(vec![Event::Deleted]),
+            (Lifecycle::Active, Command::Update(fields)) => self.update(fields),
+            (Lifecycle::Active, Command::Link(link)) => self.link(link),
+            (Lifecycle::Active, Command::Unlink { relation, target }) => {
+                Ok(if self.links.contains_key(&(*relation, *target)) {
+                    vec![Event::Unlinked {
+                        relation: *relation,
+                        target_kind: target.kind,
+                        target_id: target.id,
+                    }]
+                } else {
+                    vec![]
+                })
+            }
+            (Lifecycle::Active, Command::Tag { key, value }) => {
+                if value.chars().count() > MAX_TAG_VALUE_CHARS {
+                    return Err(DomainError::invalid(
+                        "value",
+                        format!("tag values have at most {MAX_TAG_VALUE_CHARS} characters"),
+                    ));
+                }
+                Ok(if self.tags.get(key) == Some(value) {
+                    vec![]
+                } else {
+                    vec![Event::Tagged {
+                        key: key.clone(),
+                        value: value.clone(),
+                    }]
+                })
+            }
+            (Lifecycle::Active, Command::Untag { key }) => Ok(if self.tags.contains_key(key) {
+                vec![Event::Untagged { key: key.clone() }]
+            } else {
+                vec![]
+            }),
+            (Lifecycle::Active, Command::Create(_)) => unreachable!("create is handled above"),
+        }
+    }
+
+    fn create(&self, fields: &Fields) -> Result<Vec<Event>, DomainError> {
+        if self.lifecycle != Lifecycle::New {
+            return Err(DomainError::AlreadyExists {
+                kind: self.kind,
+                id: self.id,
+            });
+        }
+        self.check_kind(fields)?;
+        let mut values: BTreeMap<String, Value> = fields
+            .values()
+            .iter()
+            .filter(|(_, v)| !v.is_null())
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let required = self.kind.required_field();
+        let Some(title) = values.get(required).cloned() else {
+            return Err(DomainError::MissingField {
+                kind: self.kind,
+                field: required,
+            });
+        };
+        values.entry("name".to_string()).or_insert(title);
+        Ok(vec![Event::Created { fields: values }])
+    }
+
+    fn update(&self, fields: &Fields) -> Result<Vec<Event>, DomainError> {
+        self.check_kind(fields)?;
+        let mut changes = BTreeMap::new();
+        for (name, value) in fields.values() {
+            if value.is_null() && (name == self.kind.required_field() || name == "name") {
+                return Err(DomainError::invalid(name, "is required and cannot be cleared"));
+            }
+            let current = self.fields.get(name).unwrap_or(&Value::Null);
+            if current != value {
+                changes.insert(name.clone(), value.clone());
+            }
+        }
+        Ok(if changes.is_empty() {
+            vec![]
+        } else {
+            vec![Event::Updated { changes }]
+        })
+    }
+
+    fn link(&self, link: &Link) -> Result<Vec<Event>, DomainError> {
+        if link.target.id == self.id {
+            return Err(DomainError::SelfLink);
+        }
+        link.relation.check(self.kind, self.family(), link.target.kind)?;
+        if link.protocol.is_some() && !link.relation.has_protocol() {
+            return Err(DomainError::invalid(
+                "protocol",
+                format!("only depends_on links carry a protocol, not {}", link.relation),
+            ));
+        }
+        let key = (link.relation, link.target);
+        Ok(if self.links.get(&key) == Some(&link.protocol) {
+            vec![]
+        } else {
+            vec![Event::Linked {
+                relation: link.relation,
+                target_kind: link.target.kind,
+                target_id: link.target.id,
+                protocol: link.protocol,
+            }]
+        })
+    }
+
+    fn check_kind(&self, fields: &Fields) -> Result<(), DomainError> {
+        if fields.kind() == self.kind {
+            Ok(())
+        } else {
+            Err(DomainError::WrongKind {
+                kind: self.kind,
+                parsed_for: fields.kind(),
+            })
+        }
+    }
+
+    pub fn family(&self) -> Option<Family> {
+        match self.kind {
+            Kind::Application => Some(
+                self.fields
+                    .get("family")
+                    .and_then(Value::as_str)
+                    .and_then(|f| Family::parse(f).ok())
+                    .unwrap_or(Family::Application),
+            ),
+            _ => None,
+        }
+    }
+
+    /// Folds one event into the state. Events are facts: applying never fails.
+    pub fn apply(&mut self, event: &Event) {
+        self.version += 1;
+        match event {
+            Event::Created { fields } => {
+                self.lifecycle = Lifecycle::Active;
+                self.fields = fields.clone();
+            }
+            Event::Updated { changes } => {
+                for (name, value) in changes {
+                    if value.is_null() {
+                        self.fields.remove(name);
+                    } else {
+                        self.fields.insert(name.clone(), value.clone());
+                    }
+                }
+            }
+            Event::Deleted => self.lifecycle = Lifecycle::Deleted,
+            Event::Restored => self.lifecycle = Lifecycle::Active,
+            Event::Linked {
+                relation,
+                target_kind,
+                target_id,
+                protocol,
+            } => {
+                self.links.insert(
+                    (
+                        *relation,
+                        ItemRef {
+                            kind: *target_kind,
+                            id: *target_id,
+                        },
+                    ),
+                    *protocol,
+                );
+            }
+            Event::Unlinked {
+                relation,
+                target_kind,
+                target_id,
+            } => {
+                self.links.remove(&(
+                    *relation,
+                    ItemRef {
+                        kind: *target_kind,
+                        id: *target_id,
+                    },
+                ));
+            }
+            Event::Tagged { key, value } => {
+                self.tags.insert(key.clone(), value.clone());
+            }
+            Event::Untagged { key } => {
+                self.tags.remove(key);
+            }
+        }
+    }
+
+    /// Replays a stream from the start.
+    pub fn replay<'a>(kind: Kind, id: Uuid, events: impl IntoIterator<Item = &'a Event>) -> Item {
+        let mut item = Item::new(kind, id);
+        for event in events {
+            item.apply(event);
+        }
+        item
+    }
+
+    pub fn is_active(&self) -> bool {
+        self.lifecycle == Lifecycle::Active
+    }
+
+    /// The item as one JSON document: what read models store, what history diffs, what
+    /// time travel returns. Keys are sorted, so equal items give equal bytes.
+    pub fn document(&self) -> Value {
+        let mut doc: Map<String, Value> = self.fields.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        doc.insert("id".into(), json!(self.id));
+        doc.insert("kind".into(), json!(self.kind));
+        doc.insert("active".into(), json!(self.is_active()));
+        doc.insert(
+            "tags".into(),
+            self.tags
+                .iter()
+                .map(|(key, value)| json!({"key": key, "value": value}))
+                .collect(),
+        );
+        doc.insert(
+            "relations".into(),
+            self.links
+                .iter()
+                .map(|((relation, target), protocol)| {
+                    let mut link =
+                        json!({"relation": relation, "target_kind": target.kind, "target_id": target.id});
+                    if let Some(protocol) = protocol {
+                        link["protocol"] = json!(protocol);
+                    }
+                    link
+                })
+                .collect(),
+        );
+        Value::Object(doc)
+    }
+}

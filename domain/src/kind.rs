@@ -1,0 +1,79 @@
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// The kinds of inventory item. Each kind is one stream type in the event log and one
+/// read-model table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    Datacenter,
+    Server,
+    Application,
+    System,
+    Client,
+    Volume,
+    Snapshot,
+    Image,
+    Flavor,
+    Network,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 10] = [
+        Kind::Datacenter,
+        Kind::Server,
+        Kind::Application,
+        Kind::System,
+        Kind::Client,
+        Kind::Volume,
+        Kind::Snapshot,
+        Kind::Image,
+        Kind::Flavor,
+        Kind::Network,
+    ];
+
+    /// The stream type in the event log and in NATS subjects.
+    pub fn stream_type(self) -> &'static str {
+        match self {
+            Kind::Datacenter => "datacenter",
+            Kind::Server => "server",
+            Kind::Application => "application",
+            Kind::System => "system",
+            Kind::Client => "client",
+            Kind::Volume => "volume",
+            Kind::Snapshot => "snapshot",
+            Kind::Image => "image",
+            Kind::Flavor => "flavor",
+            Kind::Network => "network",
+        }
+    }
+
+    /// The read-model table of this kind.
+    pub fn table(self) -> &'static str {
+        match self {
+            Kind::Datacenter => "datacenters",
+            Kind::Server => "servers",
+            Kind::Application => "applications",
+            Kind::System => "systems",
+            Kind::Client => "clients",
+            Kind::Volume => "volumes",
+            Kind::Snapshot => "snapshots",
+            Kind::Image => "images",
+            Kind::Flavor => "flavors",
+            Kind::Network => "networks",
+        }
+    }
+
+    pub fn from_stream_type(stream_type: &str) -> Option<Kind> {
+        Kind::ALL
+            .into_iter()
+            .find(|kind| kind.stream_type() == stream_type)
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.stream_type())
+    }
+}
