@@ -1,0 +1,143 @@
+//! Command handling: load the stream, let the aggregate decide, append with the version
+//! it was decided on.
+
+use domain::{Command, DomainError, Item, ItemRef, Kind, Metadata};
+use uuid::Uuid;
+
+use crate::store::{AppendOutcome, EventStore, NewEvents, RecordedEvent, StreamPoint};
+use crate::{CommandError, StoreError};
+
+/// One command for one item, with what the caller knows about it.
+#[derive(Debug, Clone)]
+pub struct CommandRequest {
+    pub kind: Kind,
+    pub id: Uuid,
+    pub command: Command,
+    /// The version the caller saw. `None` means "whatever it is now": the handler then
+    /// retries on a concurrent change instead of reporting a conflict.
+    pub expected_version: Option<i64>,
+    pub idempotency_key: Option<String>,
+    pub metadata: Metadata,
+}
+
+/// The item after the command, and how many events it appended (0 when nothing changed
+/// or the idempotency key had been used).
+#[derive(Debug, Clone)]
+pub struct CommandOutcome {
+    pub item: Item,
+    pub appended: usize,
+}
+
+/// Concurrent writers to one stream without an expected version retry this often.
+const RETRIES_ON_CONFLICT: usize = 5;
+
+#[derive(Debug, Clone)]
+pub struct CommandHandler {
+    store: EventStore,
+}
+
+impl CommandHandler {
+    pub fn new(store: EventStore) -> Self {
+        CommandHandler { store }
+    }
+
+    pub fn store(&self) -> &EventStore {
+        &self.store
+    }
+
+    pub async fn execute(&self, request: &CommandRequest) -> Result<CommandOutcome, CommandError> {
+        if let Some(key) = &request.idempotency_key {
+            if let Some(AppendOutcome::AlreadyApplied { stream_id, version }) =
+                self.store.idempotent_result(key).await?
+            {
+                return self.replayed(request.kind, stream_id, version).await;
+            }
+        }
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            match self.try_execute(request).await {
+                Err(CommandError::Conflict { .. })
+                    if request.expected_version.is_none() && attempts < RETRIES_ON_CONFLICT =>
+                {
+                    continue
+                }
+                outcome => return outcome,
+            }
+        }
+    }
+
+    async fn try_execute(&self, request: &CommandRequest) -> Result<CommandOutcome, CommandError> {
+        let mut item = self.load(request.kind, request.id, None).await?;
+        if let Some(expected) = request.expected_version {
+            if expected != item.version {
+                return Err(CommandError::Conflict { stream_id: request.id, expected, actual: item.version });
+            }
+        }
+        let events = item.handle(&request.command)?;
+        if events.is_empty() {
+            return Ok(CommandOutcome { item, appended: 0 });
+        }
+        let appended = self
+            .store
+            .append(NewEvents {
+                kind: request.kind,
+                stream_id: request.id,
+                expected_version: item.version,
+                events: &events,
+                metadata: &request.metadata,
+                idempotency_key: request.idempotency_key.as_deref(),
+            })
+            .await;
+        match appended {
+            Ok(AppendOutcome::Appended { .. }) => {
+                events.iter().for_each(|event| item.apply(event));
+                Ok(CommandOutcome { item, appended: events.len() })
+            }
+            Ok(AppendOutcome::AlreadyApplied { stream_id, version }) => {
+                self.replayed(request.kind, stream_id, version).await
+            }
+            Err(StoreError::Conflict { stream_id, expected }) => {
+                let actual = self.load(request.kind, request.id, None).await?.version;
+                Err(CommandError::Conflict { stream_id, expected, actual })
+            }
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// The state a previous run of an idempotent command left the item in.
+    async fn replayed(&self, kind: Kind, stream_id: Uuid, version: i64) -> Result<CommandOutcome, CommandError> {
+        let item = self.load(kind, stream_id, Some(StreamPoint::Version(version))).await?;
+        Ok(CommandOutcome { item, appended: 0 })
+    }
+
+    /// The item as of a point in its stream (all of it when `until` is `None`). An id
+    /// whose stream holds another kind is "not found" for this kind.
+    pub async fn load(&self, kind: Kind, id: Uuid, until: Option<StreamPoint>) -> Result<Item, CommandError> {
+        let events = self.store.load_stream(id, until).await?;
+        if events.first().is_some_and(|first| first.stream_type != kind.stream_type()) {
+            return Err(DomainError::NotFound { kind, id }.into());
+        }
+        replay(kind, id, &events)
+    }
+
+    /// Finds the kind of the item `id`, for commands (links) that name another item.
+    pub async fn resolve(&self, id: Uuid) -> Result<ItemRef, CommandError> {
+        match self.store.stream_kind(id).await? {
+            Some(kind) => Ok(ItemRef { kind, id }),
+            None => Err(CommandError::Rejected(DomainError::InvalidField {
+                field: "target".into(),
+                problem: format!("no item has the id {id}"),
+            })),
+        }
+    }
+}
+
+/// Folds recorded events into an item.
+pub fn replay(kind: Kind, id: Uuid, events: &[RecordedEvent]) -> Result<Item, CommandError> {
+    let mut item = Item::new(kind, id);
+    for recorded in events {
+        item.apply(&recorded.event()?);
+    }
+    Ok(item)
+}

@@ -1,0 +1,326 @@
+//! The Postgres event store: append with optimistic concurrency and idempotency keys,
+//! load a stream, and read the whole log in commit order without ever skipping an event.
+
+use chrono::{DateTime, Utc};
+use domain::{Event, Kind, Metadata};
+use serde_json::{json, Value};
+use sqlx::postgres::PgRow;
+use sqlx::{PgPool, Row};
+use uuid::Uuid;
+
+use crate::StoreError;
+
+/// A place in the log, in commit order: (transaction id, position). Positions alone are
+/// not safe, because a lower position can commit after a higher one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub struct Cursor {
+    pub transaction_id: i64,
+    pub position: i64,
+}
+
+/// One event as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordedEvent {
+    pub position: i64,
+    pub event_id: Uuid,
+    pub stream_type: String,
+    pub stream_id: Uuid,
+    pub version: i64,
+    pub event_type: String,
+    pub schema_version: i32,
+    pub data: Value,
+    pub metadata: Value,
+    pub recorded_at: DateTime<Utc>,
+    pub transaction_id: i64,
+}
+
+impl RecordedEvent {
+    pub fn cursor(&self) -> Cursor {
+        Cursor { transaction_id: self.transaction_id, position: self.position }
+    }
+
+    pub fn kind(&self) -> Result<Kind, StoreError> {
+        Kind::from_stream_type(&self.stream_type).ok_or_else(|| self.corrupt(format!("unknown stream type `{}`", self.stream_type)))
+    }
+
+    /// The domain event, upcast from older schema versions.
+    pub fn event(&self) -> Result<Event, StoreError> {
+        Event::decode(&self.event_type, self.schema_version, &self.data).map_err(|e| self.corrupt(e.to_string()))
+    }
+
+    pub fn metadata(&self) -> Metadata {
+        serde_json::from_value(self.metadata.clone()).unwrap_or_default()
+    }
+
+    /// The envelope published to NATS and served to clients that replay the log.
+    pub fn envelope(&self) -> Value {
+        json!({
+            "id": self.event_id,
+            "position": self.position,
+            "stream_type": self.stream_type,
+            "stream_id": self.stream_id,
+            "version": self.version,
+            "type": self.event_type,
+            "schema_version": self.schema_version,
+            "data": self.data,
+            "metadata": self.metadata,
+            "recorded_at": self.recorded_at,
+        })
+    }
+
+    fn corrupt(&self, problem: String) -> StoreError {
+        StoreError::Corrupt { position: self.position, problem }
+    }
+
+    fn from_row(row: &PgRow) -> Result<Self, sqlx::Error> {
+        Ok(RecordedEvent {
+            position: row.try_get("position")?,
+            event_id: row.try_get("event_id")?,
+            stream_type: row.try_get("stream_type")?,
+            stream_id: row.try_get("stream_id")?,
+            version: row.try_get("stream_version")?,
+            event_type: row.try_get("event_type")?,
+            schema_version: row.try_get("schema_version")?,
+            data: row.try_get("data")?,
+            metadata: row.try_get("metadata")?,
+            recorded_at: row.try_get("recorded_at")?,
+            transaction_id: row.try_get("transaction_id")?,
+        })
+    }
+}
+
+const COLUMNS: &str = "position, event_id, stream_type, stream_id, stream_version, event_type, schema_version, \
+                       data, metadata, recorded_at, transaction_id::text::bigint AS transaction_id";
+
+/// Events to append to one stream in one transaction.
+#[derive(Debug, Clone)]
+pub struct NewEvents<'a> {
+    pub kind: Kind,
+    pub stream_id: Uuid,
+    /// The stream's version before these events (0 for a new stream).
+    pub expected_version: i64,
+    pub events: &'a [Event],
+    pub metadata: &'a Metadata,
+    pub idempotency_key: Option<&'a str>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppendOutcome {
+    /// Appended; the stream is now at `version`.
+    Appended { version: i64 },
+    /// The idempotency key was used before, when the stream reached `version`.
+    AlreadyApplied { stream_id: Uuid, version: i64 },
+}
+
+/// How far to replay a stream for time travel.
+#[derive(Debug, Clone, Copy)]
+pub enum StreamPoint {
+    Version(i64),
+    At(DateTime<Utc>),
+}
+
+#[derive(Debug, Clone)]
+pub struct EventStore {
+    pool: PgPool,
+}
+
+impl EventStore {
+    pub fn new(pool: PgPool) -> Self {
+        EventStore { pool }
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Appends all events of one command in one multi-row INSERT. A stale
+    /// `expected_version` is a [`StoreError::Conflict`].
+    pub async fn append(&self, new: NewEvents<'_>) -> Result<AppendOutcome, StoreError> {
+        let count = new.events.len() as i64;
+        let ids: Vec<Uuid> = new.events.iter().map(|_| Uuid::now_v7()).collect();
+        let versions: Vec<i64> = (1..=count).map(|n| new.expected_version + n).collect();
+        let types: Vec<&str> = new.events.iter().map(Event::event_type).collect();
+        let schema_versions: Vec<i32> = new.events.iter().map(Event::schema_version).collect();
+        let data: Vec<Value> = new.events.iter().map(Event::data).collect();
+        let metadata = serde_json::to_value(new.metadata).expect("metadata serializes");
+        let insert = sqlx::query(
+            "INSERT INTO events (event_id, stream_type, stream_id, stream_version, event_type, schema_version, data, metadata)
+             SELECT e.id, $2, $3, e.version, e.type, e.schema_version, e.data, $8
+             FROM UNNEST($1::uuid[], $4::bigint[], $5::text[], $6::int[], $7::jsonb[]) AS e(id, version, type, schema_version, data)",
+        )
+        .bind(&ids)
+        .bind(new.kind.stream_type())
+        .bind(new.stream_id)
+        .bind(&versions)
+        .bind(&types)
+        .bind(&schema_versions)
+        .bind(&data)
+        .bind(&metadata);
+        let version = new.expected_version + count;
+        let conflict = |error: sqlx::Error| match error.as_database_error().and_then(|e| e.constraint()) {
+            Some("events_stream_version_unique") => {
+                StoreError::Conflict { stream_id: new.stream_id, expected: new.expected_version }
+            }
+            _ => StoreError::Database(error),
+        };
+        let Some(key) = new.idempotency_key else {
+            insert.execute(&self.pool).await.map_err(conflict)?;
+            return Ok(AppendOutcome::Appended { version });
+        };
+        let mut tx = self.pool.begin().await?;
+        // Taken first: a concurrent command with the same key waits here for ours to commit.
+        let claimed = sqlx::query(
+            "INSERT INTO idempotency_keys (key, stream_type, stream_id, version) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (key) DO NOTHING",
+        )
+        .bind(key)
+        .bind(new.kind.stream_type())
+        .bind(new.stream_id)
+        .bind(version)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if claimed == 0 {
+            drop(tx);
+            return self.idempotent_result(key).await?.ok_or_else(|| {
+                StoreError::Database(sqlx::Error::Protocol(format!("idempotency key `{key}` vanished")))
+            });
+        }
+        insert.execute(&mut *tx).await.map_err(conflict)?;
+        tx.commit().await?;
+        Ok(AppendOutcome::Appended { version })
+    }
+
+    /// The result recorded for an idempotency key, if it was used before.
+    pub async fn idempotent_result(&self, key: &str) -> Result<Option<AppendOutcome>, StoreError> {
+        let row = sqlx::query("SELECT stream_id, version FROM idempotency_keys WHERE key = $1")
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|row| AppendOutcome::AlreadyApplied {
+            stream_id: row.get("stream_id"),
+            version: row.get("version"),
+        }))
+    }
+
+    /// All events of a stream, in version order, optionally only up to a point.
+    pub async fn load_stream(
+        &self,
+        stream_id: Uuid,
+        until: Option<StreamPoint>,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let (max_version, max_time) = match until {
+            None => (None, None),
+            Some(StreamPoint::Version(version)) => (Some(version), None),
+            Some(StreamPoint::At(at)) => (None, Some(at)),
+        };
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM events WHERE stream_id = $1
+               AND ($2::bigint IS NULL OR stream_version <= $2)
+               AND ($3::timestamptz IS NULL OR recorded_at <= $3)
+             ORDER BY stream_version"
+        ))
+        .bind(stream_id)
+        .bind(max_version)
+        .bind(max_time)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(RecordedEvent::from_row).collect::<Result<_, _>>().map_err(StoreError::from)
+    }
+
+    /// The kind of the item a stream holds, or `None` when the stream is empty.
+    pub async fn stream_kind(&self, stream_id: Uuid) -> Result<Option<Kind>, StoreError> {
+        let stream_type: Option<String> =
+            sqlx::query_scalar("SELECT stream_type FROM events WHERE stream_id = $1 AND stream_version = 1")
+                .bind(stream_id)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(stream_type.as_deref().and_then(Kind::from_stream_type))
+    }
+
+    /// Up to `limit` events after `after`, in commit order, never past the oldest
+    /// transaction still running: an event that commits late is read late, not skipped.
+    pub async fn read_after(&self, after: Cursor, limit: i64) -> Result<Vec<RecordedEvent>, StoreError> {
+        self.read_between(after, None, limit).await
+    }
+
+    /// Like [`read_after`](Self::read_after), but not past `until` (inclusive).
+    pub async fn read_between(
+        &self,
+        after: Cursor,
+        until: Option<Cursor>,
+        limit: i64,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let (until_tx, until_position) = match until {
+            Some(cursor) => (Some(cursor.transaction_id), Some(cursor.position)),
+            None => (None, None),
+        };
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM events
+             WHERE (transaction_id, position) > ($1::text::xid8, $2)
+               AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+               AND ($4::bigint IS NULL OR (transaction_id, position) <= ($4::text::xid8, $5))
+             ORDER BY transaction_id, position
+             LIMIT $3"
+        ))
+        .bind(after.transaction_id)
+        .bind(after.position)
+        .bind(limit)
+        .bind(until_tx)
+        .bind(until_position)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(RecordedEvent::from_row).collect::<Result<_, _>>().map_err(StoreError::from)
+    }
+
+    /// The checkpoint of a reader of the log (relay, projection), created at zero.
+    pub async fn checkpoint(&self, name: &str) -> Result<Cursor, StoreError> {
+        sqlx::query("INSERT INTO checkpoints (name) VALUES ($1) ON CONFLICT (name) DO NOTHING")
+            .bind(name)
+            .execute(&self.pool)
+            .await?;
+        let row = sqlx::query(
+            "SELECT transaction_id::text::bigint AS transaction_id, position FROM checkpoints WHERE name = $1",
+        )
+        .bind(name)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(Cursor { transaction_id: row.get("transaction_id"), position: row.get("position") })
+    }
+
+    /// Moves a checkpoint from `from` to `to`, inside the caller's transaction so that it
+    /// commits with the caller's writes. Returns false (and changes nothing) when another
+    /// process moved it first: the caller must roll back.
+    pub async fn advance_checkpoint(
+        executor: impl sqlx::PgExecutor<'_>,
+        name: &str,
+        from: Cursor,
+        to: Cursor,
+    ) -> Result<bool, StoreError> {
+        let moved = sqlx::query(
+            "UPDATE checkpoints SET transaction_id = $4::text::xid8, position = $5, updated_at = now()
+             WHERE name = $1 AND transaction_id = $2::text::xid8 AND position = $3",
+        )
+        .bind(name)
+        .bind(from.transaction_id)
+        .bind(from.position)
+        .bind(to.transaction_id)
+        .bind(to.position)
+        .execute(executor)
+        .await?
+        .rows_affected();
+        Ok(moved == 1)
+    }
+
+    /// How many committed, readable events lie beyond `cursor` (a reader's lag).
+    pub async fn lag(&self, cursor: Cursor) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT count(*) FROM events WHERE (transaction_id, position) > ($1::text::xid8, $2)
+               AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())",
+        )
+        .bind(cursor.transaction_id)
+        .bind(cursor.position)
+        .fetch_one(&self.pool)
+        .await?)
+    }
+}
