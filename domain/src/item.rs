@@ -302,6 +302,42 @@ impl Item {
         self.lifecycle == Lifecycle::Active
     }
 
+    /// The inverse of [`document`](Self::document): an item back from its stored
+    /// document, so that projectors can continue folding from a read-model row.
+    pub fn from_document(version: i64, document: &Value) -> Option<Item> {
+        let mut doc = document.as_object()?.clone();
+        let id = doc.remove("id").and_then(|v| serde_json::from_value(v).ok())?;
+        let kind = doc.remove("kind").and_then(|v| serde_json::from_value(v).ok())?;
+        let active = doc.remove("active")?.as_bool()?;
+        let tags = doc.remove("tags")?;
+        let relations = doc.remove("relations")?;
+        let tags = tags
+            .as_array()?
+            .iter()
+            .map(|tag| Some((serde_json::from_value(tag["key"].clone()).ok()?, tag["value"].as_str()?.to_string())))
+            .collect::<Option<_>>()?;
+        let links = relations
+            .as_array()?
+            .iter()
+            .map(|link| {
+                let relation = serde_json::from_value(link["relation"].clone()).ok()?;
+                let kind = serde_json::from_value(link["target_kind"].clone()).ok()?;
+                let id = serde_json::from_value(link["target_id"].clone()).ok()?;
+                let protocol = serde_json::from_value(link.get("protocol").cloned().unwrap_or(Value::Null)).ok()?;
+                Some(((relation, ItemRef { kind, id }), protocol))
+            })
+            .collect::<Option<_>>()?;
+        Some(Item {
+            kind,
+            id,
+            version,
+            lifecycle: if active { Lifecycle::Active } else { Lifecycle::Deleted },
+            fields: doc.into_iter().collect(),
+            tags,
+            links,
+        })
+    }
+
     /// The item as one JSON document: what read models store, what history diffs, what
     /// time travel returns. Keys are sorted, so equal items give equal bytes.
     pub fn document(&self) -> Value {

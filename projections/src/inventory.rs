@@ -1,0 +1,256 @@
+//! The inventory read models: one table per kind, plus the relations between items.
+//!
+//! Each table keeps the item's whole document as jsonb and, derived from it by Postgres,
+//! a typed column for every scalar field, so that filters and sorts use indexes. The
+//! columns come from the domain's field list: adding a field to a kind adds its column.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, Utc};
+use commands::RecordedEvent;
+use domain::{FieldType, Item, Kind};
+use serde_json::Value;
+use sqlx::{PgConnection, Row};
+use uuid::Uuid;
+
+use crate::{Projection, ProjectionError, Table, Tables};
+
+pub const RELATIONS_TABLE: &str = "relations";
+
+pub struct Inventory;
+
+impl Inventory {
+    pub const NAME: &'static str = "inventory";
+}
+
+/// The SQL type of a field's typed column; `None` for lists and objects, which stay in
+/// the document only.
+fn column_type(field_type: FieldType) -> Option<&'static str> {
+    use FieldType::*;
+    match field_type {
+        Text | Hostname | Environment | Status | Family | Provider => Some("text"),
+        Ipv4 => Some("inet"),
+        Cidr => Some("cidr"),
+        Count => Some("bigint"),
+        Flag => Some("boolean"),
+        IpList | TextList | Object | ObjectList => None,
+    }
+}
+
+fn kind_table(kind: Kind) -> Table {
+    let mut columns = vec![
+        "id uuid PRIMARY KEY".to_string(),
+        "version bigint NOT NULL".to_string(),
+        "active boolean NOT NULL".to_string(),
+        "doc jsonb NOT NULL".to_string(),
+        "created_at timestamptz NOT NULL".to_string(),
+        "updated_at timestamptz NOT NULL".to_string(),
+        "created_by text NOT NULL".to_string(),
+        "updated_by text NOT NULL".to_string(),
+        // Access lists (user and team ids), filtered on in SQL by every query.
+        "readers uuid[] NOT NULL DEFAULT '{}'".to_string(),
+        "writers uuid[] NOT NULL DEFAULT '{}'".to_string(),
+        "admins uuid[] NOT NULL DEFAULT '{}'".to_string(),
+    ];
+    let mut indexes = vec![
+        "(active)".to_string(),
+        "(updated_at)".to_string(),
+        "USING gin ((doc -> 'tags') jsonb_path_ops)".to_string(),
+        "USING gin (readers)".to_string(),
+    ];
+    for spec in kind.fields() {
+        let Some(sql_type) = column_type(spec.field_type) else { continue };
+        let cast = if sql_type == "text" { String::new() } else { format!("::{sql_type}") };
+        columns.push(format!(
+            "{name} {sql_type} GENERATED ALWAYS AS ((doc ->> '{name}'){cast}) STORED",
+            name = spec.name
+        ));
+        // Free text is searched, not sorted; its own index would only slow writes.
+        if spec.field_type != FieldType::Text || matches!(spec.name, "name" | "owner") {
+            indexes.push(format!("({})", spec.name));
+        }
+    }
+    Table { name: kind.table().to_string(), columns: columns.join(",\n  "), indexes }
+}
+
+fn relations_table() -> Table {
+    Table {
+        name: RELATIONS_TABLE.to_string(),
+        columns: "source_id uuid NOT NULL,
+  source_kind text NOT NULL,
+  relation text NOT NULL,
+  target_id uuid NOT NULL,
+  target_kind text NOT NULL,
+  protocol text,
+  PRIMARY KEY (source_id, relation, target_id)"
+            .to_string(),
+        indexes: vec!["(target_id, relation)".to_string()],
+    }
+}
+
+/// An item being folded, with the row facts that are not part of its document.
+struct Folded {
+    item: Item,
+    created: Option<(DateTime<Utc>, String, Option<Uuid>)>,
+    updated_at: DateTime<Utc>,
+    updated_by: String,
+    /// Whether this batch applied any event to it (a re-delivered batch may not).
+    changed: bool,
+}
+
+impl Projection for Inventory {
+    fn name(&self) -> &'static str {
+        Self::NAME
+    }
+
+    fn tables(&self) -> Vec<Table> {
+        Kind::ALL.into_iter().map(kind_table).chain([relations_table()]).collect()
+    }
+
+    async fn apply(
+        &self,
+        connection: &mut PgConnection,
+        events: &[RecordedEvent],
+        tables: Tables,
+    ) -> Result<(), ProjectionError> {
+        let mut by_kind: BTreeMap<Kind, Vec<Uuid>> = BTreeMap::new();
+        for event in events {
+            let ids = by_kind.entry(event.kind()?).or_default();
+            if !ids.contains(&event.stream_id) {
+                ids.push(event.stream_id);
+            }
+        }
+        let mut folded: HashMap<Uuid, Folded> = HashMap::new();
+        for (kind, ids) in &by_kind {
+            let rows = sqlx::query(&format!("SELECT id, version, doc FROM {} WHERE id = ANY($1)", tables.name(kind.table())))
+                .bind(ids)
+                .fetch_all(&mut *connection)
+                .await?;
+            for row in rows {
+                let (id, version, doc): (Uuid, i64, Value) = (row.get(0), row.get(1), row.get(2));
+                let item = Item::from_document(version, &doc).ok_or_else(|| {
+                    commands::StoreError::Corrupt { position: 0, problem: format!("read model row {id} has a malformed document") }
+                })?;
+                folded.insert(
+                    id,
+                    Folded { item, created: None, updated_at: DateTime::<Utc>::MIN_UTC, updated_by: String::new(), changed: false },
+                );
+            }
+        }
+        for event in events {
+            let kind = event.kind()?;
+            let entry = folded.entry(event.stream_id).or_insert_with(|| Folded {
+                item: Item::new(kind, event.stream_id),
+                created: None,
+                updated_at: event.recorded_at,
+                updated_by: String::new(),
+                changed: false,
+            });
+            // Replaying a batch twice must not apply an event twice.
+            if event.version <= entry.item.version {
+                continue;
+            }
+            entry.item.apply(&event.event()?);
+            let metadata = event.metadata();
+            if event.version == 1 {
+                entry.created = Some((event.recorded_at, metadata.actor.clone(), metadata.user_id()));
+            }
+            entry.updated_at = event.recorded_at;
+            entry.updated_by = metadata.actor;
+            entry.changed = true;
+        }
+        folded.retain(|_, folded| folded.changed);
+        for (kind, ids) in &by_kind {
+            if !ids.iter().any(|id| folded.contains_key(id)) {
+                continue;
+            }
+            upsert_items(connection, &tables.name(kind.table()), ids.iter().filter_map(|id| folded.get(id))).await?;
+        }
+        let all_ids: Vec<Uuid> = by_kind.values().flatten().filter(|id| folded.contains_key(id)).copied().collect();
+        replace_relations(connection, &tables.name(RELATIONS_TABLE), &all_ids, &folded).await
+    }
+}
+
+async fn upsert_items<'a>(
+    connection: &mut PgConnection,
+    table: &str,
+    items: impl Iterator<Item = &'a Folded>,
+) -> Result<(), ProjectionError> {
+    let (mut ids, mut versions, mut actives, mut docs) = (vec![], vec![], vec![], vec![]);
+    let (mut created_at, mut created_by, mut creators) = (vec![], vec![], vec![]);
+    let (mut updated_at, mut updated_by) = (vec![], vec![]);
+    for folded in items {
+        let item = &folded.item;
+        // An item whose first event is not in the batch already has its row: only the
+        // updated columns matter then, and the created ones are ignored on conflict.
+        let (at, by, creator) = folded.created.clone().unwrap_or((folded.updated_at, folded.updated_by.clone(), None));
+        ids.push(item.id);
+        versions.push(item.version);
+        actives.push(item.is_active());
+        docs.push(item.document());
+        created_at.push(at);
+        created_by.push(by);
+        creators.push(creator);
+        updated_at.push(folded.updated_at);
+        updated_by.push(folded.updated_by.clone());
+    }
+    sqlx::query(&format!(
+        "INSERT INTO {table} (id, version, active, doc, created_at, created_by, admins, updated_at, updated_by)
+         SELECT id, version, active, doc, created_at, created_by,
+                CASE WHEN creator IS NULL THEN '{{}}'::uuid[] ELSE ARRAY[creator] END, updated_at, updated_by
+         FROM UNNEST($1::uuid[], $2::bigint[], $3::bool[], $4::jsonb[], $5::timestamptz[], $6::text[], $7::uuid[],
+                     $8::timestamptz[], $9::text[])
+              AS row(id, version, active, doc, created_at, created_by, creator, updated_at, updated_by)
+         ON CONFLICT (id) DO UPDATE SET version = EXCLUDED.version, active = EXCLUDED.active, doc = EXCLUDED.doc,
+                updated_at = EXCLUDED.updated_at, updated_by = EXCLUDED.updated_by"
+    ))
+    .bind(&ids)
+    .bind(&versions)
+    .bind(&actives)
+    .bind(&docs)
+    .bind(&created_at)
+    .bind(&created_by)
+    .bind(&creators)
+    .bind(&updated_at)
+    .bind(&updated_by)
+    .execute(connection)
+    .await?;
+    Ok(())
+}
+
+async fn replace_relations(
+    connection: &mut PgConnection,
+    table: &str,
+    ids: &[Uuid],
+    folded: &HashMap<Uuid, Folded>,
+) -> Result<(), ProjectionError> {
+    sqlx::query(&format!("DELETE FROM {table} WHERE source_id = ANY($1)")).bind(ids).execute(&mut *connection).await?;
+    let (mut sources, mut source_kinds, mut relations) = (vec![], vec![], vec![]);
+    let (mut targets, mut target_kinds, mut protocols) = (vec![], vec![], vec![]);
+    for item in ids.iter().filter_map(|id| folded.get(id)).map(|f| &f.item) {
+        for ((relation, target), protocol) in &item.links {
+            sources.push(item.id);
+            source_kinds.push(item.kind.stream_type());
+            relations.push(relation.as_str());
+            targets.push(target.id);
+            target_kinds.push(target.kind.stream_type());
+            protocols.push(protocol.map(|p| p.as_str()));
+        }
+    }
+    if sources.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(&format!(
+        "INSERT INTO {table} (source_id, source_kind, relation, target_id, target_kind, protocol)
+         SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::uuid[], $5::text[], $6::text[])"
+    ))
+    .bind(&sources)
+    .bind(&source_kinds)
+    .bind(&relations)
+    .bind(&targets)
+    .bind(&target_kinds)
+    .bind(&protocols)
+    .execute(connection)
+    .await?;
+    Ok(())
+}
