@@ -20,7 +20,11 @@ pub enum CommandError {
     #[error(transparent)]
     Rejected(#[from] DomainError),
     #[error("version conflict on {stream_id}: you expected version {expected} but it is at {actual}; reload it and try again")]
-    Conflict { stream_id: Uuid, expected: i64, actual: i64 },
+    Conflict {
+        stream_id: Uuid,
+        expected: i64,
+        actual: i64,
+    },
     #[error(transparent)]
     Store(StoreError),
 }

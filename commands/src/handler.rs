@@ -1,6 +1,7 @@
 //! Command handling: load the stream, let the aggregate decide, append with the version
 //! it was decided on.
 
+use chrono::{DateTime, Utc};
 use domain::{Command, DomainError, Item, ItemRef, Kind, Metadata};
 use uuid::Uuid;
 
@@ -20,12 +21,51 @@ pub struct CommandRequest {
     pub metadata: Metadata,
 }
 
+/// When and by whom an item was changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stamp {
+    pub at: DateTime<Utc>,
+    pub by: String,
+}
+
+/// An item as its stream tells it: its state, and its first and last change.
+#[derive(Debug, Clone)]
+pub struct LoadedItem {
+    pub item: Item,
+    pub created: Option<Stamp>,
+    pub updated: Option<Stamp>,
+}
+
+impl LoadedItem {
+    fn from_events(kind: Kind, id: Uuid, events: &[RecordedEvent]) -> Result<LoadedItem, CommandError> {
+        let mut item = Item::new(kind, id);
+        for recorded in events {
+            item.apply(&recorded.event()?);
+        }
+        let stamp = |event: &RecordedEvent| Stamp {
+            at: event.recorded_at,
+            by: event.metadata().actor,
+        };
+        Ok(LoadedItem {
+            item,
+            created: events.first().map(stamp),
+            updated: events.last().map(stamp),
+        })
+    }
+}
+
 /// The item after the command, and how many events it appended (0 when nothing changed
 /// or the idempotency key had been used).
 #[derive(Debug, Clone)]
 pub struct CommandOutcome {
-    pub item: Item,
+    pub loaded: LoadedItem,
     pub appended: usize,
+}
+
+impl CommandOutcome {
+    pub fn item(&self) -> &Item {
+        &self.loaded.item
+    }
 }
 
 /// Concurrent writers to one stream without an expected version retry this often.
@@ -68,57 +108,91 @@ impl CommandHandler {
     }
 
     async fn try_execute(&self, request: &CommandRequest) -> Result<CommandOutcome, CommandError> {
-        let mut item = self.load(request.kind, request.id, None).await?;
+        let mut loaded = self.load(request.kind, request.id, None).await?;
+        let version = loaded.item.version;
         if let Some(expected) = request.expected_version {
-            if expected != item.version {
-                return Err(CommandError::Conflict { stream_id: request.id, expected, actual: item.version });
+            if expected != version {
+                return Err(CommandError::Conflict {
+                    stream_id: request.id,
+                    expected,
+                    actual: version,
+                });
             }
         }
-        let events = item.handle(&request.command)?;
+        let events = loaded.item.handle(&request.command)?;
         if events.is_empty() {
-            return Ok(CommandOutcome { item, appended: 0 });
+            return Ok(CommandOutcome { loaded, appended: 0 });
         }
         let appended = self
             .store
             .append(NewEvents {
                 kind: request.kind,
                 stream_id: request.id,
-                expected_version: item.version,
+                expected_version: version,
                 events: &events,
                 metadata: &request.metadata,
                 idempotency_key: request.idempotency_key.as_deref(),
             })
             .await;
         match appended {
-            Ok(AppendOutcome::Appended { .. }) => {
-                events.iter().for_each(|event| item.apply(event));
-                Ok(CommandOutcome { item, appended: events.len() })
+            Ok(AppendOutcome::Appended { recorded_at, .. }) => {
+                events.iter().for_each(|event| loaded.item.apply(event));
+                let stamp = Stamp {
+                    at: recorded_at,
+                    by: request.metadata.actor.clone(),
+                };
+                loaded.created.get_or_insert_with(|| stamp.clone());
+                loaded.updated = Some(stamp);
+                Ok(CommandOutcome {
+                    loaded,
+                    appended: events.len(),
+                })
             }
             Ok(AppendOutcome::AlreadyApplied { stream_id, version }) => {
                 self.replayed(request.kind, stream_id, version).await
             }
             Err(StoreError::Conflict { stream_id, expected }) => {
-                let actual = self.load(request.kind, request.id, None).await?.version;
-                Err(CommandError::Conflict { stream_id, expected, actual })
+                let actual = self.load(request.kind, request.id, None).await?.item.version;
+                Err(CommandError::Conflict {
+                    stream_id,
+                    expected,
+                    actual,
+                })
             }
             Err(error) => Err(error.into()),
         }
     }
 
     /// The state a previous run of an idempotent command left the item in.
-    async fn replayed(&self, kind: Kind, stream_id: Uuid, version: i64) -> Result<CommandOutcome, CommandError> {
-        let item = self.load(kind, stream_id, Some(StreamPoint::Version(version))).await?;
-        Ok(CommandOutcome { item, appended: 0 })
+    async fn replayed(
+        &self,
+        kind: Kind,
+        stream_id: Uuid,
+        version: i64,
+    ) -> Result<CommandOutcome, CommandError> {
+        let loaded = self
+            .load(kind, stream_id, Some(StreamPoint::Version(version)))
+            .await?;
+        Ok(CommandOutcome { loaded, appended: 0 })
     }
 
-    /// The item as of a point in its stream (all of it when `until` is `None`). An id
-    /// whose stream holds another kind is "not found" for this kind.
-    pub async fn load(&self, kind: Kind, id: Uuid, until: Option<StreamPoint>) -> Result<Item, CommandError> {
+    /// The item as of a point in its stream (all of it when `until` is `None`): time
+    /// travel is this replay. An id whose stream holds another kind is "not found" for
+    /// this kind.
+    pub async fn load(
+        &self,
+        kind: Kind,
+        id: Uuid,
+        until: Option<StreamPoint>,
+    ) -> Result<LoadedItem, CommandError> {
         let events = self.store.load_stream(id, until).await?;
-        if events.first().is_some_and(|first| first.stream_type != kind.stream_type()) {
+        if events
+            .first()
+            .is_some_and(|first| first.stream_type != kind.stream_type())
+        {
             return Err(DomainError::NotFound { kind, id }.into());
         }
-        replay(kind, id, &events)
+        LoadedItem::from_events(kind, id, &events)
     }
 
     /// Finds the kind of the item `id`, for commands (links) that name another item.
@@ -131,13 +205,4 @@ impl CommandHandler {
             })),
         }
     }
-}
-
-/// Folds recorded events into an item.
-pub fn replay(kind: Kind, id: Uuid, events: &[RecordedEvent]) -> Result<Item, CommandError> {
-    let mut item = Item::new(kind, id);
-    for recorded in events {
-        item.apply(&recorded.event()?);
-    }
-    Ok(item)
 }

@@ -25,7 +25,10 @@ impl Lease {
                 .await?;
             if held {
                 tracing::info!(role = name, "lease acquired");
-                return Ok(Lease { name: name.to_string(), connection });
+                return Ok(Lease {
+                    name: name.to_string(),
+                    connection,
+                });
             }
             if !logged {
                 tracing::info!(role = name, "another process holds the lease; standing by");

@@ -12,10 +12,10 @@ mod store;
 mod wakeup;
 
 pub use error::{CommandError, StoreError};
-pub use handler::{CommandHandler, CommandOutcome, CommandRequest};
+pub use handler::{CommandHandler, CommandOutcome, CommandRequest, LoadedItem, Stamp};
 pub use lease::Lease;
 pub use relay::{event_subject, Relay, RelayError, EVENTS_STREAM};
-pub use store::{AppendOutcome, Cursor, EventStore, NewEvents, RecordedEvent, StreamPoint};
+pub use store::{AppendOutcome, Cursor, EventFilter, EventStore, NewEvents, RecordedEvent, StreamPoint};
 pub use wakeup::Wakeup;
 
 /// Applies the event-log migrations in `schema/migrations`.

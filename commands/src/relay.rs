@@ -65,7 +65,11 @@ impl Relay {
         let mut acks = Vec::with_capacity(batch.len());
         for event in &batch {
             let publish = Publish::build()
-                .payload(serde_json::to_vec(&event.envelope()).expect("envelopes serialize").into())
+                .payload(
+                    serde_json::to_vec(&event.envelope())
+                        .expect("envelopes serialize")
+                        .into(),
+                )
                 .message_id(event.event_id.to_string());
             let ack = self
                 .jetstream

@@ -18,6 +18,14 @@ pub struct Cursor {
     pub position: i64,
 }
 
+/// Narrows a read of the log; `None` fields match everything.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EventFilter {
+    pub stream_type: Option<String>,
+    pub event_type: Option<String>,
+    pub stream_id: Option<Uuid>,
+}
+
 /// One event as stored.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RecordedEvent {
@@ -36,16 +44,21 @@ pub struct RecordedEvent {
 
 impl RecordedEvent {
     pub fn cursor(&self) -> Cursor {
-        Cursor { transaction_id: self.transaction_id, position: self.position }
+        Cursor {
+            transaction_id: self.transaction_id,
+            position: self.position,
+        }
     }
 
     pub fn kind(&self) -> Result<Kind, StoreError> {
-        Kind::from_stream_type(&self.stream_type).ok_or_else(|| self.corrupt(format!("unknown stream type `{}`", self.stream_type)))
+        Kind::from_stream_type(&self.stream_type)
+            .ok_or_else(|| self.corrupt(format!("unknown stream type `{}`", self.stream_type)))
     }
 
     /// The domain event, upcast from older schema versions.
     pub fn event(&self) -> Result<Event, StoreError> {
-        Event::decode(&self.event_type, self.schema_version, &self.data).map_err(|e| self.corrupt(e.to_string()))
+        Event::decode(&self.event_type, self.schema_version, &self.data)
+            .map_err(|e| self.corrupt(e.to_string()))
     }
 
     pub fn metadata(&self) -> Metadata {
@@ -69,7 +82,10 @@ impl RecordedEvent {
     }
 
     fn corrupt(&self, problem: String) -> StoreError {
-        StoreError::Corrupt { position: self.position, problem }
+        StoreError::Corrupt {
+            position: self.position,
+            problem,
+        }
     }
 
     fn from_row(row: &PgRow) -> Result<Self, sqlx::Error> {
@@ -89,7 +105,8 @@ impl RecordedEvent {
     }
 }
 
-const COLUMNS: &str = "position, event_id, stream_type, stream_id, stream_version, event_type, schema_version, \
+const COLUMNS: &str =
+    "position, event_id, stream_type, stream_id, stream_version, event_type, schema_version, \
                        data, metadata, recorded_at, transaction_id::text::bigint AS transaction_id";
 
 /// Events to append to one stream in one transaction.
@@ -106,8 +123,11 @@ pub struct NewEvents<'a> {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AppendOutcome {
-    /// Appended; the stream is now at `version`.
-    Appended { version: i64 },
+    /// Appended; the stream is now at `version`, recorded at `recorded_at`.
+    Appended {
+        version: i64,
+        recorded_at: DateTime<Utc>,
+    },
     /// The idempotency key was used before, when the stream reached `version`.
     AlreadyApplied { stream_id: Uuid, version: i64 },
 }
@@ -146,7 +166,8 @@ impl EventStore {
         let insert = sqlx::query(
             "INSERT INTO events (event_id, stream_type, stream_id, stream_version, event_type, schema_version, data, metadata)
              SELECT e.id, $2, $3, e.version, e.type, e.schema_version, e.data, $8
-             FROM UNNEST($1::uuid[], $4::bigint[], $5::text[], $6::int[], $7::jsonb[]) AS e(id, version, type, schema_version, data)",
+             FROM UNNEST($1::uuid[], $4::bigint[], $5::text[], $6::int[], $7::jsonb[]) AS e(id, version, type, schema_version, data)
+             RETURNING recorded_at",
         )
         .bind(&ids)
         .bind(new.kind.stream_type())
@@ -158,14 +179,15 @@ impl EventStore {
         .bind(&metadata);
         let version = new.expected_version + count;
         let conflict = |error: sqlx::Error| match error.as_database_error().and_then(|e| e.constraint()) {
-            Some("events_stream_version_unique") => {
-                StoreError::Conflict { stream_id: new.stream_id, expected: new.expected_version }
-            }
+            Some("events_stream_version_unique") => StoreError::Conflict {
+                stream_id: new.stream_id,
+                expected: new.expected_version,
+            },
             _ => StoreError::Database(error),
         };
         let Some(key) = new.idempotency_key else {
-            insert.execute(&self.pool).await.map_err(conflict)?;
-            return Ok(AppendOutcome::Appended { version });
+            let recorded_at = insert.fetch_one(&self.pool).await.map_err(conflict)?.get(0);
+            return Ok(AppendOutcome::Appended { version, recorded_at });
         };
         let mut tx = self.pool.begin().await?;
         // Taken first: a concurrent command with the same key waits here for ours to commit.
@@ -186,9 +208,9 @@ impl EventStore {
                 StoreError::Database(sqlx::Error::Protocol(format!("idempotency key `{key}` vanished")))
             });
         }
-        insert.execute(&mut *tx).await.map_err(conflict)?;
+        let recorded_at = insert.fetch_one(&mut *tx).await.map_err(conflict)?.get(0);
         tx.commit().await?;
-        Ok(AppendOutcome::Appended { version })
+        Ok(AppendOutcome::Appended { version, recorded_at })
     }
 
     /// The result recorded for an idempotency key, if it was used before.
@@ -225,7 +247,10 @@ impl EventStore {
         .bind(max_time)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(RecordedEvent::from_row).collect::<Result<_, _>>().map_err(StoreError::from)
+        rows.iter()
+            .map(RecordedEvent::from_row)
+            .collect::<Result<_, _>>()
+            .map_err(StoreError::from)
     }
 
     /// The kind of the item a stream holds, or `None` when the stream is empty.
@@ -241,36 +266,53 @@ impl EventStore {
     /// Up to `limit` events after `after`, in commit order, never past the oldest
     /// transaction still running: an event that commits late is read late, not skipped.
     pub async fn read_after(&self, after: Cursor, limit: i64) -> Result<Vec<RecordedEvent>, StoreError> {
-        self.read_between(after, None, limit).await
+        self.read(after, None, &EventFilter::default(), limit).await
     }
 
     /// Like [`read_after`](Self::read_after), but not past `until` (inclusive).
     pub async fn read_between(
         &self,
         after: Cursor,
-        until: Option<Cursor>,
+        until: Cursor,
         limit: i64,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
-        let (until_tx, until_position) = match until {
-            Some(cursor) => (Some(cursor.transaction_id), Some(cursor.position)),
-            None => (None, None),
-        };
+        self.read(after, Some(until), &EventFilter::default(), limit)
+            .await
+    }
+
+    /// The one gap-safe read of the log; the others narrow it.
+    pub async fn read(
+        &self,
+        after: Cursor,
+        until: Option<Cursor>,
+        filter: &EventFilter,
+        limit: i64,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
         let rows = sqlx::query(&format!(
             "SELECT {COLUMNS} FROM events
              WHERE (transaction_id, position) > ($1::text::xid8, $2)
                AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
                AND ($4::bigint IS NULL OR (transaction_id, position) <= ($4::text::xid8, $5))
+               AND ($6::text IS NULL OR stream_type = $6)
+               AND ($7::text IS NULL OR event_type = $7)
+               AND ($8::uuid IS NULL OR stream_id = $8)
              ORDER BY transaction_id, position
              LIMIT $3"
         ))
         .bind(after.transaction_id)
         .bind(after.position)
         .bind(limit)
-        .bind(until_tx)
-        .bind(until_position)
+        .bind(until.map(|c| c.transaction_id))
+        .bind(until.map(|c| c.position))
+        .bind(filter.stream_type.as_deref())
+        .bind(filter.event_type.as_deref())
+        .bind(filter.stream_id)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(RecordedEvent::from_row).collect::<Result<_, _>>().map_err(StoreError::from)
+        rows.iter()
+            .map(RecordedEvent::from_row)
+            .collect::<Result<_, _>>()
+            .map_err(StoreError::from)
     }
 
     /// The checkpoint of a reader of the log (relay, projection), created at zero.
@@ -285,7 +327,10 @@ impl EventStore {
         .bind(name)
         .fetch_one(&self.pool)
         .await?;
-        Ok(Cursor { transaction_id: row.get("transaction_id"), position: row.get("position") })
+        Ok(Cursor {
+            transaction_id: row.get("transaction_id"),
+            position: row.get("position"),
+        })
     }
 
     /// Moves a checkpoint from `from` to `to`, inside the caller's transaction so that it

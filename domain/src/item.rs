@@ -314,7 +314,12 @@ impl Item {
         let tags = tags
             .as_array()?
             .iter()
-            .map(|tag| Some((serde_json::from_value(tag["key"].clone()).ok()?, tag["value"].as_str()?.to_string())))
+            .map(|tag| {
+                Some((
+                    serde_json::from_value(tag["key"].clone()).ok()?,
+                    tag["value"].as_str()?.to_string(),
+                ))
+            })
             .collect::<Option<_>>()?;
         let links = relations
             .as_array()?
@@ -323,7 +328,8 @@ impl Item {
                 let relation = serde_json::from_value(link["relation"].clone()).ok()?;
                 let kind = serde_json::from_value(link["target_kind"].clone()).ok()?;
                 let id = serde_json::from_value(link["target_id"].clone()).ok()?;
-                let protocol = serde_json::from_value(link.get("protocol").cloned().unwrap_or(Value::Null)).ok()?;
+                let protocol =
+                    serde_json::from_value(link.get("protocol").cloned().unwrap_or(Value::Null)).ok()?;
                 Some(((relation, ItemRef { kind, id }), protocol))
             })
             .collect::<Option<_>>()?;
@@ -331,7 +337,11 @@ impl Item {
             kind,
             id,
             version,
-            lifecycle: if active { Lifecycle::Active } else { Lifecycle::Deleted },
+            lifecycle: if active {
+                Lifecycle::Active
+            } else {
+                Lifecycle::Deleted
+            },
             fields: doc.into_iter().collect(),
             tags,
             links,

@@ -283,11 +283,22 @@ fn tags_are_set_replaced_and_removed() {
 
 #[test]
 fn an_item_comes_back_from_its_document() {
-    let target = ItemRef { kind: Kind::Datacenter, id: id(5) };
+    let target = ItemRef {
+        kind: Kind::Datacenter,
+        id: id(5),
+    };
     let events = [
         web_server(),
-        Event::Tagged { key: TagKey::parse("team").unwrap(), value: "ops".into() },
-        Event::Linked { relation: Relation::LocatedIn, target_kind: target.kind, target_id: target.id, protocol: None },
+        Event::Tagged {
+            key: TagKey::parse("team").unwrap(),
+            value: "ops".into(),
+        },
+        Event::Linked {
+            relation: Relation::LocatedIn,
+            target_kind: target.kind,
+            target_id: target.id,
+            protocol: None,
+        },
         Event::Deleted,
     ];
     let item = given(Kind::Server, &events);

@@ -40,14 +40,20 @@ pub fn change(before: Option<&Value>, after: &Value) -> Change {
         .context_radius(3)
         .header("before", "after")
         .to_string();
-    Change { patch: serde_json::to_value(patch).expect("patches serialize"), diff }
+    Change {
+        patch: serde_json::to_value(patch).expect("patches serialize"),
+        diff,
+    }
 }
 
 fn source(event: &RecordedEvent) -> String {
     let metadata = event.metadata();
     match (metadata.actor_kind, metadata.connection, metadata.task) {
         (ActorKind::Crawler, Some(connection), Some(task)) => format!("crawler:{connection}/{task}"),
-        (kind, _, _) => serde_json::to_value(kind).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default(),
+        (kind, _, _) => serde_json::to_value(kind)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default(),
     }
 }
 
@@ -77,7 +83,8 @@ impl Projection for AuditTrail {
             },
             Table {
                 name: Self::DOCUMENTS.to_string(),
-                columns: "stream_id uuid PRIMARY KEY, version bigint NOT NULL, doc jsonb NOT NULL".to_string(),
+                columns: "stream_id uuid PRIMARY KEY, version bigint NOT NULL, doc jsonb NOT NULL"
+                    .to_string(),
                 indexes: vec![],
             },
         ]
@@ -94,10 +101,12 @@ impl Projection for AuditTrail {
         ids.sort_unstable();
         ids.dedup();
         let mut items: HashMap<Uuid, Item> = HashMap::new();
-        for row in sqlx::query(&format!("SELECT stream_id, version, doc FROM {documents} WHERE stream_id = ANY($1)"))
-            .bind(&ids)
-            .fetch_all(&mut *connection)
-            .await?
+        for row in sqlx::query(&format!(
+            "SELECT stream_id, version, doc FROM {documents} WHERE stream_id = ANY($1)"
+        ))
+        .bind(&ids)
+        .fetch_all(&mut *connection)
+        .await?
         {
             let (id, version, doc): (Uuid, i64, Value) = (row.get(0), row.get(1), row.get(2));
             let item = Item::from_document(version, &doc).ok_or_else(|| StoreError::Corrupt {
@@ -109,7 +118,9 @@ impl Projection for AuditTrail {
         let mut rows = AuditRows::default();
         for event in events {
             let kind = event.kind()?;
-            let item = items.entry(event.stream_id).or_insert_with(|| Item::new(kind, event.stream_id));
+            let item = items
+                .entry(event.stream_id)
+                .or_insert_with(|| Item::new(kind, event.stream_id));
             if event.version <= item.version {
                 continue;
             }
@@ -117,7 +128,14 @@ impl Projection for AuditTrail {
             item.apply(&event.event()?);
             let change = change(before.as_ref(), &item.document());
             let metadata = event.metadata();
-            rows.push(event, kind.stream_type(), metadata.actor, metadata.actor_kind, source(event), change);
+            rows.push(
+                event,
+                kind.stream_type(),
+                metadata.actor,
+                metadata.actor_kind,
+                source(event),
+                change,
+            );
         }
         rows.insert(connection, &tables.name(Self::TABLE)).await?;
         let (mut stream_ids, mut versions, mut docs) = (vec![], vec![], vec![]);
@@ -172,7 +190,8 @@ impl AuditRows {
         self.versions.push(event.version);
         self.event_types.push(event.event_type.clone());
         self.actors.push(actor);
-        self.actor_kinds.push(json!(actor_kind).as_str().unwrap_or_default().to_string());
+        self.actor_kinds
+            .push(json!(actor_kind).as_str().unwrap_or_default().to_string());
         self.sources.push(source);
         self.recorded_at.push(event.recorded_at);
         self.patches.push(change.patch);

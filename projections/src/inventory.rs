@@ -59,8 +59,14 @@ fn kind_table(kind: Kind) -> Table {
         "USING gin (readers)".to_string(),
     ];
     for spec in kind.fields() {
-        let Some(sql_type) = column_type(spec.field_type) else { continue };
-        let cast = if sql_type == "text" { String::new() } else { format!("::{sql_type}") };
+        let Some(sql_type) = column_type(spec.field_type) else {
+            continue;
+        };
+        let cast = if sql_type == "text" {
+            String::new()
+        } else {
+            format!("::{sql_type}")
+        };
         columns.push(format!(
             "{name} {sql_type} GENERATED ALWAYS AS ((doc ->> '{name}'){cast}) STORED",
             name = spec.name
@@ -70,7 +76,11 @@ fn kind_table(kind: Kind) -> Table {
             indexes.push(format!("({})", spec.name));
         }
     }
-    Table { name: kind.table().to_string(), columns: columns.join(",\n  "), indexes }
+    Table {
+        name: kind.table().to_string(),
+        columns: columns.join(",\n  "),
+        indexes,
+    }
 }
 
 fn relations_table() -> Table {
@@ -104,7 +114,11 @@ impl Projection for Inventory {
     }
 
     fn tables(&self) -> Vec<Table> {
-        Kind::ALL.into_iter().map(kind_table).chain([relations_table()]).collect()
+        Kind::ALL
+            .into_iter()
+            .map(kind_table)
+            .chain([relations_table()])
+            .collect()
     }
 
     async fn apply(
@@ -122,18 +136,29 @@ impl Projection for Inventory {
         }
         let mut folded: HashMap<Uuid, Folded> = HashMap::new();
         for (kind, ids) in &by_kind {
-            let rows = sqlx::query(&format!("SELECT id, version, doc FROM {} WHERE id = ANY($1)", tables.name(kind.table())))
-                .bind(ids)
-                .fetch_all(&mut *connection)
-                .await?;
+            let rows = sqlx::query(&format!(
+                "SELECT id, version, doc FROM {} WHERE id = ANY($1)",
+                tables.name(kind.table())
+            ))
+            .bind(ids)
+            .fetch_all(&mut *connection)
+            .await?;
             for row in rows {
                 let (id, version, doc): (Uuid, i64, Value) = (row.get(0), row.get(1), row.get(2));
-                let item = Item::from_document(version, &doc).ok_or_else(|| {
-                    commands::StoreError::Corrupt { position: 0, problem: format!("read model row {id} has a malformed document") }
-                })?;
+                let item =
+                    Item::from_document(version, &doc).ok_or_else(|| commands::StoreError::Corrupt {
+                        position: 0,
+                        problem: format!("read model row {id} has a malformed document"),
+                    })?;
                 folded.insert(
                     id,
-                    Folded { item, created: None, updated_at: DateTime::<Utc>::MIN_UTC, updated_by: String::new(), changed: false },
+                    Folded {
+                        item,
+                        created: None,
+                        updated_at: DateTime::<Utc>::MIN_UTC,
+                        updated_by: String::new(),
+                        changed: false,
+                    },
                 );
             }
         }
@@ -164,9 +189,19 @@ impl Projection for Inventory {
             if !ids.iter().any(|id| folded.contains_key(id)) {
                 continue;
             }
-            upsert_items(connection, &tables.name(kind.table()), ids.iter().filter_map(|id| folded.get(id))).await?;
+            upsert_items(
+                connection,
+                &tables.name(kind.table()),
+                ids.iter().filter_map(|id| folded.get(id)),
+            )
+            .await?;
         }
-        let all_ids: Vec<Uuid> = by_kind.values().flatten().filter(|id| folded.contains_key(id)).copied().collect();
+        let all_ids: Vec<Uuid> = by_kind
+            .values()
+            .flatten()
+            .filter(|id| folded.contains_key(id))
+            .copied()
+            .collect();
         replace_relations(connection, &tables.name(RELATIONS_TABLE), &all_ids, &folded).await
     }
 }
@@ -183,7 +218,11 @@ async fn upsert_items<'a>(
         let item = &folded.item;
         // An item whose first event is not in the batch already has its row: only the
         // updated columns matter then, and the created ones are ignored on conflict.
-        let (at, by, creator) = folded.created.clone().unwrap_or((folded.updated_at, folded.updated_by.clone(), None));
+        let (at, by, creator) =
+            folded
+                .created
+                .clone()
+                .unwrap_or((folded.updated_at, folded.updated_by.clone(), None));
         ids.push(item.id);
         versions.push(item.version);
         actives.push(item.is_active());
@@ -224,7 +263,10 @@ async fn replace_relations(
     ids: &[Uuid],
     folded: &HashMap<Uuid, Folded>,
 ) -> Result<(), ProjectionError> {
-    sqlx::query(&format!("DELETE FROM {table} WHERE source_id = ANY($1)")).bind(ids).execute(&mut *connection).await?;
+    sqlx::query(&format!("DELETE FROM {table} WHERE source_id = ANY($1)"))
+        .bind(ids)
+        .execute(&mut *connection)
+        .await?;
     let (mut sources, mut source_kinds, mut relations) = (vec![], vec![], vec![]);
     let (mut targets, mut target_kinds, mut protocols) = (vec![], vec![], vec![]);
     for item in ids.iter().filter_map(|id| folded.get(id)).map(|f| &f.item) {

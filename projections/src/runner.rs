@@ -37,8 +37,12 @@ async fn create_tables(
 ) -> Result<(), sqlx::Error> {
     for table in projection.tables() {
         let name = tables.name(&table.name);
-        sqlx::query(&format!("DROP TABLE IF EXISTS {name}")).execute(&mut *connection).await?;
-        sqlx::query(&format!("CREATE TABLE {name} ({})", table.columns)).execute(&mut *connection).await?;
+        sqlx::query(&format!("DROP TABLE IF EXISTS {name}"))
+            .execute(&mut *connection)
+            .await?;
+        sqlx::query(&format!("CREATE TABLE {name} ({})", table.columns))
+            .execute(&mut *connection)
+            .await?;
         if with_indexes {
             create_indexes(connection, &name, &table.indexes).await?;
         }
@@ -46,9 +50,15 @@ async fn create_tables(
     Ok(())
 }
 
-async fn create_indexes(connection: &mut PgConnection, table: &str, indexes: &[String]) -> Result<(), sqlx::Error> {
+async fn create_indexes(
+    connection: &mut PgConnection,
+    table: &str,
+    indexes: &[String],
+) -> Result<(), sqlx::Error> {
     for index in indexes {
-        sqlx::query(&format!("CREATE INDEX ON {table} {index}")).execute(&mut *connection).await?;
+        sqlx::query(&format!("CREATE INDEX ON {table} {index}"))
+            .execute(&mut *connection)
+            .await?;
     }
     Ok(())
 }
@@ -60,10 +70,11 @@ pub async fn ensure(store: &EventStore, projection: &impl Projection) -> Result<
     let wanted = definition(projection);
     let mut tx = store.pool().begin().await?;
     lock_applying(&mut tx, name).await?;
-    let current: Option<String> = sqlx::query_scalar("SELECT definition FROM projection_definitions WHERE name = $1")
-        .bind(name)
-        .fetch_optional(&mut *tx)
-        .await?;
+    let current: Option<String> =
+        sqlx::query_scalar("SELECT definition FROM projection_definitions WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&mut *tx)
+            .await?;
     match current {
         Some(current) if current == wanted => return Ok(()),
         Some(_) => {
@@ -80,7 +91,11 @@ pub async fn ensure(store: &EventStore, projection: &impl Projection) -> Result<
     Ok(())
 }
 
-async fn record_definition(connection: &mut PgConnection, name: &str, definition: &str) -> Result<(), sqlx::Error> {
+async fn record_definition(
+    connection: &mut PgConnection,
+    name: &str,
+    definition: &str,
+) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO projection_definitions (name, definition) VALUES ($1, $2)
          ON CONFLICT (name) DO UPDATE SET definition = EXCLUDED.definition",
@@ -156,7 +171,10 @@ pub struct RebuildReport {
 
 /// Rebuilds a projection from position zero into fresh tables, then swaps them in.
 /// Queries keep reading the old tables until the swap, which is one short transaction.
-pub async fn rebuild(store: &EventStore, projection: &impl Projection) -> Result<RebuildReport, ProjectionError> {
+pub async fn rebuild(
+    store: &EventStore,
+    projection: &impl Projection,
+) -> Result<RebuildReport, ProjectionError> {
     let started = Instant::now();
     let name = projection.name();
     let pool: &PgPool = store.pool();
@@ -168,7 +186,9 @@ pub async fn rebuild(store: &EventStore, projection: &impl Projection) -> Result
     let mut events = 0;
     loop {
         let batch = store.read_after(cursor, REBUILD_BATCH).await?;
-        let Some(last) = batch.last().map(RecordedEvent::cursor) else { break };
+        let Some(last) = batch.last().map(RecordedEvent::cursor) else {
+            break;
+        };
         let mut tx = pool.begin().await?;
         projection.apply(&mut tx, &batch, Tables::Rebuild).await?;
         tx.commit().await?;
@@ -177,8 +197,15 @@ pub async fn rebuild(store: &EventStore, projection: &impl Projection) -> Result
     }
     let mut connection = pool.acquire().await?;
     for table in projection.tables() {
-        create_indexes(&mut connection, &Tables::Rebuild.name(&table.name), &table.indexes).await?;
-        sqlx::query(&format!("ANALYZE {}", Tables::Rebuild.name(&table.name))).execute(&mut *connection).await?;
+        create_indexes(
+            &mut connection,
+            &Tables::Rebuild.name(&table.name),
+            &table.indexes,
+        )
+        .await?;
+        sqlx::query(&format!("ANALYZE {}", Tables::Rebuild.name(&table.name)))
+            .execute(&mut *connection)
+            .await?;
     }
     drop(connection);
 
@@ -187,17 +214,25 @@ pub async fn rebuild(store: &EventStore, projection: &impl Projection) -> Result
     let live = store.checkpoint(name).await?;
     // The live projector may have got further meanwhile: catch up to exactly its cursor.
     while live > cursor {
-        let batch = store.read_between(cursor, Some(live), REBUILD_BATCH).await?;
-        let Some(last) = batch.last().map(RecordedEvent::cursor) else { break };
+        let batch = store.read_between(cursor, live, REBUILD_BATCH).await?;
+        let Some(last) = batch.last().map(RecordedEvent::cursor) else {
+            break;
+        };
         projection.apply(&mut tx, &batch, Tables::Rebuild).await?;
         events += batch.len() as u64;
         cursor = last;
     }
     for table in projection.tables() {
-        sqlx::query(&format!("DROP TABLE IF EXISTS {}", table.name)).execute(&mut *tx).await?;
-        sqlx::query(&format!("ALTER TABLE {} RENAME TO {}", Tables::Rebuild.name(&table.name), table.name))
+        sqlx::query(&format!("DROP TABLE IF EXISTS {}", table.name))
             .execute(&mut *tx)
             .await?;
+        sqlx::query(&format!(
+            "ALTER TABLE {} RENAME TO {}",
+            Tables::Rebuild.name(&table.name),
+            table.name
+        ))
+        .execute(&mut *tx)
+        .await?;
     }
     sqlx::query(
         "UPDATE checkpoints SET transaction_id = $2::text::xid8, position = $3, updated_at = now() WHERE name = $1",
@@ -209,5 +244,8 @@ pub async fn rebuild(store: &EventStore, projection: &impl Projection) -> Result
     .await?;
     record_definition(&mut tx, name, &definition(projection)).await?;
     tx.commit().await?;
-    Ok(RebuildReport { events, elapsed: started.elapsed() })
+    Ok(RebuildReport {
+        events,
+        elapsed: started.elapsed(),
+    })
 }

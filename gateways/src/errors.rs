@@ -1,0 +1,51 @@
+//! GraphQL errors with `extensions.code`, so that programs can tell a bad argument from a
+//! conflict or a missing item without parsing messages.
+
+use async_graphql::{Error, ErrorExtensions};
+use commands::CommandError;
+use domain::DomainError;
+
+use crate::names::camel;
+
+pub fn bad_input(field: &str, message: impl Into<String>) -> Error {
+    let field = camel(field);
+    Error::new(message.into()).extend_with(|_, e| {
+        e.set("code", "BAD_USER_INPUT");
+        e.set("field", field.clone());
+    })
+}
+
+pub fn not_found(message: impl Into<String>) -> Error {
+    Error::new(message.into()).extend_with(|_, e| e.set("code", "NOT_FOUND"))
+}
+
+pub fn internal(error: impl std::fmt::Display) -> Error {
+    tracing::error!(%error, "request failed");
+    Error::new(error.to_string()).extend_with(|_, e| e.set("code", "INTERNAL_SERVER_ERROR"))
+}
+
+pub fn command_error(error: CommandError) -> Error {
+    let message = error.to_string();
+    match error {
+        CommandError::Rejected(rejection) => match rejection {
+            DomainError::InvalidField { field, .. } => {
+                bad_input(field.split('[').next().unwrap_or(&field), message)
+            }
+            DomainError::UnknownField { field, .. } => bad_input(&field, message),
+            DomainError::MissingField { field, .. } => bad_input(field, message),
+            DomainError::NotFound { .. } => not_found(message),
+            DomainError::AlreadyExists { .. } | DomainError::Deleted { .. } => {
+                Error::new(message).extend_with(|_, e| e.set("code", "CONFLICT"))
+            }
+            DomainError::WrongKind { .. } | DomainError::InvalidRelation { .. } | DomainError::SelfLink => {
+                Error::new(message).extend_with(|_, e| e.set("code", "BAD_USER_INPUT"))
+            }
+        },
+        CommandError::Conflict { expected, actual, .. } => Error::new(message).extend_with(|_, e| {
+            e.set("code", "CONFLICT");
+            e.set("expectedVersion", expected);
+            e.set("actualVersion", actual);
+        }),
+        CommandError::Store(error) => internal(error),
+    }
+}

@@ -1,0 +1,117 @@
+//! The GraphQL schema, built at start-up from the domain: one set of types, queries and
+//! mutations per inventory kind, plus history, time travel and the raw event log.
+
+mod connection;
+mod kinds;
+mod log;
+mod mutations;
+mod queries;
+mod values;
+
+use async_graphql::dynamic::{Enum, InputObject, InputValue, Object, Schema, SchemaError, TypeRef};
+use commands::CommandHandler;
+use domain::{Kind, Relation};
+
+use values::value_object;
+
+fn shared_types() -> (Vec<Object>, Vec<InputObject>, Vec<Enum>) {
+    let objects = vec![
+        connection::page_info_type(),
+        value_object(
+            "Tag",
+            &[
+                ("key", TypeRef::named_nn(TypeRef::STRING)),
+                ("value", TypeRef::named_nn(TypeRef::STRING)),
+            ],
+        ),
+        value_object(
+            "Relation",
+            &[
+                ("relation", TypeRef::named_nn("RelationKind")),
+                ("targetKind", TypeRef::named_nn(TypeRef::STRING)),
+                ("targetId", TypeRef::named_nn(TypeRef::ID)),
+                ("protocol", TypeRef::named(TypeRef::STRING)),
+            ],
+        ),
+    ];
+    let text = || TypeRef::named(TypeRef::STRING);
+    let inputs = vec![
+        InputObject::new("StringFilter")
+            .field(InputValue::new("eq", text()))
+            .field(InputValue::new("ne", text()).description("Not equal; items without a value match."))
+            .field(InputValue::new("contains", text()).description("Case-insensitive substring."))
+            .field(InputValue::new("notContains", text()).description("Items without a value match."))
+            .field(InputValue::new("in", TypeRef::named_nn_list(TypeRef::STRING))),
+        ["eq", "gt", "gte", "lt", "lte"]
+            .into_iter()
+            .fold(InputObject::new("IntFilter"), |f, op| {
+                f.field(InputValue::new(op, TypeRef::named(TypeRef::INT)))
+            }),
+        InputObject::new("DateTimeFilter")
+            .field(InputValue::new("after", TypeRef::named("DateTime")))
+            .field(InputValue::new("before", TypeRef::named("DateTime"))),
+        InputObject::new("TagFilter")
+            .field(InputValue::new("key", TypeRef::named_nn(TypeRef::STRING)))
+            .field(InputValue::new("value", text())),
+        InputObject::new("PlacementFilter")
+            .field(InputValue::new("name", text()))
+            .field(InputValue::new("provider", text()))
+            .field(InputValue::new("region", text()))
+            .field(InputValue::new("zone", text())),
+    ];
+    let enums = vec![
+        Enum::new("SortDirection").item("ASC").item("DESC"),
+        Relation::ALL
+            .iter()
+            .fold(Enum::new("RelationKind"), |e, relation| {
+                e.item(relation.as_str().to_uppercase())
+            }),
+    ];
+    (objects, inputs, enums)
+}
+
+pub fn build_schema(handler: CommandHandler) -> Result<Schema, SchemaError> {
+    let mut query = Object::new("Query");
+    let mut mutation = Object::new("Mutation");
+    let mut schema = Schema::build("Query", Some("Mutation"), None)
+        .register(values::json_scalar())
+        .register(values::datetime_scalar())
+        .register(kinds::node_interface());
+    let (objects, inputs, enums) = shared_types();
+    for object in objects {
+        schema = schema.register(object);
+    }
+    for input in inputs {
+        schema = schema.register(input);
+    }
+    for enumeration in enums {
+        schema = schema.register(enumeration);
+    }
+    for kind in Kind::ALL {
+        let type_name = crate::names::type_name(kind);
+        schema = schema
+            .register(kinds::object(kind))
+            .register(kinds::input(kind))
+            .register(kinds::filter(kind))
+            .register(kinds::order_field(kind))
+            .register(kinds::order_by(kind));
+        for object in connection::types(&type_name, true) {
+            schema = schema.register(object);
+        }
+        query = queries::kind_fields(kind).into_iter().fold(query, Object::field);
+        mutation = mutations::kind_fields(kind)
+            .into_iter()
+            .fold(mutation, Object::field);
+    }
+    query = queries::node_fields().into_iter().fold(query, Object::field);
+    mutation = mutations::item_fields().into_iter().fold(mutation, Object::field);
+    let (log_types, log_inputs, log_queries) = log::schema_parts();
+    for object in log_types {
+        schema = schema.register(object);
+    }
+    for input in log_inputs {
+        schema = schema.register(input);
+    }
+    query = log_queries.into_iter().fold(query, Object::field);
+    schema.register(query).register(mutation).data(handler).finish()
+}

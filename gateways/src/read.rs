@@ -1,0 +1,230 @@
+//! Queries against the read models and the audit trail.
+
+use chrono::{DateTime, Utc};
+use commands::LoadedItem;
+use domain::Kind;
+use serde_json::Value;
+use sqlx::postgres::PgRow;
+use sqlx::{PgPool, Postgres, QueryBuilder, Row};
+use uuid::Uuid;
+
+/// An item as the gateway serves it, from a read-model row or replayed from its stream.
+#[derive(Debug, Clone)]
+pub struct ItemRow {
+    pub kind: Kind,
+    pub id: Uuid,
+    pub version: i64,
+    pub active: bool,
+    pub doc: Value,
+    pub created_at: Option<DateTime<Utc>>,
+    pub updated_at: Option<DateTime<Utc>>,
+    pub created_by: Option<String>,
+    pub updated_by: Option<String>,
+}
+
+impl ItemRow {
+    fn from_row(kind: Kind, row: &PgRow) -> Result<ItemRow, sqlx::Error> {
+        Ok(ItemRow {
+            kind,
+            id: row.try_get("id")?,
+            version: row.try_get("version")?,
+            active: row.try_get("active")?,
+            doc: row.try_get("doc")?,
+            created_at: Some(row.try_get("created_at")?),
+            updated_at: Some(row.try_get("updated_at")?),
+            created_by: Some(row.try_get("created_by")?),
+            updated_by: Some(row.try_get("updated_by")?),
+        })
+    }
+
+    pub fn from_loaded(loaded: &LoadedItem) -> ItemRow {
+        let item = &loaded.item;
+        ItemRow {
+            kind: item.kind,
+            id: item.id,
+            version: item.version,
+            active: item.is_active(),
+            doc: item.document(),
+            created_at: loaded.created.as_ref().map(|s| s.at),
+            updated_at: loaded.updated.as_ref().map(|s| s.at),
+            created_by: loaded.created.as_ref().map(|s| s.by.clone()),
+            updated_by: loaded.updated.as_ref().map(|s| s.by.clone()),
+        }
+    }
+}
+
+/// A value bound into a filter.
+#[derive(Debug, Clone)]
+pub enum Bind {
+    Text(String),
+    Texts(Vec<String>),
+    Int(i64),
+    Bool(bool),
+    Time(DateTime<Utc>),
+    Json(Value),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Eq,
+    Ne,
+    Contains,
+    NotContains,
+    In,
+    Gt,
+    Gte,
+    Lt,
+    Lte,
+    /// jsonb containment, for tags.
+    Has,
+}
+
+/// One condition on a column expression. Expressions come from code, never from input.
+#[derive(Debug, Clone)]
+pub struct Condition {
+    pub expression: String,
+    pub op: Op,
+    pub value: Bind,
+}
+
+#[derive(Debug, Clone)]
+pub struct ListQuery {
+    pub kind: Kind,
+    pub conditions: Vec<Condition>,
+    pub order_by: String,
+    pub descending: bool,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+fn push_bind(builder: &mut QueryBuilder<'_, Postgres>, value: &Bind) {
+    match value.clone() {
+        Bind::Text(v) => builder.push_bind(v),
+        Bind::Texts(v) => builder.push_bind(v),
+        Bind::Int(v) => builder.push_bind(v),
+        Bind::Bool(v) => builder.push_bind(v),
+        Bind::Time(v) => builder.push_bind(v),
+        Bind::Json(v) => builder.push_bind(v),
+    };
+}
+
+fn like_pattern(value: &Bind) -> Bind {
+    match value {
+        Bind::Text(text) => {
+            let escaped = text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+            Bind::Text(format!("%{escaped}%"))
+        }
+        other => other.clone(),
+    }
+}
+
+fn push_where(builder: &mut QueryBuilder<'_, Postgres>, conditions: &[Condition]) {
+    builder.push(" WHERE TRUE");
+    for condition in conditions {
+        let column = &condition.expression;
+        builder.push(" AND ");
+        let (prefix, suffix) = match condition.op {
+            Op::Eq => (format!("{column} = "), ""),
+            // Negations include items that have no value at all.
+            Op::Ne => (format!("({column} IS NULL OR {column} <> "), ")"),
+            Op::Contains => (format!("{column} ILIKE "), ""),
+            Op::NotContains => (format!("({column} IS NULL OR {column} NOT ILIKE "), ")"),
+            Op::In => (format!("{column} = ANY("), ")"),
+            Op::Gt => (format!("{column} > "), ""),
+            Op::Gte => (format!("{column} >= "), ""),
+            Op::Lt => (format!("{column} < "), ""),
+            Op::Lte => (format!("{column} <= "), ""),
+            Op::Has => (format!("{column} @> "), ""),
+        };
+        builder.push(prefix);
+        match condition.op {
+            Op::Contains | Op::NotContains => push_bind(builder, &like_pattern(&condition.value)),
+            _ => push_bind(builder, &condition.value),
+        }
+        builder.push(suffix);
+    }
+}
+
+const ROW_COLUMNS: &str = "id, version, active, doc, created_at, updated_at, created_by, updated_by";
+
+pub async fn list(pool: &PgPool, query: &ListQuery) -> Result<Vec<ItemRow>, sqlx::Error> {
+    let mut builder = QueryBuilder::new(format!("SELECT {ROW_COLUMNS} FROM {}", query.kind.table()));
+    push_where(&mut builder, &query.conditions);
+    let direction = if query.descending { "DESC" } else { "ASC" };
+    builder.push(format!(
+        " ORDER BY {} {direction} NULLS LAST, id {direction} LIMIT ",
+        query.order_by
+    ));
+    builder.push_bind(query.limit);
+    builder.push(" OFFSET ");
+    builder.push_bind(query.offset);
+    let rows = builder.build().fetch_all(pool).await?;
+    rows.iter()
+        .map(|row| ItemRow::from_row(query.kind, row))
+        .collect()
+}
+
+pub async fn count(pool: &PgPool, query: &ListQuery) -> Result<i64, sqlx::Error> {
+    let mut builder = QueryBuilder::new(format!("SELECT count(*) FROM {}", query.kind.table()));
+    push_where(&mut builder, &query.conditions);
+    builder.build_query_scalar().fetch_one(pool).await
+}
+
+pub async fn get(pool: &PgPool, kind: Kind, id: Uuid) -> Result<Option<ItemRow>, sqlx::Error> {
+    let row = sqlx::query(&format!(
+        "SELECT {ROW_COLUMNS} FROM {} WHERE id = $1",
+        kind.table()
+    ))
+    .bind(id)
+    .fetch_optional(pool)
+    .await?;
+    row.map(|row| ItemRow::from_row(kind, &row)).transpose()
+}
+
+/// One change of an item, from the audit trail.
+#[derive(Debug, Clone)]
+pub struct Change {
+    pub version: i64,
+    pub event_id: Uuid,
+    pub event_type: String,
+    pub at: DateTime<Utc>,
+    pub actor: String,
+    pub actor_kind: String,
+    pub source: String,
+    pub patch: Value,
+    pub diff: String,
+}
+
+pub async fn history(pool: &PgPool, id: Uuid, limit: i64, offset: i64) -> Result<Vec<Change>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT version, event_id, event_type, recorded_at, actor, actor_kind, source, patch, diff
+         FROM audit_trail WHERE stream_id = $1 ORDER BY version DESC LIMIT $2 OFFSET $3",
+    )
+    .bind(id)
+    .bind(limit)
+    .bind(offset)
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(Change {
+                version: row.try_get("version")?,
+                event_id: row.try_get("event_id")?,
+                event_type: row.try_get("event_type")?,
+                at: row.try_get("recorded_at")?,
+                actor: row.try_get("actor")?,
+                actor_kind: row.try_get("actor_kind")?,
+                source: row.try_get("source")?,
+                patch: row.try_get("patch")?,
+                diff: row.try_get("diff")?,
+            })
+        })
+        .collect()
+}
+
+pub async fn history_count(pool: &PgPool, id: Uuid) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT count(*) FROM audit_trail WHERE stream_id = $1")
+        .bind(id)
+        .fetch_one(pool)
+        .await
+}

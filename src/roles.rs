@@ -1,0 +1,96 @@
+//! The roles one `maestro serve` process can run. All run in one process by default;
+//! `--roles` splits them over processes and machines. Projections and the relay hold a
+//! lease, so running them twice is safe: the second stands by until the first dies.
+
+use std::fmt;
+use std::time::Duration;
+
+use anyhow::Context;
+use commands::{CommandHandler, EventStore, Relay, Wakeup};
+use projections::{AuditTrail, Inventory, ProjectionError, RebuildReport};
+use sqlx::PgPool;
+use tokio::task::JoinSet;
+
+use crate::config::Config;
+use crate::infrastructure;
+
+/// How long a reader of the log sleeps when no notification wakes it.
+const POLL: Duration = Duration::from_millis(500);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Role {
+    Gateway,
+    Projector,
+    Relay,
+}
+
+impl Role {
+    pub const ALL: [Role; 3] = [Role::Gateway, Role::Projector, Role::Relay];
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Role::Gateway => "gateway",
+            Role::Projector => "projector",
+            Role::Relay => "relay",
+        })
+    }
+}
+
+pub async fn serve(config: &Config, roles: &[Role]) -> anyhow::Result<()> {
+    let pool = infrastructure::migrate(config).await?;
+    let store = EventStore::new(pool.clone());
+    let mut running = JoinSet::new();
+    if roles.contains(&Role::Projector) {
+        for projection in [Inventory::NAME, AuditTrail::NAME] {
+            let (store, url, wakeup) = (
+                store.clone(),
+                config.database_url.clone(),
+                Wakeup::new(&pool, POLL).await,
+            );
+            running.spawn(async move {
+                let result = match projection {
+                    Inventory::NAME => projections::run(store, url, Inventory, wakeup).await,
+                    _ => projections::run(store, url, AuditTrail, wakeup).await,
+                };
+                result.with_context(|| format!("projection {projection} stopped"))
+            });
+        }
+    }
+    if roles.contains(&Role::Relay) {
+        let nats = infrastructure::connect_nats(config).await?;
+        let relay = Relay::new(store.clone(), nats);
+        let (url, wakeup) = (config.database_url.clone(), Wakeup::new(&pool, POLL).await);
+        running.spawn(async move { relay.run(url, wakeup).await.context("relay stopped") });
+    }
+    if roles.contains(&Role::Gateway) {
+        let address = std::net::SocketAddr::from(([0, 0, 0, 0], config.port));
+        let listener = tokio::net::TcpListener::bind(address)
+            .await
+            .with_context(|| format!("port {} is taken; set MAESTRO_PORT to a free one", config.port))?;
+        let app = gateways::App::new(CommandHandler::new(store.clone()));
+        println!("GraphQL playground: http://127.0.0.1:{}/graphql", config.port);
+        running.spawn(async move { gateways::serve(listener, app).await.context("gateway stopped") });
+    }
+    let roles: Vec<String> = roles.iter().map(Role::to_string).collect();
+    tracing::info!(roles = roles.join(","), "maestro running");
+    tokio::select! {
+        finished = running.join_next() => match finished {
+            Some(Ok(result)) => result,
+            Some(Err(panic)) => Err(anyhow::anyhow!("a role crashed: {panic}")),
+            None => Ok(()),
+        },
+        _ = tokio::signal::ctrl_c() => Ok(()),
+    }
+}
+
+pub async fn rebuild(pool: &PgPool, name: &str) -> anyhow::Result<RebuildReport> {
+    let store = EventStore::new(pool.clone());
+    let report = match name {
+        Inventory::NAME => projections::rebuild(&store, &Inventory).await?,
+        AuditTrail::NAME => projections::rebuild(&store, &AuditTrail).await?,
+        other => return Err(ProjectionError::Unknown(other.to_string()).into()),
+    };
+    Ok(report)
+}
