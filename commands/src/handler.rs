@@ -68,8 +68,9 @@ impl CommandOutcome {
     }
 }
 
-/// Concurrent writers to one stream without an expected version retry this often.
-const RETRIES_ON_CONFLICT: usize = 5;
+/// Concurrent writers to one stream without an expected version retry this often: each
+/// round lets at least one of them through.
+const RETRIES_ON_CONFLICT: usize = 10;
 
 #[derive(Debug, Clone)]
 pub struct CommandHandler {

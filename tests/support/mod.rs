@@ -1,0 +1,195 @@
+//! What the end-to-end tests share: a fresh database per test, a NATS server of the
+//! test's own (so that stopping it disturbs nobody else), and helpers to drive commands
+//! and projections.
+#![allow(dead_code)] // each test binary uses its own part of this module
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use commands::{CommandHandler, CommandOutcome, CommandRequest, EventStore};
+use domain::{ActorKind, Command as DomainCommand, Fields, Kind, Metadata};
+use serde_json::Value;
+use sqlx::postgres::PgPoolOptions;
+use sqlx::{Connection, PgConnection, PgPool};
+use uuid::Uuid;
+
+fn admin_url() -> String {
+    std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string())
+}
+
+/// A database of its own for one test, migrated, dropped when the test ends.
+pub struct TestDb {
+    pub pool: PgPool,
+    pub url: String,
+    name: String,
+}
+
+impl TestDb {
+    pub async fn new() -> TestDb {
+        let name = format!("maestro_test_{}", Uuid::new_v4().simple());
+        let mut admin = PgConnection::connect(&admin_url())
+            .await
+            .expect("Postgres must run for these tests: start it with ops/up");
+        sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut admin).await.unwrap();
+        let mut url = url::Url::parse(&admin_url()).unwrap();
+        url.set_path(&name);
+        let url = url.to_string();
+        let pool = PgPoolOptions::new().max_connections(12).connect(&url).await.unwrap();
+        commands::migrate(&pool).await.unwrap();
+        TestDb { pool, url, name }
+    }
+
+    pub fn store(&self) -> EventStore {
+        EventStore::new(self.pool.clone())
+    }
+
+    pub fn handler(&self) -> CommandHandler {
+        CommandHandler::new(self.store())
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        // Drop runs outside any runtime we may block: use a thread with its own.
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            runtime.block_on(async {
+                if let Ok(mut admin) = PgConnection::connect(&admin_url()).await {
+                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut admin).await;
+                }
+            });
+        })
+        .join()
+        .unwrap();
+    }
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn nats_binary() -> PathBuf {
+    std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+        .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/usr/bin")])
+        .map(|dir| dir.join("nats-server"))
+        .find(|path| path.exists())
+        .expect("nats-server is not installed: run ops/up")
+}
+
+/// A real NATS server with JetStream, on a port and store of its own.
+pub struct NatsServer {
+    pub port: u16,
+    store_dir: PathBuf,
+    child: Option<Child>,
+}
+
+impl NatsServer {
+    /// A server that is not running yet: its URL is known, nothing answers there.
+    pub fn stopped() -> NatsServer {
+        let port = free_port();
+        let store_dir = std::env::temp_dir().join(format!("maestro-nats-{}", Uuid::new_v4().simple()));
+        NatsServer { port, store_dir, child: None }
+    }
+
+    pub async fn started() -> NatsServer {
+        let mut server = NatsServer::stopped();
+        server.start().await;
+        server
+    }
+
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    pub async fn start(&mut self) {
+        let child = Command::new(nats_binary())
+            .args(["-a", "127.0.0.1", "-p", &self.port.to_string(), "-js", "-sd"])
+            .arg(&self.store_dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nats-server starts");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await.is_err() {
+            assert!(Instant::now() < deadline, "nats-server did not listen on {}", self.port);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for NatsServer {
+    fn drop(&mut self) {
+        self.stop();
+        let _ = std::fs::remove_dir_all(&self.store_dir);
+    }
+}
+
+pub fn fields(kind: Kind, input: Value) -> Fields {
+    Fields::parse(kind, input.as_object().expect("an object")).expect("valid test fields")
+}
+
+pub fn request(kind: Kind, id: Uuid, command: DomainCommand) -> CommandRequest {
+    CommandRequest {
+        kind,
+        id,
+        command,
+        expected_version: None,
+        idempotency_key: None,
+        metadata: Metadata::new("tester", ActorKind::User),
+    }
+}
+
+pub async fn create_server(handler: &CommandHandler, hostname: &str) -> (Uuid, CommandOutcome) {
+    let id = Uuid::now_v7();
+    let fields = fields(Kind::Server, serde_json::json!({"hostname": hostname, "environment": "Production", "cpu": 2}));
+    let outcome = handler.execute(&request(Kind::Server, id, DomainCommand::Create(fields))).await.unwrap();
+    (id, outcome)
+}
+
+/// Runs both projections until they have applied everything committed so far.
+pub async fn project_all(store: &EventStore) {
+    catch_up(store, &projections::Inventory).await;
+    catch_up(store, &projections::AuditTrail).await;
+}
+
+pub async fn catch_up(store: &EventStore, projection: &impl projections::Projection) {
+    projections::ensure(store, projection).await.unwrap();
+    let mut cursor = store.checkpoint(projection.name()).await.unwrap();
+    while let Some(next) = projections::run_once(store, projection, cursor).await.unwrap() {
+        cursor = next;
+    }
+}
+
+/// A fingerprint of a table's whole content, to compare two builds byte for byte.
+pub async fn table_digest(pool: &PgPool, table: &str) -> (i64, String) {
+    sqlx::query_as(&format!(
+        "SELECT count(*), coalesce(md5(string_agg(t::text, '|' ORDER BY t::text)), '') FROM {table} t"
+    ))
+    .fetch_one(pool)
+    .await
+    .unwrap()
+}
+
+/// Polls `check` until it holds, failing with `what` after `timeout`.
+pub async fn eventually<F, Fut>(timeout: Duration, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + timeout;
+    while !check().await {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
