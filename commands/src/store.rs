@@ -269,7 +269,8 @@ impl EventStore {
         self.read(after, None, &EventFilter::default(), limit).await
     }
 
-    /// Like [`read_after`](Self::read_after), but not past `until` (inclusive).
+    /// Like [`read_after`](Self::read_after), but not past `until` (inclusive), a cursor
+    /// another reader reached: everything up to it is known to be committed.
     pub async fn read_between(
         &self,
         after: Cursor,
@@ -291,8 +292,9 @@ impl EventStore {
         let rows = sqlx::query(&format!(
             "SELECT {COLUMNS} FROM events
              WHERE (transaction_id, position) > ($1::text::xid8, $2)
-               AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
-               AND ($4::bigint IS NULL OR (transaction_id, position) <= ($4::text::xid8, $5))
+               -- Up to a cursor some reader reached, everything has committed already.
+               AND CASE WHEN $4::bigint IS NULL THEN transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+                        ELSE (transaction_id, position) <= ($4::text::xid8, $5) END
                AND ($6::text IS NULL OR stream_type = $6)
                AND ($7::text IS NULL OR event_type = $7)
                AND ($8::uuid IS NULL OR stream_id = $8)

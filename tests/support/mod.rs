@@ -163,11 +163,28 @@ pub async fn project_all(store: &EventStore) {
     catch_up(store, &projections::AuditTrail).await;
 }
 
+/// Applies everything committed so far. Another test's open transaction holds the
+/// readable end of the log back (transaction ids are cluster-wide), so this waits for
+/// the log's end rather than stopping at the first empty read.
 pub async fn catch_up(store: &EventStore, projection: &impl projections::Projection) {
     projections::ensure(store, projection).await.unwrap();
+    let end: Option<(i64, i64)> = sqlx::query_as(
+        "SELECT transaction_id::text::bigint, position FROM events ORDER BY transaction_id DESC, position DESC LIMIT 1",
+    )
+    .fetch_optional(store.pool())
+    .await
+    .unwrap();
+    let end = end.map(|(transaction_id, position)| commands::Cursor { transaction_id, position }).unwrap_or_default();
+    let deadline = Instant::now() + Duration::from_secs(60);
     let mut cursor = store.checkpoint(projection.name()).await.unwrap();
-    while let Some(next) = projections::run_once(store, projection, cursor).await.unwrap() {
-        cursor = next;
+    while cursor < end {
+        match projections::run_once(store, projection, cursor).await.unwrap() {
+            Some(next) => cursor = next,
+            None => {
+                assert!(Instant::now() < deadline, "{} never caught up", projection.name());
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
     }
 }
 

@@ -1,0 +1,55 @@
+//! `append-single`: how many single-event commands per second Maestro takes, each the
+//! creation of a new server through `CommandHandler::execute` (parse the fields, load the
+//! empty stream, decide, append), with `--writers` concurrent writers.
+//!
+//! Beside: pgbench inserting one row of the same JSON into `raw_events`, a table with the
+//! event log's keys only, at the same concurrency. The gap is what the event store costs
+//! per command: the stream load, metadata, transaction id index and NOTIFY trigger.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use commands::{CommandHandler, CommandRequest, EventStore};
+use domain::Kind;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::measure::closed_loop;
+use crate::report::{note, Comparison};
+use crate::{payload, pgbench, Options};
+
+pub async fn run(options: &Options) -> anyhow::Result<Vec<Comparison>> {
+    let sample = payload::server_created(0);
+    note(format!(
+        "each command creates a server; its event data is {} bytes of JSON",
+        payload::data_text(&sample).len()
+    ));
+    let comparison = pgbench::beside_raw_appends(options, "append-single", &[sample], |pool| {
+        commands_per_second(pool, options)
+    })
+    .await?;
+    Ok(vec![comparison])
+}
+
+async fn commands_per_second(pool: PgPool, options: &Options) -> anyhow::Result<f64> {
+    let handler = CommandHandler::new(EventStore::new(pool));
+    let servers = Arc::new(AtomicU64::new(0));
+    closed_loop(options.writers, options.duration(), move |_| {
+        let handler = handler.clone();
+        let n = servers.fetch_add(1, Ordering::Relaxed);
+        async move {
+            let request = CommandRequest {
+                kind: Kind::Server,
+                id: Uuid::now_v7(),
+                command: payload::create_server(n),
+                expected_version: None,
+                idempotency_key: None,
+                metadata: payload::user_metadata(),
+            };
+            let outcome = handler.execute(&request).await?;
+            anyhow::ensure!(outcome.appended == 1, "a create appends one event");
+            Ok(1)
+        }
+    })
+    .await
+}
