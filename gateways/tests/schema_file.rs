@@ -1,0 +1,23 @@
+//! `schema/schema.graphql` is the checked-in SDL of the gateway. This fails when the code
+//! and the file drift apart; `UPDATE_SCHEMA=1 cargo test -p gateways --test schema_file`
+//! rewrites the file from the code.
+
+use std::path::PathBuf;
+
+use commands::{CommandHandler, EventStore};
+
+#[tokio::test]
+async fn the_checked_in_schema_matches_the_code() {
+    let pool = sqlx::PgPool::connect_lazy("postgres://unused@127.0.0.1:1/unused").unwrap();
+    let schema = gateways::build_schema(CommandHandler::new(EventStore::new(pool))).unwrap();
+    let sdl = schema.sdl();
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../schema/schema.graphql");
+    if std::env::var_os("UPDATE_SCHEMA").is_some() {
+        std::fs::write(&path, &sdl).unwrap();
+    }
+    let checked_in = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        checked_in == sdl,
+        "schema/schema.graphql is out of date: run `UPDATE_SCHEMA=1 cargo test -p gateways --test schema_file` and commit it"
+    );
+}
