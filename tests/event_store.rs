@@ -18,12 +18,23 @@ async fn a_stale_expected_version_is_a_conflict_and_appends_nothing() {
     let handler = db.handler();
     let (id, created) = create_server(&handler, "web-1").await;
     assert_eq!(created.item().version, 1);
-    let mut update = request(Kind::Server, id, Command::Update(fields(Kind::Server, json!({"cpu": 8}))));
+    let mut update = request(
+        Kind::Server,
+        id,
+        Command::Update(fields(Kind::Server, json!({"cpu": 8}))),
+    );
     update.expected_version = Some(1);
     assert_eq!(handler.execute(&update).await.unwrap().item().version, 2);
     let error = handler.execute(&update).await.unwrap_err();
     assert!(
-        matches!(error, CommandError::Conflict { expected: 1, actual: 2, .. }),
+        matches!(
+            error,
+            CommandError::Conflict {
+                expected: 1,
+                actual: 2,
+                ..
+            }
+        ),
         "stale version must be a conflict, got {error:?}"
     );
     assert_eq!(db.store().load_stream(id, None).await.unwrap().len(), 2);
@@ -34,7 +45,11 @@ async fn an_update_that_changes_nothing_appends_nothing() {
     let db = TestDb::new().await;
     let handler = db.handler();
     let (id, _) = create_server(&handler, "web-1").await;
-    let same = request(Kind::Server, id, Command::Update(fields(Kind::Server, json!({"cpu": 2, "environment": "prod"}))));
+    let same = request(
+        Kind::Server,
+        id,
+        Command::Update(fields(Kind::Server, json!({"cpu": 2, "environment": "prod"}))),
+    );
     assert_eq!(handler.execute(&same).await.unwrap().appended, 0);
     assert_eq!(db.store().load_stream(id, None).await.unwrap().len(), 1);
 }
@@ -44,7 +59,11 @@ async fn the_same_idempotency_key_appends_once_even_when_sent_concurrently() {
     let db = TestDb::new().await;
     let handler = db.handler();
     let (id, _) = create_server(&handler, "web-1").await;
-    let mut update = request(Kind::Server, id, Command::Update(fields(Kind::Server, json!({"cpu": 16}))));
+    let mut update = request(
+        Kind::Server,
+        id,
+        Command::Update(fields(Kind::Server, json!({"cpu": 16}))),
+    );
     update.idempotency_key = Some("retry-me".into());
     let runs = futures::future::join_all((0..8).map(|_| {
         let (handler, update) = (handler.clone(), update.clone());
@@ -54,10 +73,18 @@ async fn the_same_idempotency_key_appends_once_even_when_sent_concurrently() {
     let appended: usize = runs.iter().map(|run| run.as_ref().unwrap().appended).sum();
     assert_eq!(appended, 1, "exactly one of the eight runs appends");
     for run in runs {
-        assert_eq!(run.unwrap().item().version, 2, "every run answers with the first result");
+        assert_eq!(
+            run.unwrap().item().version,
+            2,
+            "every run answers with the first result"
+        );
     }
     // Later, after other changes, the key still answers with the state it produced.
-    let other = request(Kind::Server, id, Command::Update(fields(Kind::Server, json!({"cpu": 32}))));
+    let other = request(
+        Kind::Server,
+        id,
+        Command::Update(fields(Kind::Server, json!({"cpu": 32}))),
+    );
     handler.execute(&other).await.unwrap();
     let replay = handler.execute(&update).await.unwrap();
     assert_eq!((replay.appended, replay.item().version), (0, 2));
@@ -72,11 +99,17 @@ async fn concurrent_writers_without_an_expected_version_all_land() {
     let writers = (0..6).map(|n| {
         let handler = handler.clone();
         tokio::spawn(async move {
-            let tag = Command::Tag { key: domain::TagKey::parse(&format!("k{n}")).unwrap(), value: "v".into() };
+            let tag = Command::Tag {
+                key: domain::TagKey::parse(&format!("k{n}")).unwrap(),
+                value: "v".into(),
+            };
             handler.execute(&request(Kind::Server, id, tag)).await.unwrap();
         })
     });
-    futures::future::join_all(writers).await.into_iter().for_each(|r| r.unwrap());
+    futures::future::join_all(writers)
+        .await
+        .into_iter()
+        .for_each(|r| r.unwrap());
     let events = db.store().load_stream(id, None).await.unwrap();
     let versions: Vec<i64> = events.iter().map(|e| e.version).collect();
     assert_eq!(versions, (1..=7).collect::<Vec<_>>());
@@ -109,7 +142,10 @@ async fn a_reader_never_skips_an_event_that_commits_late() {
     assert!(low_position < high_position);
 
     let seen = store.read_after(Cursor::default(), 100).await.unwrap();
-    assert!(seen.is_empty(), "nothing may be read past a transaction still running");
+    assert!(
+        seen.is_empty(),
+        "nothing may be read past a transaction still running"
+    );
 
     slow.commit().await.unwrap();
     let seen = store.read_after(Cursor::default(), 100).await.unwrap();
@@ -154,7 +190,10 @@ async fn a_tailing_reader_sees_every_event_exactly_once() {
             }
         })
     });
-    futures::future::join_all(writers).await.into_iter().for_each(|r| r.unwrap());
+    futures::future::join_all(writers)
+        .await
+        .into_iter()
+        .for_each(|r| r.unwrap());
     done.store(true, std::sync::atomic::Ordering::SeqCst);
     let seen = reader.await.unwrap();
     let unique: HashSet<_> = seen.iter().collect();
@@ -222,5 +261,8 @@ async fn an_unknown_event_in_the_log_is_a_clear_error_not_a_panic() {
     .await
     .unwrap();
     let error = db.handler().load(Kind::Server, id, None).await.unwrap_err();
-    assert!(error.to_string().contains("cannot decode `teleported`"), "{error}");
+    assert!(
+        error.to_string().contains("cannot decode `teleported`"),
+        "{error}"
+    );
 }

@@ -38,7 +38,10 @@ async fn receive(nats: &NatsServer, expected: usize) -> Vec<async_nats::jetstrea
         }
     };
     let consumer = stream
-        .create_consumer(pull::Config { ack_policy: jetstream::consumer::AckPolicy::None, ..Default::default() })
+        .create_consumer(pull::Config {
+            ack_policy: jetstream::consumer::AckPolicy::None,
+            ..Default::default()
+        })
         .await
         .unwrap();
     let mut messages = consumer.messages().await.unwrap();
@@ -78,7 +81,10 @@ async fn commands_succeed_while_nats_is_down_and_every_event_arrives_once_it_is_
             }
         })
     });
-    futures::future::join_all(writers).await.into_iter().for_each(|r| r.unwrap());
+    futures::future::join_all(writers)
+        .await
+        .into_iter()
+        .for_each(|r| r.unwrap());
 
     nats.start().await;
     let messages = receive(&nats, 1000).await;
@@ -88,21 +94,55 @@ async fn commands_succeed_while_nats_is_down_and_every_event_arrives_once_it_is_
     for message in &messages {
         let envelope: Value = serde_json::from_slice(&message.payload).unwrap();
         let id = envelope["id"].as_str().unwrap().to_string();
-        let header = message.headers.as_ref().and_then(|h| h.get(async_nats::header::NATS_MESSAGE_ID)).map(|v| v.as_str().to_string());
-        assert_eq!(header.as_deref(), Some(id.as_str()), "Nats-Msg-Id is the event id");
-        let subject = format!("maestro.events.{}.{}", envelope["stream_type"].as_str().unwrap(), envelope["type"].as_str().unwrap());
+        let header = message
+            .headers
+            .as_ref()
+            .and_then(|h| h.get(async_nats::header::NATS_MESSAGE_ID))
+            .map(|v| v.as_str().to_string());
+        assert_eq!(
+            header.as_deref(),
+            Some(id.as_str()),
+            "Nats-Msg-Id is the event id"
+        );
+        let subject = format!(
+            "maestro.events.{}.{}",
+            envelope["stream_type"].as_str().unwrap(),
+            envelope["type"].as_str().unwrap()
+        );
         assert_eq!(message.subject.as_str(), subject);
         if by_id.insert(id, envelope.clone()).is_none() {
-            versions.entry(envelope["stream_id"].as_str().unwrap().to_string()).or_default().push(envelope["version"].as_i64().unwrap());
+            versions
+                .entry(envelope["stream_id"].as_str().unwrap().to_string())
+                .or_default()
+                .push(envelope["version"].as_i64().unwrap());
         }
     }
-    assert_eq!(by_id.len(), 1000, "all 1,000 events, none twice after de-duplication");
+    assert_eq!(
+        by_id.len(),
+        1000,
+        "all 1,000 events, none twice after de-duplication"
+    );
     assert_eq!(versions.len(), 100);
     for (stream, versions) in versions {
-        assert_eq!(versions, (1..=10).collect::<Vec<_>>(), "stream {stream} arrived out of order");
+        assert_eq!(
+            versions,
+            (1..=10).collect::<Vec<_>>(),
+            "stream {stream} arrived out of order"
+        );
     }
     let envelope = by_id.values().next().unwrap();
-    for key in ["id", "position", "stream_type", "stream_id", "version", "type", "schema_version", "data", "metadata", "recorded_at"] {
+    for key in [
+        "id",
+        "position",
+        "stream_type",
+        "stream_id",
+        "version",
+        "type",
+        "schema_version",
+        "data",
+        "metadata",
+        "recorded_at",
+    ] {
         assert!(envelope.get(key).is_some(), "envelope lacks `{key}`");
     }
     relay.abort();

@@ -38,7 +38,10 @@ async fn checkpoint_position(db: &TestDb, name: &str) -> i64 {
 }
 
 async fn last_position(db: &TestDb) -> i64 {
-    sqlx::query_scalar("SELECT coalesce(max(position), 0) FROM events").fetch_one(&db.pool).await.unwrap()
+    sqlx::query_scalar("SELECT coalesce(max(position), 0) FROM events")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap()
 }
 
 /// Holds when the read models and the audit trail are exactly what a rebuild from the
@@ -52,7 +55,11 @@ async fn assert_consistent_with_a_rebuild(db: &TestDb) {
     projections::rebuild(&db.store(), &Inventory).await.unwrap();
     projections::rebuild(&db.store(), &AuditTrail).await.unwrap();
     for (table, digest) in tables.iter().zip(live) {
-        assert_eq!(table_digest(&db.pool, table).await, digest, "{table} differs from a rebuild");
+        assert_eq!(
+            table_digest(&db.pool, table).await,
+            digest,
+            "{table} differs from a rebuild"
+        );
     }
 }
 
@@ -86,13 +93,18 @@ async fn a_standby_takes_over_when_the_lease_holder_is_killed() {
     writer.await.unwrap();
     let end = last_position(&db).await;
     for role in ["inventory", "audit", "relay"] {
-        eventually(Duration::from_secs(60), &format!("the standby's {role} reached the end"), || async {
-            checkpoint_position(&db, role).await == end
-        })
+        eventually(
+            Duration::from_secs(60),
+            &format!("the standby's {role} reached the end"),
+            || async { checkpoint_position(&db, role).await == end },
+        )
         .await;
     }
     sigkill(&mut second);
-    let servers: i64 = sqlx::query_scalar("SELECT count(*) FROM servers").fetch_one(&db.pool).await.unwrap();
+    let servers: i64 = sqlx::query_scalar("SELECT count(*) FROM servers")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
     assert_eq!(servers, 401);
     assert_consistent_with_a_rebuild(&db).await;
 }
@@ -111,7 +123,10 @@ async fn a_projector_killed_mid_batch_restarts_and_ends_consistent() {
             }
         })
     });
-    futures::future::join_all(writers).await.into_iter().for_each(|r| r.unwrap());
+    futures::future::join_all(writers)
+        .await
+        .into_iter()
+        .for_each(|r| r.unwrap());
     let end = last_position(&db).await;
 
     let mut projector = maestro(&db.url, &nats.url(), "projector");
@@ -120,13 +135,18 @@ async fn a_projector_killed_mid_batch_restarts_and_ends_consistent() {
     })
     .await;
     sigkill(&mut projector);
-    assert!(checkpoint_position(&db, "audit").await < end, "killed before the end");
+    assert!(
+        checkpoint_position(&db, "audit").await < end,
+        "killed before the end"
+    );
 
     let mut projector = maestro(&db.url, &nats.url(), "projector");
     for role in ["inventory", "audit"] {
-        eventually(Duration::from_secs(60), &format!("{role} reached the end"), || async {
-            checkpoint_position(&db, role).await == end
-        })
+        eventually(
+            Duration::from_secs(60),
+            &format!("{role} reached the end"),
+            || async { checkpoint_position(&db, role).await == end },
+        )
         .await;
     }
     sigkill(&mut projector);
@@ -138,20 +158,32 @@ fn a_missing_postgres_is_one_clear_line() {
     let started = std::time::Instant::now();
     let output = Command::new(env!("CARGO_BIN_EXE_maestro"))
         .arg("migrate")
-        .env("DATABASE_URL", format!("postgres://postgres@127.0.0.1:{}/maestro", support::free_port()))
+        .env(
+            "DATABASE_URL",
+            format!("postgres://postgres@127.0.0.1:{}/maestro", support::free_port()),
+        )
         .output()
         .unwrap();
     assert!(!output.status.success());
     let stderr = String::from_utf8(output.stderr).unwrap();
     let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
     assert_eq!(lines.len(), 1, "one line, got: {stderr}");
-    assert!(lines[0].contains("cannot reach Postgres") && lines[0].contains("ops/up"), "{stderr}");
+    assert!(
+        lines[0].contains("cannot reach Postgres") && lines[0].contains("ops/up"),
+        "{stderr}"
+    );
     assert!(started.elapsed() < Duration::from_secs(15), "it must not hang");
 }
 
 #[test]
 fn a_bad_port_setting_is_named() {
-    let output = Command::new(env!("CARGO_BIN_EXE_maestro")).arg("migrate").env("MAESTRO_PORT", "eighty").output().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_maestro"))
+        .arg("migrate")
+        .env("MAESTRO_PORT", "eighty")
+        .output()
+        .unwrap();
     assert!(!output.status.success());
-    assert!(String::from_utf8(output.stderr).unwrap().contains("MAESTRO_PORT=`eighty` is not a port number"));
+    assert!(String::from_utf8(output.stderr)
+        .unwrap()
+        .contains("MAESTRO_PORT=`eighty` is not a port number"));
 }

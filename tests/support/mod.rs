@@ -16,7 +16,8 @@ use sqlx::{Connection, PgConnection, PgPool};
 use uuid::Uuid;
 
 fn admin_url() -> String {
-    std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string())
+    std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string())
 }
 
 /// A database of its own for one test, migrated, dropped when the test ends.
@@ -32,11 +33,18 @@ impl TestDb {
         let mut admin = PgConnection::connect(&admin_url())
             .await
             .expect("Postgres must run for these tests: start it with ops/up");
-        sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut admin).await.unwrap();
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut admin)
+            .await
+            .unwrap();
         let mut url = url::Url::parse(&admin_url()).unwrap();
         url.set_path(&name);
         let url = url.to_string();
-        let pool = PgPoolOptions::new().max_connections(12).connect(&url).await.unwrap();
+        let pool = PgPoolOptions::new()
+            .max_connections(12)
+            .connect(&url)
+            .await
+            .unwrap();
         commands::migrate(&pool).await.unwrap();
         TestDb { pool, url, name }
     }
@@ -55,10 +63,15 @@ impl Drop for TestDb {
         let name = self.name.clone();
         // Drop runs outside any runtime we may block: use a thread with its own.
         std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
             runtime.block_on(async {
                 if let Ok(mut admin) = PgConnection::connect(&admin_url()).await {
-                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut admin).await;
+                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .execute(&mut admin)
+                        .await;
                 }
             });
         })
@@ -68,7 +81,11 @@ impl Drop for TestDb {
 }
 
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn nats_binary() -> PathBuf {
@@ -91,7 +108,11 @@ impl NatsServer {
     pub fn stopped() -> NatsServer {
         let port = free_port();
         let store_dir = std::env::temp_dir().join(format!("maestro-nats-{}", Uuid::new_v4().simple()));
-        NatsServer { port, store_dir, child: None }
+        NatsServer {
+            port,
+            store_dir,
+            child: None,
+        }
     }
 
     pub async fn started() -> NatsServer {
@@ -114,8 +135,15 @@ impl NatsServer {
             .expect("nats-server starts");
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(10);
-        while tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await.is_err() {
-            assert!(Instant::now() < deadline, "nats-server did not listen on {}", self.port);
+        while tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+            .await
+            .is_err()
+        {
+            assert!(
+                Instant::now() < deadline,
+                "nats-server did not listen on {}",
+                self.port
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -152,8 +180,14 @@ pub fn request(kind: Kind, id: Uuid, command: DomainCommand) -> CommandRequest {
 
 pub async fn create_server(handler: &CommandHandler, hostname: &str) -> (Uuid, CommandOutcome) {
     let id = Uuid::now_v7();
-    let fields = fields(Kind::Server, serde_json::json!({"hostname": hostname, "environment": "Production", "cpu": 2}));
-    let outcome = handler.execute(&request(Kind::Server, id, DomainCommand::Create(fields))).await.unwrap();
+    let fields = fields(
+        Kind::Server,
+        serde_json::json!({"hostname": hostname, "environment": "Production", "cpu": 2}),
+    );
+    let outcome = handler
+        .execute(&request(Kind::Server, id, DomainCommand::Create(fields)))
+        .await
+        .unwrap();
     (id, outcome)
 }
 
@@ -174,7 +208,12 @@ pub async fn catch_up(store: &EventStore, projection: &impl projections::Project
     .fetch_optional(store.pool())
     .await
     .unwrap();
-    let end = end.map(|(transaction_id, position)| commands::Cursor { transaction_id, position }).unwrap_or_default();
+    let end = end
+        .map(|(transaction_id, position)| commands::Cursor {
+            transaction_id,
+            position,
+        })
+        .unwrap_or_default();
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut cursor = store.checkpoint(projection.name()).await.unwrap();
     while cursor < end {

@@ -163,11 +163,11 @@ fn events_field() -> Field {
             if let Some(given) = ctx.args.get("filter").filter(|v| !v.is_null()) {
                 let given = given.object()?;
                 let text = |name: &str| -> async_graphql::Result<Option<String>> {
-                    Ok(given
+                    given
                         .get(name)
                         .filter(|v| !v.is_null())
                         .map(|v| v.string().map(str::to_string))
-                        .transpose()?)
+                        .transpose()
                 };
                 filter.stream_type = text("streamType")?;
                 filter.event_type = text("eventType")?;

@@ -54,7 +54,10 @@ async fn events_per_second(pool: PgPool, events: Arc<Vec<Event>>, options: &Opti
                     idempotency_key: None,
                 })
                 .await?;
-            anyhow::ensure!(matches!(outcome, AppendOutcome::Appended { .. }), "a new stream appends");
+            anyhow::ensure!(
+                matches!(outcome, AppendOutcome::Appended { .. }),
+                "a new stream appends"
+            );
             Ok(events.len() as u64)
         }
     })

@@ -75,7 +75,9 @@ impl BenchDb {
         ))
         .fetch_one(&self.pool)
         .await?;
-        Ok(format!("{table}.{column} {text:.0} B as text, {stored:.0} B stored"))
+        Ok(format!(
+            "{table}.{column} {text:.0} B as text, {stored:.0} B stored"
+        ))
     }
 
     /// Closes the pool and drops the database, unless `--keep` asked to keep it.

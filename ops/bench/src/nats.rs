@@ -54,7 +54,10 @@ impl PrivateNats {
                 bail!("nats-server exited at start ({status})");
             }
             if started.elapsed() > START_TIMEOUT {
-                bail!("nats-server did not answer on {} within {START_TIMEOUT:?}", self.url);
+                bail!(
+                    "nats-server did not answer on {} within {START_TIMEOUT:?}",
+                    self.url
+                );
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }

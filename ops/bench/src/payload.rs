@@ -62,7 +62,10 @@ pub fn datacenter_created(n: u64) -> Event {
 pub fn application_created(n: u64) -> Event {
     let input = json!({"name": format!("service-{n:05}"), "language": "Rust", "environment": "Production",
                        "owner": "platform-team", "endpoint": format!("https://service-{n:05}.shop.internal")});
-    decided(Kind::Application, Command::Create(parse(Kind::Application, input)))
+    decided(
+        Kind::Application,
+        Command::Create(parse(Kind::Application, input)),
+    )
 }
 
 /// A crawler's observation of a rolling deploy on the `n`th server: the whole
@@ -120,11 +123,18 @@ pub fn server_discovered(n: u64, datacenter: ItemRef) -> Vec<Event> {
 /// application to host, redeployed.
 pub fn server_matured(n: u64, application: ItemRef) -> Vec<Event> {
     vec![
-        updated([("status", json!("Running")), ("memory", json!(32768)), ("cpu", json!(8))]),
+        updated([
+            ("status", json!("Running")),
+            ("memory", json!(32768)),
+            ("cpu", json!(8)),
+        ]),
         tagged("cost-center", format!("cc-{:04}", n % 300)),
         linked(Relation::Hosts, application),
         services_changed(n, 2),
-        tagged("patch-window", ["sun-02:00", "wed-03:00", "sat-22:00"][(n % 3) as usize]),
+        tagged(
+            "patch-window",
+            ["sun-02:00", "wed-03:00", "sat-22:00"][(n % 3) as usize],
+        ),
     ]
 }
 

@@ -32,7 +32,10 @@ where
     db.checkpoint().await?;
     let maestro = maestro(db.pool.clone()).await?;
     db.checkpoint().await?;
-    let rows: Vec<(&str, String)> = events.iter().map(|e| (e.event_type(), e.data().to_string())).collect();
+    let rows: Vec<(&str, String)> = events
+        .iter()
+        .map(|e| (e.event_type(), e.data().to_string()))
+        .collect();
     let script = append_script(&rows);
     let reference = tps(&db, name, &script, options.writers, options.duration()).await? * events.len() as f64;
     note(format!(
@@ -45,7 +48,11 @@ where
         options.seconds
     ));
     for table in ["events", "raw_events"] {
-        note(format!("{} rows, {}", db.count(table).await?, db.json_size(table, "data").await?));
+        note(format!(
+            "{} rows, {}",
+            db.count(table).await?,
+            db.json_size(table, "data").await?
+        ));
     }
     db.finish().await?;
     Ok(Comparison {
@@ -86,7 +93,9 @@ fn append_script(events: &[(&str, String)]) -> String {
     let rows: Vec<String> = events
         .iter()
         .zip(1..)
-        .map(|((event_type, data), version)| format!("({version}, {}, {})", literal(event_type), literal(data)))
+        .map(|((event_type, data), version)| {
+            format!("({version}, {}, {})", literal(event_type), literal(data))
+        })
         .collect();
     format!(
         "WITH stream AS (SELECT gen_random_uuid() AS id)\n\
@@ -104,7 +113,13 @@ fn literal(text: &str) -> String {
 
 /// Runs `pgbench -n -c <clients> -j 2 -T <seconds> -f <script>` against `db` and returns
 /// its transactions per second (without connection time).
-async fn tps(db: &BenchDb, name: &str, script: &str, clients: usize, duration: Duration) -> anyhow::Result<f64> {
+async fn tps(
+    db: &BenchDb,
+    name: &str,
+    script: &str,
+    clients: usize,
+    duration: Duration,
+) -> anyhow::Result<f64> {
     let path = std::env::temp_dir().join(format!("maestro-bench-{}-{name}.sql", std::process::id()));
     std::fs::write(&path, script).with_context(|| format!("writing {}", path.display()))?;
     let output = Command::new("pgbench")

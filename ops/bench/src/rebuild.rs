@@ -59,7 +59,12 @@ pub async fn run(options: &Options) -> anyhow::Result<Vec<Comparison>> {
         target,
     };
     Ok(vec![
-        beside_floor("rebuild-inventory", inventory, inventory_write, Target::AtMost(3.0)),
+        beside_floor(
+            "rebuild-inventory",
+            inventory,
+            inventory_write,
+            Target::AtMost(3.0),
+        ),
         beside_floor("rebuild-audit", audit, audit_write, Target::None),
     ])
 }

@@ -105,7 +105,9 @@ pub fn print_summary(results: &[Comparison], failed: &[&str]) {
     println!();
     println!("== summary");
     results.iter().for_each(|c| println!("{}", c.line()));
-    failed.iter().for_each(|name| println!("{name:<18} FAILED (see the error above)"));
+    failed
+        .iter()
+        .for_each(|name| println!("{name:<18} FAILED (see the error above)"));
     let missed = results.iter().filter(|c| c.met() == Some(false)).count();
     let checked = results.iter().filter(|c| c.met().is_some()).count();
     println!("{} of {checked} targets met", checked - missed);
