@@ -11,20 +11,18 @@ use uuid::Uuid;
 pub fn server_fields(n: u64) -> Fields {
     let [a, b, c] = [(n >> 16) as u8, (n >> 8) as u8, n as u8];
     let input = json!({
-        "hostname": format!("app-{n:07}.prod.sa-east-1.shop.internal"),
-        "description": "Storefront application server",
+        "hostname": format!("app-{n:07}.shop.internal"),
         "environment": "Production",
         "status": "Running",
         "owner": "platform-team",
         "ipv4_private": format!("10.{a}.{b}.{c}"),
-        "ipv4_public": format!("54.{a}.{b}.{c}"),
-        "os": {"base": "Linux", "dist": "Debian", "version": "12", "kernel": "6.1.0-18-amd64"},
+        "os": {"base": "Linux", "dist": "Debian", "version": "12"},
         "cpu": 4,
         "memory": 16384,
         "role": "Application",
         "datacenters": {"name": "aws-sa-east", "provider": "aws", "region": "sa-east-1", "zone": "sa-east-1a",
                         "instance_type": "m6i.xlarge", "instance_id": format!("i-{n:017x}")},
-        "storage": [{"device": "/dev/nvme0n1", "size": 100, "mount": "/", "fstype": "ext4"}],
+        "storage": [{"device": "/dev/nvme0n1", "size": 100, "mount": "/"}],
         "image": "ami-0a1b2c3d4e5f67890",
     });
     parse(Kind::Server, input)
