@@ -67,20 +67,35 @@ impl Relation {
         self == Relation::DependsOn
     }
 
+    /// The kinds an item linked by this relation may be of.
+    pub fn sources(self) -> &'static [Kind] {
+        use Kind::*;
+        match self {
+            Relation::Hosts => &[Server],
+            Relation::DependsOn | Relation::PartOf | Relation::Targets => &[Application],
+            Relation::Entry | Relation::Serves => &[System],
+            Relation::AttachedTo => &[Volume],
+            Relation::LocatedIn => &[Server, Application, System, Client, Volume, Snapshot, Image, Flavor, Network],
+        }
+    }
+
+    /// The kinds an item may be linked to by this relation.
+    pub fn targets(self) -> &'static [Kind] {
+        use Kind::*;
+        match self {
+            Relation::Hosts | Relation::DependsOn | Relation::Entry => &[Application],
+            Relation::PartOf => &[System],
+            Relation::Serves => &[Client],
+            Relation::Targets => &[Server, Application],
+            Relation::AttachedTo => &[Server],
+            Relation::LocatedIn => &[Datacenter],
+        }
+    }
+
     /// Checks that a `source` item (of family `source_family` when it is an application)
     /// may be linked to a `target` kind by this relation.
     pub fn check(self, source: Kind, source_family: Option<Family>, target: Kind) -> Result<(), DomainError> {
-        use Kind::*;
-        let allowed = match self {
-            Relation::Hosts => source == Server && target == Application,
-            Relation::DependsOn => source == Application && target == Application,
-            Relation::PartOf => source == Application && target == System,
-            Relation::Entry => source == System && target == Application,
-            Relation::Serves => source == System && target == Client,
-            Relation::Targets => source == Application && matches!(target, Server | Application),
-            Relation::AttachedTo => source == Volume && target == Server,
-            Relation::LocatedIn => source != Datacenter && target == Datacenter,
-        };
+        let allowed = self.sources().contains(&source) && self.targets().contains(&target);
         let wrong_family = self == Relation::Targets && allowed && source_family != Some(Family::Loadbalance);
         if allowed && !wrong_family {
             return Ok(());
@@ -89,11 +104,7 @@ impl Relation {
             source_kind: source,
             relation: self,
             target_kind: target,
-            hint: if wrong_family {
-                " unless it is of family Loadbalance".to_string()
-            } else {
-                String::new()
-            },
+            hint: if wrong_family { " unless it is of family Loadbalance".to_string() } else { String::new() },
         })
     }
 }

@@ -10,13 +10,20 @@ mod read;
 use std::sync::Arc;
 
 use async_graphql::dynamic::Schema;
-use async_graphql_axum::GraphQL;
+use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
+use axum::extract::State;
 use axum::response::{Html, IntoResponse};
 use axum::routing::get;
 use axum::Router;
 use commands::CommandHandler;
 
 pub use graphql::build_schema;
+
+/// Runs one GraphQL request with its own data loaders.
+async fn graphql(State(app): State<Arc<App>>, request: GraphQLRequest) -> GraphQLResponse {
+    let (links, items) = graphql::loaders(app.handler.store().pool());
+    app.schema.execute(request.into_inner().data(links).data(items)).await.into()
+}
 
 /// What every request handler shares.
 #[derive(Clone)]
@@ -50,7 +57,7 @@ pub fn router(app: App) -> Router {
     Router::new()
         .route(
             "/graphql",
-            get(playground).post_service(GraphQL::new(app.schema.clone())),
+            get(playground).post(graphql),
         )
         .merge(health::routes())
         .with_state(state)

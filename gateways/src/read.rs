@@ -228,3 +228,34 @@ pub async fn history_count(pool: &PgPool, id: Uuid) -> Result<i64, sqlx::Error> 
         .fetch_one(pool)
         .await
 }
+
+pub async fn get_many(pool: &PgPool, kind: Kind, ids: &[Uuid]) -> Result<Vec<ItemRow>, sqlx::Error> {
+    let rows = sqlx::query(&format!("SELECT {ROW_COLUMNS} FROM {} WHERE id = ANY($1)", kind.table()))
+        .bind(ids)
+        .fetch_all(pool)
+        .await?;
+    rows.iter().map(|row| ItemRow::from_row(kind, row)).collect()
+}
+
+/// The items at the other end of `relation` from each of `owners`: their targets when
+/// `outgoing`, their sources otherwise. Returns (owner, other item) pairs.
+pub async fn linked(
+    pool: &PgPool,
+    relation: domain::Relation,
+    outgoing: bool,
+    owners: &[Uuid],
+) -> Result<Vec<(Uuid, domain::ItemRef)>, sqlx::Error> {
+    let (owner, other, other_kind) =
+        if outgoing { ("source_id", "target_id", "target_kind") } else { ("target_id", "source_id", "source_kind") };
+    let rows: Vec<(Uuid, Uuid, String)> = sqlx::query_as(&format!(
+        "SELECT {owner}, {other}, {other_kind} FROM relations WHERE relation = $1 AND {owner} = ANY($2) ORDER BY {other}"
+    ))
+    .bind(relation.as_str())
+    .bind(owners)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(owner, id, kind)| Some((owner, domain::ItemRef { kind: Kind::from_stream_type(&kind)?, id })))
+        .collect())
+}

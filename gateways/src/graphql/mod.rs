@@ -6,12 +6,14 @@ mod kinds;
 mod log;
 mod mutations;
 mod queries;
+mod relations;
 mod values;
 
 use async_graphql::dynamic::{Enum, InputObject, InputValue, Object, Schema, SchemaError, TypeRef};
 use commands::CommandHandler;
 use domain::{Kind, Relation};
 
+pub use relations::loaders;
 use values::value_object;
 
 fn shared_types() -> (Vec<Object>, Vec<InputObject>, Vec<Enum>) {
