@@ -58,9 +58,13 @@ pub async fn serve(config: &Config, roles: &[Role]) -> anyhow::Result<()> {
             });
         }
     }
-    if roles.contains(&Role::Relay) {
-        let nats = infrastructure::connect_nats(config).await?;
-        let relay = Relay::new(store.clone(), nats);
+    let nats = if roles.contains(&Role::Relay) || roles.contains(&Role::Gateway) {
+        Some(infrastructure::connect_nats(config).await?)
+    } else {
+        None
+    };
+    if let (true, Some(nats)) = (roles.contains(&Role::Relay), &nats) {
+        let relay = Relay::new(store.clone(), nats.clone());
         let (url, wakeup) = (config.database_url.clone(), Wakeup::new(&pool, POLL).await);
         running.spawn(async move { relay.run(url, wakeup).await.context("relay stopped") });
     }
@@ -69,7 +73,10 @@ pub async fn serve(config: &Config, roles: &[Role]) -> anyhow::Result<()> {
         let listener = tokio::net::TcpListener::bind(address)
             .await
             .with_context(|| format!("port {} is taken; set MAESTRO_PORT to a free one", config.port))?;
-        let app = gateways::App::new(CommandHandler::new(store.clone()));
+        let feed = nats
+            .map(gateways::EventFeed::follow)
+            .unwrap_or_else(gateways::EventFeed::silent);
+        let app = gateways::App::new(CommandHandler::new(store.clone()), feed);
         println!("GraphQL playground: http://127.0.0.1:{}/graphql", config.port);
         running.spawn(async move { gateways::serve(listener, app).await.context("gateway stopped") });
     }

@@ -75,7 +75,17 @@ impl Relation {
             Relation::DependsOn | Relation::PartOf | Relation::Targets => &[Application],
             Relation::Entry | Relation::Serves => &[System],
             Relation::AttachedTo => &[Volume],
-            Relation::LocatedIn => &[Server, Application, System, Client, Volume, Snapshot, Image, Flavor, Network],
+            Relation::LocatedIn => &[
+                Server,
+                Application,
+                System,
+                Client,
+                Volume,
+                Snapshot,
+                Image,
+                Flavor,
+                Network,
+            ],
         }
     }
 
@@ -104,7 +114,11 @@ impl Relation {
             source_kind: source,
             relation: self,
             target_kind: target,
-            hint: if wrong_family { " unless it is of family Loadbalance".to_string() } else { String::new() },
+            hint: if wrong_family {
+                " unless it is of family Loadbalance".to_string()
+            } else {
+                String::new()
+            },
         })
     }
 }

@@ -1,29 +1,28 @@
-//! The HTTP side of Maestro: GraphQL queries and mutations over the read models and the
-//! command handler, the GraphiQL playground, and health checks.
+//! The HTTP side of Maestro: GraphQL queries, mutations and subscriptions over the read
+//! models and the command handler, the GraphiQL playground, and health checks.
 
 mod errors;
+mod feed;
 mod graphql;
 mod health;
+mod limits;
 mod names;
 mod read;
 
 use std::sync::Arc;
 
 use async_graphql::dynamic::Schema;
-use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
-use axum::extract::State;
-use axum::response::{Html, IntoResponse};
+use async_graphql::{Data, ErrorExtensions};
+use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket};
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use commands::CommandHandler;
 
+pub use feed::EventFeed;
 pub use graphql::build_schema;
-
-/// Runs one GraphQL request with its own data loaders.
-async fn graphql(State(app): State<Arc<App>>, request: GraphQLRequest) -> GraphQLResponse {
-    let (links, items) = graphql::loaders(app.handler.store().pool());
-    app.schema.execute(request.into_inner().data(links).data(items)).await.into()
-}
 
 /// What every request handler shares.
 #[derive(Clone)]
@@ -32,9 +31,13 @@ pub struct App {
     schema: Schema,
 }
 
+/// The token a subscription client sent in `connection_init`, for access control.
+#[derive(Debug, Clone)]
+pub struct ConnectionToken(pub Option<String>);
+
 impl App {
-    pub fn new(handler: CommandHandler) -> App {
-        let schema = build_schema(handler.clone()).expect("the generated GraphQL schema is valid");
+    pub fn new(handler: CommandHandler, feed: EventFeed) -> App {
+        let schema = build_schema(handler.clone(), feed).expect("the generated GraphQL schema is valid");
         App { handler, schema }
     }
 
@@ -43,22 +46,88 @@ impl App {
     }
 }
 
-async fn playground() -> impl IntoResponse {
-    Html(
-        async_graphql::http::GraphiQLSource::build()
-            .endpoint("/graphql")
-            .subscription_endpoint("/graphql")
-            .finish(),
+fn error_response(message: String, code: &'static str) -> GraphQLResponse {
+    let error = async_graphql::Error::new(message)
+        .extend_with(|_, e| e.set("code", code))
+        .into_server_error(async_graphql::Pos::default());
+    async_graphql::Response::from_errors(vec![error]).into()
+}
+
+/// Runs one GraphQL request with its own data loaders, within the time limit.
+async fn graphql(
+    State(app): State<Arc<App>>,
+    request: Result<GraphQLRequest, async_graphql_axum::rejection::GraphQLRejection>,
+) -> GraphQLResponse {
+    let request = match request {
+        Ok(request) => request.into_inner(),
+        Err(rejection) => {
+            let message = rejection.0.to_string();
+            let message = if message.contains("length limit") {
+                format!("the request body is larger than {} bytes", limits::MAX_BODY_BYTES)
+            } else {
+                format!("the request is not GraphQL over HTTP: {message}")
+            };
+            return error_response(message, "BAD_REQUEST");
+        }
+    };
+    let (links, items) = graphql::loaders(app.handler.store().pool());
+    match tokio::time::timeout(
+        limits::QUERY_TIMEOUT,
+        app.schema.execute(request.data(links).data(items)),
     )
+    .await
+    {
+        Ok(response) => response.into(),
+        Err(_) => error_response(
+            format!(
+                "the query ran longer than {} s and was stopped; ask for less",
+                limits::QUERY_TIMEOUT.as_secs()
+            ),
+            "TIMEOUT",
+        ),
+    }
+}
+
+/// `GET /graphql`: a WebSocket upgrade for subscriptions (graphql-transport-ws and the
+/// legacy graphql-ws), otherwise the GraphiQL playground for a browser.
+async fn graphql_get(
+    State(app): State<Arc<App>>,
+    protocol: Result<GraphQLProtocol, axum::http::StatusCode>,
+    upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
+) -> Response {
+    let (Ok(protocol), Ok(upgrade)) = (protocol, upgrade) else {
+        return Html(
+            async_graphql::http::GraphiQLSource::build()
+                .endpoint("/graphql")
+                .subscription_endpoint("/graphql")
+                .finish(),
+        )
+        .into_response();
+    };
+    let schema = app.schema.clone();
+    upgrade
+        .protocols(async_graphql::http::ALL_WEBSOCKET_PROTOCOLS)
+        .on_upgrade(move |socket| {
+            GraphQLWebSocket::new(socket, schema, protocol)
+                .on_connection_init(|payload| async move {
+                    let token = ["authToken", "Authorization", "authorization", "token"]
+                        .iter()
+                        .find_map(|key| payload.get(*key).and_then(|v| v.as_str()).map(str::to_string));
+                    let mut data = Data::default();
+                    data.insert(ConnectionToken(token));
+                    Ok(data)
+                })
+                .keepalive_timeout(std::time::Duration::from_secs(30))
+                .serve()
+        })
+        .into_response()
 }
 
 pub fn router(app: App) -> Router {
-    let state = Arc::new(app.clone());
+    let state = Arc::new(app);
     Router::new()
-        .route(
-            "/graphql",
-            get(playground).post(graphql),
-        )
+        .route("/graphql", get(graphql_get).post(graphql))
+        .layer(DefaultBodyLimit::max(limits::MAX_BODY_BYTES))
         .merge(health::routes())
         .with_state(state)
 }

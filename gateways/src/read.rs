@@ -230,10 +230,13 @@ pub async fn history_count(pool: &PgPool, id: Uuid) -> Result<i64, sqlx::Error> 
 }
 
 pub async fn get_many(pool: &PgPool, kind: Kind, ids: &[Uuid]) -> Result<Vec<ItemRow>, sqlx::Error> {
-    let rows = sqlx::query(&format!("SELECT {ROW_COLUMNS} FROM {} WHERE id = ANY($1)", kind.table()))
-        .bind(ids)
-        .fetch_all(pool)
-        .await?;
+    let rows = sqlx::query(&format!(
+        "SELECT {ROW_COLUMNS} FROM {} WHERE id = ANY($1)",
+        kind.table()
+    ))
+    .bind(ids)
+    .fetch_all(pool)
+    .await?;
     rows.iter().map(|row| ItemRow::from_row(kind, row)).collect()
 }
 
@@ -245,8 +248,11 @@ pub async fn linked(
     outgoing: bool,
     owners: &[Uuid],
 ) -> Result<Vec<(Uuid, domain::ItemRef)>, sqlx::Error> {
-    let (owner, other, other_kind) =
-        if outgoing { ("source_id", "target_id", "target_kind") } else { ("target_id", "source_id", "source_kind") };
+    let (owner, other, other_kind) = if outgoing {
+        ("source_id", "target_id", "target_kind")
+    } else {
+        ("target_id", "source_id", "source_kind")
+    };
     let rows: Vec<(Uuid, Uuid, String)> = sqlx::query_as(&format!(
         "SELECT {owner}, {other}, {other_kind} FROM relations WHERE relation = $1 AND {owner} = ANY($2) ORDER BY {other}"
     ))
@@ -256,6 +262,14 @@ pub async fn linked(
     .await?;
     Ok(rows
         .into_iter()
-        .filter_map(|(owner, id, kind)| Some((owner, domain::ItemRef { kind: Kind::from_stream_type(&kind)?, id })))
+        .filter_map(|(owner, id, kind)| {
+            Some((
+                owner,
+                domain::ItemRef {
+                    kind: Kind::from_stream_type(&kind)?,
+                    id,
+                },
+            ))
+        })
         .collect())
 }

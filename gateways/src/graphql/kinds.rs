@@ -136,11 +136,13 @@ pub fn object(kind: Kind) -> Object {
             row.doc.get(key).map(from_json)
         })
     });
-    let object = common_fields()
+    let object = common_fields().into_iter().chain(own).fold(
+        Object::new(type_name(kind)).implement("Node"),
+        |object, (_, _, field)| object.field(field),
+    );
+    super::relations::fields(kind)
         .into_iter()
-        .chain(own)
-        .fold(Object::new(type_name(kind)).implement("Node"), |object, (_, _, field)| object.field(field));
-    super::relations::fields(kind).into_iter().fold(object, Object::field)
+        .fold(object, Object::field)
 }
 
 pub fn input(kind: Kind) -> InputObject {

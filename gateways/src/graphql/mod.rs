@@ -7,10 +7,14 @@ mod log;
 mod mutations;
 mod queries;
 mod relations;
+mod subscriptions;
 mod values;
 
 use async_graphql::dynamic::{Enum, InputObject, InputValue, Object, Schema, SchemaError, TypeRef};
 use commands::CommandHandler;
+
+use crate::feed::EventFeed;
+use crate::limits;
 use domain::{Kind, Relation};
 
 pub use relations::loaders;
@@ -72,10 +76,13 @@ fn shared_types() -> (Vec<Object>, Vec<InputObject>, Vec<Enum>) {
     (objects, inputs, enums)
 }
 
-pub fn build_schema(handler: CommandHandler) -> Result<Schema, SchemaError> {
+pub fn build_schema(handler: CommandHandler, feed: EventFeed) -> Result<Schema, SchemaError> {
     let mut query = Object::new("Query");
     let mut mutation = Object::new("Mutation");
-    let mut schema = Schema::build("Query", Some("Mutation"), None)
+    let (subscription, item_change) = subscriptions::subscription();
+    let mut schema = Schema::build("Query", Some("Mutation"), Some("Subscription"))
+        .register(subscription)
+        .register(item_change)
         .register(values::json_scalar())
         .register(values::datetime_scalar())
         .register(kinds::node_interface());
@@ -115,5 +122,12 @@ pub fn build_schema(handler: CommandHandler) -> Result<Schema, SchemaError> {
         schema = schema.register(input);
     }
     query = log_queries.into_iter().fold(query, Object::field);
-    schema.register(query).register(mutation).data(handler).finish()
+    schema
+        .register(query)
+        .register(mutation)
+        .data(handler)
+        .data(feed)
+        .limit_depth(limits::MAX_DEPTH)
+        .limit_complexity(limits::MAX_COMPLEXITY)
+        .finish()
 }

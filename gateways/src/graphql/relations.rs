@@ -54,12 +54,22 @@ impl Loader<LinkKey> for Links {
     async fn load(&self, keys: &[LinkKey]) -> Result<HashMap<LinkKey, Vec<ItemRef>>, Self::Error> {
         let mut groups: BTreeMap<(Relation, bool), Vec<Uuid>> = BTreeMap::new();
         for key in keys {
-            groups.entry((key.relation, key.outgoing)).or_default().push(key.owner);
+            groups
+                .entry((key.relation, key.outgoing))
+                .or_default()
+                .push(key.owner);
         }
         let mut found: HashMap<LinkKey, Vec<ItemRef>> = keys.iter().map(|key| (*key, vec![])).collect();
         for ((relation, outgoing), owners) in groups {
             for (owner, other) in read::linked(&self.0, relation, outgoing, &owners).await? {
-                found.entry(LinkKey { relation, outgoing, owner }).or_default().push(other);
+                found
+                    .entry(LinkKey {
+                        relation,
+                        outgoing,
+                        owner,
+                    })
+                    .or_default()
+                    .push(other);
             }
         }
         Ok(found)
@@ -89,35 +99,60 @@ impl Loader<ItemRef> for Items {
 
 /// The per-request loaders; a new request starts with empty caches.
 pub fn loaders(pool: &PgPool) -> (DataLoader<Links>, DataLoader<Items>) {
-    (DataLoader::new(Links(pool.clone()), tokio::spawn), DataLoader::new(Items(pool.clone()), tokio::spawn))
+    (
+        DataLoader::new(Links(pool.clone()), tokio::spawn),
+        DataLoader::new(Items(pool.clone()), tokio::spawn),
+    )
 }
 
 fn relation_field(relation: Relation, outgoing: bool) -> Field {
-    let others = if outgoing { relation.targets() } else { relation.sources() };
+    let others = if outgoing {
+        relation.targets()
+    } else {
+        relation.sources()
+    };
     // One kind at the other end gives a typed list; several give nodes.
     let single_kind = (others.len() == 1).then(|| others[0]);
     let element = single_kind.map(type_name).unwrap_or_else(|| "Node".to_string());
-    Field::new(field_name(relation, outgoing), TypeRef::named_nn_list_nn(element), move |ctx| {
-        FieldFuture::new(async move {
-            let owner = ctx.parent_value.try_downcast_ref::<Arc<ItemRow>>()?.id;
-            let links = ctx.data::<DataLoader<Links>>()?;
-            let items = ctx.data::<DataLoader<Items>>()?;
-            let others = links.load_one(LinkKey { relation, outgoing, owner }).await.map_err(internal)?.unwrap_or_default();
-            let loaded = items.load_many(others.iter().copied()).await.map_err(internal)?;
-            let mut rows: Vec<Arc<ItemRow>> =
-                others.iter().filter_map(|other| loaded.get(other).cloned()).filter(|row| row.active).collect();
-            rows.sort_by(|a, b| a.doc["name"].as_str().cmp(&b.doc["name"].as_str()));
-            Ok(Some(FieldValue::list(rows.into_iter().map(|row| {
-                let value = FieldValue::owned_any(row.clone());
-                if single_kind.is_some() {
-                    value
-                } else {
-                    value.with_type(type_name(row.kind))
-                }
-            }))))
-        })
-    })
-    .description(format!("Active items linked as `{relation}`{}.", if outgoing { "" } else { " to this one" }))
+    Field::new(
+        field_name(relation, outgoing),
+        TypeRef::named_nn_list_nn(element),
+        move |ctx| {
+            FieldFuture::new(async move {
+                let owner = ctx.parent_value.try_downcast_ref::<Arc<ItemRow>>()?.id;
+                let links = ctx.data::<DataLoader<Links>>()?;
+                let items = ctx.data::<DataLoader<Items>>()?;
+                let others = links
+                    .load_one(LinkKey {
+                        relation,
+                        outgoing,
+                        owner,
+                    })
+                    .await
+                    .map_err(internal)?
+                    .unwrap_or_default();
+                let loaded = items.load_many(others.iter().copied()).await.map_err(internal)?;
+                let mut rows: Vec<Arc<ItemRow>> = others
+                    .iter()
+                    .filter_map(|other| loaded.get(other).cloned())
+                    .filter(|row| row.active)
+                    .collect();
+                rows.sort_by(|a, b| a.doc["name"].as_str().cmp(&b.doc["name"].as_str()));
+                Ok(Some(FieldValue::list(rows.into_iter().map(|row| {
+                    let value = FieldValue::owned_any(row.clone());
+                    if single_kind.is_some() {
+                        value
+                    } else {
+                        value.with_type(type_name(row.kind))
+                    }
+                }))))
+            })
+        },
+    )
+    .description(format!(
+        "Active items linked as `{relation}`{}.",
+        if outgoing { "" } else { " to this one" }
+    ))
 }
 
 /// The relation fields of a kind, from either end of every relation it can take part in.
@@ -125,8 +160,14 @@ pub fn fields(kind: Kind) -> Vec<Field> {
     Relation::ALL
         .into_iter()
         .flat_map(|relation| {
-            let outgoing = relation.sources().contains(&kind).then(|| relation_field(relation, true));
-            let incoming = relation.targets().contains(&kind).then(|| relation_field(relation, false));
+            let outgoing = relation
+                .sources()
+                .contains(&kind)
+                .then(|| relation_field(relation, true));
+            let incoming = relation
+                .targets()
+                .contains(&kind)
+                .then(|| relation_field(relation, false));
             outgoing.into_iter().chain(incoming)
         })
         .collect()

@@ -10,6 +10,7 @@
 //! one 100-row INSERT into `raw_events`, at the same concurrency.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use commands::{AppendOutcome, EventStore, NewEvents};
 use domain::{Event, Kind};
@@ -31,17 +32,23 @@ pub async fn run(options: &Options) -> anyhow::Result<Vec<Comparison>> {
         events.len() - 1
     ));
     let events = Arc::new(events);
-    let comparison = pgbench::beside_raw_appends(options, "append-batch", &events.clone(), |pool| {
-        events_per_second(pool, events, options)
-    })
-    .await?;
+    let comparison =
+        pgbench::beside_raw_appends(options, "append-batch", &events.clone(), |pool, duration| {
+            events_per_second(pool, events.clone(), options.writers, duration)
+        })
+        .await?;
     Ok(vec![comparison])
 }
 
-async fn events_per_second(pool: PgPool, events: Arc<Vec<Event>>, options: &Options) -> anyhow::Result<f64> {
+async fn events_per_second(
+    pool: PgPool,
+    events: Arc<Vec<Event>>,
+    writers: usize,
+    duration: Duration,
+) -> anyhow::Result<f64> {
     let store = EventStore::new(pool);
     let metadata = payload::crawler_metadata();
-    closed_loop(options.writers, options.duration(), move |_| {
+    closed_loop(writers, duration, move |_| {
         let (store, events, metadata) = (store.clone(), events.clone(), metadata.clone());
         async move {
             let outcome = store

@@ -8,6 +8,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use commands::{CommandHandler, CommandRequest, EventStore};
 use domain::Kind;
@@ -24,17 +25,17 @@ pub async fn run(options: &Options) -> anyhow::Result<Vec<Comparison>> {
         "each command creates a server; its event data is {} bytes of JSON",
         payload::data_text(&sample).len()
     ));
-    let comparison = pgbench::beside_raw_appends(options, "append-single", &[sample], |pool| {
-        commands_per_second(pool, options)
+    let comparison = pgbench::beside_raw_appends(options, "append-single", &[sample], |pool, duration| {
+        commands_per_second(pool, options.writers, duration)
     })
     .await?;
     Ok(vec![comparison])
 }
 
-async fn commands_per_second(pool: PgPool, options: &Options) -> anyhow::Result<f64> {
+async fn commands_per_second(pool: PgPool, writers: usize, duration: Duration) -> anyhow::Result<f64> {
     let handler = CommandHandler::new(EventStore::new(pool));
     let servers = Arc::new(AtomicU64::new(0));
-    closed_loop(options.writers, options.duration(), move |_| {
+    closed_loop(writers, duration, move |_| {
         let handler = handler.clone();
         let n = servers.fetch_add(1, Ordering::Relaxed);
         async move {

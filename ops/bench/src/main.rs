@@ -79,9 +79,13 @@ impl Bench {
 /// Knobs shared by all benchmarks; each uses the ones its help names.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Options {
-    /// Seconds each timed run lasts (append-single, append-batch, relay-latency).
+    /// Seconds each side of a comparison runs (append-single, append-batch, relay-latency).
     #[arg(long, global = true, default_value_t = 15)]
     pub seconds: u64,
+    /// Turns Maestro and its reference take in append-single and append-batch, each
+    /// `--seconds / --rounds` long.
+    #[arg(long, global = true, default_value_t = 3)]
+    pub rounds: u64,
     /// Concurrent writers (append-single, append-batch; also how rebuild generates its log).
     #[arg(long, global = true, default_value_t = 8)]
     pub writers: usize,

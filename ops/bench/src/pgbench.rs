@@ -13,10 +13,11 @@ use crate::db::BenchDb;
 use crate::report::{note, Comparison, Quantity, Target};
 use crate::Options;
 
-/// The frame of the append benchmarks: in one fresh database, `maestro` appends for
-/// `--seconds` with `--writers` (it gets a pool of that size and returns events/s), then
-/// pgbench appends `events` (as one new stream per transaction) into `raw_events` at the
-/// same concurrency for as long. Both event rates are compared.
+/// The frame of the append benchmarks. In one fresh database, `--rounds` times in turn:
+/// `maestro` appends for its share of `--seconds` with `--writers` (it gets a pool of that
+/// size and the time, and returns events/s), then pgbench appends `events` (one new
+/// stream per transaction) into `raw_events` at the same concurrency for as long.
+/// Alternating lets a machine's drifting load hit both sides alike.
 pub async fn beside_raw_appends<F, Fut>(
     options: &Options,
     name: &'static str,
@@ -24,28 +25,38 @@ pub async fn beside_raw_appends<F, Fut>(
     maestro: F,
 ) -> anyhow::Result<Comparison>
 where
-    F: FnOnce(PgPool) -> Fut,
+    F: Fn(PgPool, Duration) -> Fut,
     Fut: Future<Output = anyhow::Result<f64>>,
 {
     let db = BenchDb::fresh(options, name, options.writers as u32).await?;
     create_raw_events(&db).await?;
-    db.checkpoint().await?;
-    let maestro = maestro(db.pool.clone()).await?;
-    db.checkpoint().await?;
     let rows: Vec<(&str, String)> = events
         .iter()
         .map(|e| (e.event_type(), e.data().to_string()))
         .collect();
     let script = append_script(&rows);
-    let reference = tps(&db, name, &script, options.writers, options.duration()).await? * events.len() as f64;
+    let segment = Duration::from_secs((options.seconds / options.rounds.max(1)).max(1));
+    let (mut maestro_rates, mut reference_rates) = (vec![], vec![]);
+    for _ in 0..options.rounds.max(1) {
+        db.checkpoint().await?;
+        maestro_rates.push(maestro(db.pool.clone(), segment).await?);
+        db.checkpoint().await?;
+        reference_rates.push(tps(&db, name, &script, options.writers, segment).await? * events.len() as f64);
+    }
     note(format!(
-        "{} events/transaction, {} writers, {}s each; pgbench -n -c {} -j {} -T {}",
+        "{} events/transaction, {} writers, {} rounds of {}s each; pgbench -n -c {} -j {} -T {} -f <script>",
         events.len(),
         options.writers,
-        options.seconds,
+        maestro_rates.len(),
+        segment.as_secs(),
         options.writers,
         options.writers.min(2),
-        options.seconds
+        segment.as_secs()
+    ));
+    note(format!("maestro events/s by round: {}", rounded(&maestro_rates)));
+    note(format!(
+        "reference events/s by round: {}",
+        rounded(&reference_rates)
     ));
     for table in ["events", "raw_events"] {
         note(format!(
@@ -57,10 +68,22 @@ where
     db.finish().await?;
     Ok(Comparison {
         name,
-        maestro: Quantity::Rate(maestro),
-        reference: Quantity::Rate(reference),
+        maestro: Quantity::Rate(mean(&maestro_rates)),
+        reference: Quantity::Rate(mean(&reference_rates)),
         target: Target::AtLeast(0.5),
     })
+}
+
+fn mean(values: &[f64]) -> f64 {
+    values.iter().sum::<f64>() / values.len() as f64
+}
+
+fn rounded(values: &[f64]) -> String {
+    values
+        .iter()
+        .map(|v| format!("{v:.0}"))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// The reference's table: the event log's keys and nothing else (no metadata, no
