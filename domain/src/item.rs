@@ -43,6 +43,11 @@ pub enum Command {
     Untag {
         key: TagKey,
     },
+    /// Brings the item back to an earlier state of its own, as new events: history is
+    /// never rewritten.
+    Revert {
+        to: Box<Item>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -94,6 +99,7 @@ impl Item {
                 kind: self.kind,
                 id: self.id,
             }),
+            (_, Command::Revert { to }) => self.revert(to),
             (Lifecycle::Deleted, Command::Restore) => Ok(vec![Event::Restored]),
             (Lifecycle::Deleted, Command::Delete) | (Lifecycle::Active, Command::Restore) => Ok(vec![]),
             (Lifecycle::Deleted, _) => Err(DomainError::Deleted {
@@ -205,6 +211,45 @@ impl Item {
                 protocol: link.protocol,
             }]
         })
+    }
+
+    /// The events that turn this item into `to`, an earlier state of the same item.
+    fn revert(&self, to: &Item) -> Result<Vec<Event>, DomainError> {
+        if to.id != self.id || to.kind != self.kind || to.lifecycle == Lifecycle::New || to.version > self.version {
+            return Err(DomainError::invalid(
+                "toVersion",
+                format!("must be an earlier version of this item, between 1 and {}", self.version),
+            ));
+        }
+        let mut events = vec![];
+        if self.lifecycle == Lifecycle::Deleted && to.is_active() {
+            events.push(Event::Restored);
+        }
+        let names: std::collections::BTreeSet<&String> = self.fields.keys().chain(to.fields.keys()).collect();
+        let changes: BTreeMap<String, Value> = names
+            .into_iter()
+            .filter(|name| self.fields.get(*name) != to.fields.get(*name))
+            .map(|name| (name.clone(), to.fields.get(name).cloned().unwrap_or(Value::Null)))
+            .collect();
+        if !changes.is_empty() {
+            events.push(Event::Updated { changes });
+        }
+        for key in self.tags.keys().filter(|key| !to.tags.contains_key(*key)) {
+            events.push(Event::Untagged { key: key.clone() });
+        }
+        for (key, value) in to.tags.iter().filter(|(key, value)| self.tags.get(*key) != Some(*value)) {
+            events.push(Event::Tagged { key: key.clone(), value: value.clone() });
+        }
+        for (relation, target) in self.links.keys().filter(|link| !to.links.contains_key(*link)) {
+            events.push(Event::Unlinked { relation: *relation, target_kind: target.kind, target_id: target.id });
+        }
+        for ((relation, target), protocol) in to.links.iter().filter(|(link, protocol)| self.links.get(*link) != Some(*protocol)) {
+            events.push(Event::Linked { relation: *relation, target_kind: target.kind, target_id: target.id, protocol: *protocol });
+        }
+        if self.is_active() && to.lifecycle == Lifecycle::Deleted {
+            events.push(Event::Deleted);
+        }
+        Ok(events)
     }
 
     fn check_kind(&self, fields: &Fields) -> Result<(), DomainError> {

@@ -33,7 +33,7 @@ pub async fn run(options: &Options) -> anyhow::Result<Vec<Comparison>> {
     ));
     let events = Arc::new(events);
     let comparison =
-        pgbench::beside_raw_appends(options, "append-batch", &events.clone(), |pool, duration| {
+        pgbench::beside_raw_appends(options, "append-batch", &events, |pool, duration| {
             events_per_second(pool, events.clone(), options.writers, duration)
         })
         .await?;
