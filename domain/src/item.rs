@@ -215,10 +215,17 @@ impl Item {
 
     /// The events that turn this item into `to`, an earlier state of the same item.
     fn revert(&self, to: &Item) -> Result<Vec<Event>, DomainError> {
-        if to.id != self.id || to.kind != self.kind || to.lifecycle == Lifecycle::New || to.version > self.version {
+        if to.id != self.id
+            || to.kind != self.kind
+            || to.lifecycle == Lifecycle::New
+            || to.version > self.version
+        {
             return Err(DomainError::invalid(
                 "toVersion",
-                format!("must be an earlier version of this item, between 1 and {}", self.version),
+                format!(
+                    "must be an earlier version of this item, between 1 and {}",
+                    self.version
+                ),
             ));
         }
         let mut events = vec![];
@@ -237,14 +244,34 @@ impl Item {
         for key in self.tags.keys().filter(|key| !to.tags.contains_key(*key)) {
             events.push(Event::Untagged { key: key.clone() });
         }
-        for (key, value) in to.tags.iter().filter(|(key, value)| self.tags.get(*key) != Some(*value)) {
-            events.push(Event::Tagged { key: key.clone(), value: value.clone() });
+        for (key, value) in to
+            .tags
+            .iter()
+            .filter(|(key, value)| self.tags.get(*key) != Some(*value))
+        {
+            events.push(Event::Tagged {
+                key: key.clone(),
+                value: value.clone(),
+            });
         }
         for (relation, target) in self.links.keys().filter(|link| !to.links.contains_key(*link)) {
-            events.push(Event::Unlinked { relation: *relation, target_kind: target.kind, target_id: target.id });
+            events.push(Event::Unlinked {
+                relation: *relation,
+                target_kind: target.kind,
+                target_id: target.id,
+            });
         }
-        for ((relation, target), protocol) in to.links.iter().filter(|(link, protocol)| self.links.get(*link) != Some(*protocol)) {
-            events.push(Event::Linked { relation: *relation, target_kind: target.kind, target_id: target.id, protocol: *protocol });
+        for ((relation, target), protocol) in to
+            .links
+            .iter()
+            .filter(|(link, protocol)| self.links.get(*link) != Some(*protocol))
+        {
+            events.push(Event::Linked {
+                relation: *relation,
+                target_kind: target.kind,
+                target_id: target.id,
+                protocol: *protocol,
+            });
         }
         if self.is_active() && to.lifecycle == Lifecycle::Deleted {
             events.push(Event::Deleted);

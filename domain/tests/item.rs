@@ -307,30 +307,66 @@ fn an_item_comes_back_from_its_document() {
 
 #[test]
 fn revert_brings_back_fields_tags_links_and_lifecycle_as_new_events() {
-    let tag = |v: &str| Event::Tagged { key: TagKey::parse("team").unwrap(), value: v.into() };
-    let link = Event::Linked { relation: Relation::LocatedIn, target_kind: Kind::Datacenter, target_id: id(5), protocol: None };
+    let tag = |v: &str| Event::Tagged {
+        key: TagKey::parse("team").unwrap(),
+        value: v.into(),
+    };
+    let link = Event::Linked {
+        relation: Relation::LocatedIn,
+        target_kind: Kind::Datacenter,
+        target_id: id(5),
+        protocol: None,
+    };
     let history = [
         web_server(),
         tag("ops"),
-        Event::Updated { changes: [("cpu".into(), json!(8)), ("role".into(), json!("db"))].into() },
+        Event::Updated {
+            changes: [("cpu".into(), json!(8)), ("role".into(), json!("db"))].into(),
+        },
         tag("dev"),
         link.clone(),
         Event::Deleted,
     ];
     let now = given(Kind::Server, &history);
     let then = given(Kind::Server, &history[..2]);
-    let mut events = now.handle(&Command::Revert { to: Box::new(then.clone()) }).unwrap();
+    let mut events = now
+        .handle(&Command::Revert {
+            to: Box::new(then.clone()),
+        })
+        .unwrap();
     assert_eq!(events.remove(0), Event::Restored);
-    assert!(events.contains(&Event::Updated { changes: [("cpu".into(), json!(2)), ("role".into(), Value::Null)].into() }));
+    assert!(events.contains(&Event::Updated {
+        changes: [("cpu".into(), json!(2)), ("role".into(), Value::Null)].into()
+    }));
     assert!(events.contains(&tag("ops")));
-    assert!(events.contains(&Event::Unlinked { relation: Relation::LocatedIn, target_kind: Kind::Datacenter, target_id: id(5) }));
+    assert!(events.contains(&Event::Unlinked {
+        relation: Relation::LocatedIn,
+        target_kind: Kind::Datacenter,
+        target_id: id(5)
+    }));
     let mut reverted = now.clone();
-    for event in now.handle(&Command::Revert { to: Box::new(then.clone()) }).unwrap() {
+    for event in now
+        .handle(&Command::Revert {
+            to: Box::new(then.clone()),
+        })
+        .unwrap()
+    {
         reverted.apply(&event);
     }
-    assert_eq!(reverted.document(), then.document(), "the reverted item equals the old one");
-    assert_eq!(reverted.version, now.version + 4, "history grew; nothing was rewritten");
-    assert!(reverted.handle(&Command::Revert { to: Box::new(then) }).unwrap().is_empty());
+    assert_eq!(
+        reverted.document(),
+        then.document(),
+        "the reverted item equals the old one"
+    );
+    assert_eq!(
+        reverted.version,
+        now.version + 4,
+        "history grew; nothing was rewritten"
+    );
+    assert!(reverted
+        .handle(&Command::Revert { to: Box::new(then) })
+        .unwrap()
+        .is_empty());
     let other = Item::replay(Kind::Server, id(2), [&web_server()]);
     assert!(now.handle(&Command::Revert { to: Box::new(other) }).is_err());
 }

@@ -2,7 +2,7 @@
 //! an optional `idempotencyKey` so that a retried request changes nothing twice.
 
 use async_graphql::dynamic::{Field, FieldFuture, FieldValue, InputValue, ResolverContext, TypeRef};
-use commands::{CommandError, CommandRequest};
+use commands::{CommandError, CommandRequest, StreamPoint};
 use domain::{ActorKind, Command, Fields, Kind, Link, Metadata, Protocol, Relation, TagKey};
 use uuid::Uuid;
 
@@ -237,7 +237,41 @@ pub fn item_fields() -> Vec<Field> {
     })
     .argument(id("id"))
     .argument(InputValue::new("key", TypeRef::named_nn(TypeRef::STRING)));
-    [link, unlink, tag, untag]
+    let revert = Field::new("revert", node(), |ctx| {
+        FieldFuture::new(async move {
+            let handler = handler(&ctx)?;
+            let item = handler
+                .resolve(id_argument(&ctx, "id")?)
+                .await
+                .map_err(command_error)?;
+            let version = ctx.args.try_get("toVersion")?.i64()?;
+            if version < 1 {
+                return Err(bad_input(
+                    "toVersion",
+                    format!("must be a version of the item (1 or more), got {version}"),
+                ));
+            }
+            let old = handler
+                .load(item.kind, item.id, Some(StreamPoint::Version(version)))
+                .await
+                .map_err(command_error)?;
+            execute_on_node(
+                &ctx,
+                item.kind,
+                item.id,
+                Command::Revert {
+                    to: Box::new(old.item),
+                },
+            )
+            .await
+        })
+    })
+    .description(
+        "Brings an item back to how it was at `toVersion`, as new events: history is never rewritten.",
+    )
+    .argument(id("id"))
+    .argument(InputValue::new("toVersion", TypeRef::named_nn(TypeRef::INT)));
+    [link, unlink, tag, untag, revert]
         .into_iter()
         .map(|field| common_arguments(field, true))
         .collect()

@@ -32,11 +32,10 @@ pub async fn run(options: &Options) -> anyhow::Result<Vec<Comparison>> {
         events.len() - 1
     ));
     let events = Arc::new(events);
-    let comparison =
-        pgbench::beside_raw_appends(options, "append-batch", &events, |pool, duration| {
-            events_per_second(pool, events.clone(), options.writers, duration)
-        })
-        .await?;
+    let comparison = pgbench::beside_raw_appends(options, "append-batch", &events, |pool, duration| {
+        events_per_second(pool, events.clone(), options.writers, duration)
+    })
+    .await?;
     Ok(vec![comparison])
 }
 
