@@ -73,10 +73,7 @@ pub async fn serve(config: &Config, roles: &[Role]) -> anyhow::Result<()> {
         let listener = tokio::net::TcpListener::bind(address)
             .await
             .with_context(|| format!("port {} is taken; set MAESTRO_PORT to a free one", config.port))?;
-        let feed = nats
-            .map(gateways::EventFeed::follow)
-            .unwrap_or_else(gateways::EventFeed::silent);
-        let app = gateways::App::new(CommandHandler::new(store.clone()), feed);
+        let app = gateways::App::new(CommandHandler::new(store.clone()), nats);
         println!("GraphQL playground: http://127.0.0.1:{}/graphql", config.port);
         running.spawn(async move { gateways::serve(listener, app).await.context("gateway stopped") });
     }

@@ -6,6 +6,7 @@ mod feed;
 mod graphql;
 mod health;
 mod limits;
+mod metrics;
 mod names;
 mod read;
 
@@ -29,6 +30,8 @@ pub use graphql::build_schema;
 pub struct App {
     handler: CommandHandler,
     schema: Schema,
+    nats: Option<async_nats::Client>,
+    metrics: Arc<metrics::Metrics>,
 }
 
 /// The token a subscription client sent in `connection_init`, for access control.
@@ -36,9 +39,11 @@ pub struct App {
 pub struct ConnectionToken(pub Option<String>);
 
 impl App {
-    pub fn new(handler: CommandHandler, feed: EventFeed) -> App {
+    /// A gateway over `handler`; with `nats`, subscriptions follow the relay's events.
+    pub fn new(handler: CommandHandler, nats: Option<async_nats::Client>) -> App {
+        let feed = nats.clone().map(EventFeed::follow).unwrap_or_else(EventFeed::silent);
         let schema = build_schema(handler.clone(), feed).expect("the generated GraphQL schema is valid");
-        App { handler, schema }
+        App { handler, schema, nats, metrics: Arc::default() }
     }
 
     pub fn schema(&self) -> &Schema {
@@ -77,7 +82,12 @@ async fn graphql(
     )
     .await
     {
-        Ok(response) => response.into(),
+        Ok(response) => {
+            if response.is_err() {
+                app.metrics.graphql_error();
+            }
+            response.into()
+        }
         Err(_) => error_response(
             format!(
                 "the query ran longer than {} s and was stopped; ask for less",
@@ -129,6 +139,7 @@ pub fn router(app: App) -> Router {
         .route("/graphql", get(graphql_get).post(graphql))
         .layer(DefaultBodyLimit::max(limits::MAX_BODY_BYTES))
         .merge(health::routes())
+        .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
         .with_state(state)
 }
 

@@ -3,7 +3,7 @@
 //!
 //! The batch is a server's history as a crawler imports it: its Created event, then
 //! `--batch - 1` Updated events of a rolling deploy, each changing the whole `services`
-//! list and the image checksum (about 300 bytes of JSON each). Every append writes the
+//! list and the image checksum (about 230 bytes of JSON each). Every append writes the
 //! same events to a new stream id, so the client does no work beyond the store's own.
 //!
 //! Beside: pgbench inserting the same events (same types and JSON) as one new stream in
