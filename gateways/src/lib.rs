@@ -16,7 +16,7 @@ use async_graphql::dynamic::Schema;
 use async_graphql::{Data, ErrorExtensions};
 use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket};
 use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{FromRequest, State};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -58,21 +58,18 @@ fn error_response(message: String, code: &'static str) -> GraphQLResponse {
     async_graphql::Response::from_errors(vec![error]).into()
 }
 
-/// Runs one GraphQL request with its own data loaders, within the time limit.
-async fn graphql(
-    State(app): State<Arc<App>>,
-    request: Result<GraphQLRequest, async_graphql_axum::rejection::GraphQLRejection>,
-) -> GraphQLResponse {
-    let request = match request {
+/// Runs one GraphQL request with its own data loaders, within the size and time limits.
+async fn graphql(State(app): State<Arc<App>>, request: axum::extract::Request) -> GraphQLResponse {
+    let (parts, body) = request.into_parts();
+    let Ok(body) = axum::body::to_bytes(body, limits::MAX_BODY_BYTES).await else {
+        let message = format!("the request body is larger than {} bytes; send a smaller query", limits::MAX_BODY_BYTES);
+        return error_response(message, "BAD_REQUEST");
+    };
+    let request = axum::extract::Request::from_parts(parts, axum::body::Body::from(body));
+    let request = match GraphQLRequest::<async_graphql_axum::rejection::GraphQLRejection>::from_request(request, &()).await {
         Ok(request) => request.into_inner(),
         Err(rejection) => {
-            let message = rejection.0.to_string();
-            let message = if message.contains("length limit") {
-                format!("the request body is larger than {} bytes", limits::MAX_BODY_BYTES)
-            } else {
-                format!("the request is not GraphQL over HTTP: {message}")
-            };
-            return error_response(message, "BAD_REQUEST");
+            return error_response(format!("the request is not GraphQL over HTTP: {}", rejection.0), "BAD_REQUEST");
         }
     };
     let (links, items) = graphql::loaders(app.handler.store().pool());
@@ -137,7 +134,6 @@ pub fn router(app: App) -> Router {
     let state = Arc::new(app);
     Router::new()
         .route("/graphql", get(graphql_get).post(graphql))
-        .layer(DefaultBodyLimit::max(limits::MAX_BODY_BYTES))
         .merge(health::routes())
         .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
         .with_state(state)

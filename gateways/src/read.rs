@@ -8,6 +8,11 @@ use sqlx::postgres::PgRow;
 use sqlx::{PgPool, Postgres, QueryBuilder, Row};
 use uuid::Uuid;
 
+use crate::errors::read_failed;
+
+/// Reads answer GraphQL errors: a missing read model says so instead of failing opaquely.
+type ReadResult<T> = async_graphql::Result<T>;
+
 /// An item as the gateway serves it, from a read-model row or replayed from its stream.
 #[derive(Debug, Clone)]
 pub struct ItemRow {
@@ -147,7 +152,7 @@ fn push_where(builder: &mut QueryBuilder<'_, Postgres>, conditions: &[Condition]
 
 const ROW_COLUMNS: &str = "id, version, active, doc, created_at, updated_at, created_by, updated_by";
 
-pub async fn list(pool: &PgPool, query: &ListQuery) -> Result<Vec<ItemRow>, sqlx::Error> {
+pub async fn list(pool: &PgPool, query: &ListQuery) -> ReadResult<Vec<ItemRow>> {
     let mut builder = QueryBuilder::new(format!("SELECT {ROW_COLUMNS} FROM {}", query.kind.table()));
     push_where(&mut builder, &query.conditions);
     let direction = if query.descending { "DESC" } else { "ASC" };
@@ -158,27 +163,28 @@ pub async fn list(pool: &PgPool, query: &ListQuery) -> Result<Vec<ItemRow>, sqlx
     builder.push_bind(query.limit);
     builder.push(" OFFSET ");
     builder.push_bind(query.offset);
-    let rows = builder.build().fetch_all(pool).await?;
+    let rows = builder.build().fetch_all(pool).await.map_err(read_failed)?;
     rows.iter()
         .map(|row| ItemRow::from_row(query.kind, row))
-        .collect()
+        .collect::<Result<_, _>>()
+        .map_err(read_failed)
 }
 
-pub async fn count(pool: &PgPool, query: &ListQuery) -> Result<i64, sqlx::Error> {
+pub async fn count(pool: &PgPool, query: &ListQuery) -> ReadResult<i64> {
     let mut builder = QueryBuilder::new(format!("SELECT count(*) FROM {}", query.kind.table()));
     push_where(&mut builder, &query.conditions);
-    builder.build_query_scalar().fetch_one(pool).await
+    builder.build_query_scalar().fetch_one(pool).await.map_err(read_failed)
 }
 
-pub async fn get(pool: &PgPool, kind: Kind, id: Uuid) -> Result<Option<ItemRow>, sqlx::Error> {
+pub async fn get(pool: &PgPool, kind: Kind, id: Uuid) -> ReadResult<Option<ItemRow>> {
     let row = sqlx::query(&format!(
         "SELECT {ROW_COLUMNS} FROM {} WHERE id = $1",
         kind.table()
     ))
     .bind(id)
     .fetch_optional(pool)
-    .await?;
-    row.map(|row| ItemRow::from_row(kind, &row)).transpose()
+    .await.map_err(read_failed)?;
+    row.map(|row| ItemRow::from_row(kind, &row)).transpose().map_err(read_failed)
 }
 
 /// One change of an item, from the audit trail.
@@ -195,7 +201,7 @@ pub struct Change {
     pub diff: String,
 }
 
-pub async fn history(pool: &PgPool, id: Uuid, limit: i64, offset: i64) -> Result<Vec<Change>, sqlx::Error> {
+pub async fn history(pool: &PgPool, id: Uuid, limit: i64, offset: i64) -> ReadResult<Vec<Change>> {
     let rows = sqlx::query(
         "SELECT version, event_id, event_type, recorded_at, actor, actor_kind, source, patch, diff
          FROM audit_trail WHERE stream_id = $1 ORDER BY version DESC LIMIT $2 OFFSET $3",
@@ -204,7 +210,7 @@ pub async fn history(pool: &PgPool, id: Uuid, limit: i64, offset: i64) -> Result
     .bind(limit)
     .bind(offset)
     .fetch_all(pool)
-    .await?;
+    .await.map_err(read_failed)?;
     rows.iter()
         .map(|row| {
             Ok(Change {
@@ -219,25 +225,27 @@ pub async fn history(pool: &PgPool, id: Uuid, limit: i64, offset: i64) -> Result
                 diff: row.try_get("diff")?,
             })
         })
-        .collect()
+        .collect::<Result<_, _>>()
+        .map_err(read_failed)
 }
 
-pub async fn history_count(pool: &PgPool, id: Uuid) -> Result<i64, sqlx::Error> {
+pub async fn history_count(pool: &PgPool, id: Uuid) -> ReadResult<i64> {
     sqlx::query_scalar("SELECT count(*) FROM audit_trail WHERE stream_id = $1")
         .bind(id)
         .fetch_one(pool)
         .await
+        .map_err(read_failed)
 }
 
-pub async fn get_many(pool: &PgPool, kind: Kind, ids: &[Uuid]) -> Result<Vec<ItemRow>, sqlx::Error> {
+pub async fn get_many(pool: &PgPool, kind: Kind, ids: &[Uuid]) -> ReadResult<Vec<ItemRow>> {
     let rows = sqlx::query(&format!(
         "SELECT {ROW_COLUMNS} FROM {} WHERE id = ANY($1)",
         kind.table()
     ))
     .bind(ids)
     .fetch_all(pool)
-    .await?;
-    rows.iter().map(|row| ItemRow::from_row(kind, row)).collect()
+    .await.map_err(read_failed)?;
+    rows.iter().map(|row| ItemRow::from_row(kind, row)).collect::<Result<_, _>>().map_err(read_failed)
 }
 
 /// The items at the other end of `relation` from each of `owners`: their targets when
@@ -247,7 +255,7 @@ pub async fn linked(
     relation: domain::Relation,
     outgoing: bool,
     owners: &[Uuid],
-) -> Result<Vec<(Uuid, domain::ItemRef)>, sqlx::Error> {
+) -> ReadResult<Vec<(Uuid, domain::ItemRef)>> {
     let (owner, other, other_kind) = if outgoing {
         ("source_id", "target_id", "target_kind")
     } else {
@@ -259,7 +267,7 @@ pub async fn linked(
     .bind(relation.as_str())
     .bind(owners)
     .fetch_all(pool)
-    .await?;
+    .await.map_err(read_failed)?;
     Ok(rows
         .into_iter()
         .filter_map(|(owner, id, kind)| {

@@ -85,11 +85,10 @@ fn history_field() -> Field {
             let (first, offset) = page_window(&ctx)?;
             let pool = handler(&ctx)?.store().pool().clone();
             let changes = read::history(&pool, id, first + 1, offset)
-                .await
-                .map_err(internal)?;
+                .await?;
             let total: connection::Counter = Arc::new(move || {
                 let pool = pool.clone();
-                Box::pin(async move { read::history_count(&pool, id).await.map_err(internal) })
+                Box::pin(async move { read::history_count(&pool, id).await })
             });
             Ok(Some(FieldValue::owned_any(page_of(
                 changes,

@@ -118,11 +118,11 @@ fn list_field(kind: Kind) -> Field {
                     offset,
                 };
                 let pool = handler.store().pool().clone();
-                let rows = read::list(&pool, &query).await.map_err(internal)?;
+                let rows = read::list(&pool, &query).await?;
                 let counted = Arc::new(query);
                 let total: super::connection::Counter = Arc::new(move || {
                     let (pool, query) = (pool.clone(), counted.clone());
-                    Box::pin(async move { read::count(&pool, &query).await.map_err(internal) })
+                    Box::pin(async move { read::count(&pool, &query).await })
                 });
                 Ok(Some(async_graphql::dynamic::FieldValue::owned_any(page_of(
                     rows,
@@ -153,8 +153,7 @@ fn item_field(kind: Kind) -> Field {
             FieldFuture::new(async move {
                 let id = id_argument(&ctx, "id")?;
                 let row = read::get(handler(&ctx)?.store().pool(), kind, id)
-                    .await
-                    .map_err(internal)?;
+                    .await?;
                 Ok(row.map(kinds::node))
             })
         },
@@ -175,8 +174,7 @@ pub fn node_fields() -> Vec<Field> {
                 return Ok(None);
             };
             let row = read::get(handler.store().pool(), kind, id)
-                .await
-                .map_err(internal)?;
+                .await?;
             Ok(row.map(kinds::any_node))
         })
     })

@@ -11,7 +11,6 @@ use domain::{ItemRef, Kind, Relation};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::errors::internal;
 use crate::names::type_name;
 use crate::read::{self, ItemRow};
 
@@ -49,7 +48,7 @@ pub struct Links(PgPool);
 
 impl Loader<LinkKey> for Links {
     type Value = Vec<ItemRef>;
-    type Error = Arc<sqlx::Error>;
+    type Error = async_graphql::Error;
 
     async fn load(&self, keys: &[LinkKey]) -> Result<HashMap<LinkKey, Vec<ItemRef>>, Self::Error> {
         let mut groups: BTreeMap<(Relation, bool), Vec<Uuid>> = BTreeMap::new();
@@ -80,7 +79,7 @@ pub struct Items(PgPool);
 
 impl Loader<ItemRef> for Items {
     type Value = Arc<ItemRow>;
-    type Error = Arc<sqlx::Error>;
+    type Error = async_graphql::Error;
 
     async fn load(&self, keys: &[ItemRef]) -> Result<HashMap<ItemRef, Arc<ItemRow>>, Self::Error> {
         let mut by_kind: BTreeMap<Kind, Vec<Uuid>> = BTreeMap::new();
@@ -128,10 +127,9 @@ fn relation_field(relation: Relation, outgoing: bool) -> Field {
                         outgoing,
                         owner,
                     })
-                    .await
-                    .map_err(internal)?
+                    .await?
                     .unwrap_or_default();
-                let loaded = items.load_many(others.iter().copied()).await.map_err(internal)?;
+                let loaded = items.load_many(others.iter().copied()).await?;
                 let mut rows: Vec<Arc<ItemRow>> = others
                     .iter()
                     .filter_map(|other| loaded.get(other).cloned())
