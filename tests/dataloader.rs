@@ -37,18 +37,43 @@ async fn relation_fields_cost_a_fixed_number_of_statements() {
     let handler = db.handler();
     let datacenter = Uuid::now_v7();
     let dc_fields = fields(Kind::Datacenter, json!({"name": "dc", "provider": "aws"}));
-    handler.execute(&request(Kind::Datacenter, datacenter, Command::Create(dc_fields))).await.unwrap();
+    handler
+        .execute(&request(Kind::Datacenter, datacenter, Command::Create(dc_fields)))
+        .await
+        .unwrap();
     for n in 0..100 {
         let (server, _) = create_server(&handler, &format!("host-{n:03}")).await;
         let app = Uuid::now_v7();
         let app_fields = fields(Kind::Application, json!({"name": format!("app-{n}")}));
-        handler.execute(&request(Kind::Application, app, Command::Create(app_fields))).await.unwrap();
+        handler
+            .execute(&request(Kind::Application, app, Command::Create(app_fields)))
+            .await
+            .unwrap();
         for (relation, target) in [
-            (Relation::Hosts, ItemRef { kind: Kind::Application, id: app }),
-            (Relation::LocatedIn, ItemRef { kind: Kind::Datacenter, id: datacenter }),
+            (
+                Relation::Hosts,
+                ItemRef {
+                    kind: Kind::Application,
+                    id: app,
+                },
+            ),
+            (
+                Relation::LocatedIn,
+                ItemRef {
+                    kind: Kind::Datacenter,
+                    id: datacenter,
+                },
+            ),
         ] {
-            let link = Command::Link(Link { relation, target, protocol: None });
-            handler.execute(&request(Kind::Server, server, link)).await.unwrap();
+            let link = Command::Link(Link {
+                relation,
+                target,
+                protocol: None,
+            });
+            handler
+                .execute(&request(Kind::Server, server, link))
+                .await
+                .unwrap();
         }
     }
     project_all(&db.store()).await;
@@ -62,9 +87,17 @@ async fn relation_fields_cost_a_fixed_number_of_statements() {
         counts.push(statements.load(Ordering::SeqCst) - before);
         let nodes = data["servers"]["nodes"].as_array().unwrap();
         assert_eq!(nodes.len(), first);
-        assert!(nodes.iter().all(|n| n["applications"].as_array().unwrap().len() == 1 && n["locatedIn"][0]["name"] == "dc"));
+        assert!(nodes
+            .iter()
+            .all(|n| n["applications"].as_array().unwrap().len() == 1 && n["locatedIn"][0]["name"] == "dc"));
     }
     assert!(counts[0] > 0, "statements are being counted");
-    assert_eq!(counts[0], counts[1], "statements for 10 and for 100 servers: {counts:?}");
-    assert!(counts[1] <= 6, "list, count, two relation look-ups and two item look-ups: {counts:?}");
+    assert_eq!(
+        counts[0], counts[1],
+        "statements for 10 and for 100 servers: {counts:?}"
+    );
+    assert!(
+        counts[1] <= 6,
+        "list, count, two relation look-ups and two item look-ups: {counts:?}"
+    );
 }

@@ -22,10 +22,15 @@ pub fn not_found(message: impl Into<String>) -> Error {
 /// A failed read of a read model. A table that does not exist yet means the projector
 /// role has not run against this database, which the error says.
 pub fn read_failed(error: sqlx::Error) -> Error {
-    let undefined_table = error.as_database_error().and_then(|e| e.code()).is_some_and(|code| code == "42P01");
+    let undefined_table = error
+        .as_database_error()
+        .and_then(|e| e.code())
+        .is_some_and(|code| code == "42P01");
     if undefined_table {
-        return Error::new("the read models are not built yet: run the projector role (`maestro serve --roles projector`)")
-            .extend_with(|_, e| e.set("code", "UNAVAILABLE"));
+        return Error::new(
+            "the read models are not built yet: run the projector role (`maestro serve --roles projector`)",
+        )
+        .extend_with(|_, e| e.set("code", "UNAVAILABLE"));
     }
     internal(error)
 }

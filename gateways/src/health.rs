@@ -31,19 +31,36 @@ async fn alive() -> StatusCode {
 
 async fn ready(State(app): State<Arc<App>>) -> (StatusCode, Json<Value>) {
     let (postgres, lag) = match metrics::log_positions(app.handler.store().pool()).await {
-        Ok((_, lags)) => ("ok".to_string(), lags.into_iter().map(|(name, lag)| (name, json!(lag))).collect::<Map<_, _>>()),
+        Ok((_, lags)) => (
+            "ok".to_string(),
+            lags.into_iter()
+                .map(|(name, lag)| (name, json!(lag)))
+                .collect::<Map<_, _>>(),
+        ),
         Err(error) => (format!("unreachable ({error}); start it with ops/up"), Map::new()),
     };
     let nats = match &app.nats {
-        Some(client) if client.connection_state() == async_nats::connection::State::Connected => "ok".to_string(),
+        Some(client) if client.connection_state() == async_nats::connection::State::Connected => {
+            "ok".to_string()
+        }
         Some(_) => "unreachable; events wait in Postgres until it is back (start it with ops/up)".to_string(),
         None => "not used by this process".to_string(),
     };
     let ready = postgres == "ok" && !nats.starts_with("unreachable");
-    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    (status, Json(json!({"postgres": postgres, "nats": nats, "lag": lag})))
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        Json(json!({"postgres": postgres, "nats": nats, "lag": lag})),
+    )
 }
 
 async fn prometheus(State(app): State<Arc<App>>) -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], metrics::render(&app).await)
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        metrics::render(&app).await,
+    )
 }

@@ -8,6 +8,7 @@ mod health;
 mod limits;
 mod metrics;
 mod names;
+mod playground;
 mod read;
 
 use std::sync::Arc;
@@ -17,7 +18,7 @@ use async_graphql::{Data, ErrorExtensions};
 use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket};
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{FromRequest, State};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use commands::CommandHandler;
@@ -41,9 +42,17 @@ pub struct ConnectionToken(pub Option<String>);
 impl App {
     /// A gateway over `handler`; with `nats`, subscriptions follow the relay's events.
     pub fn new(handler: CommandHandler, nats: Option<async_nats::Client>) -> App {
-        let feed = nats.clone().map(EventFeed::follow).unwrap_or_else(EventFeed::silent);
+        let feed = nats
+            .clone()
+            .map(EventFeed::follow)
+            .unwrap_or_else(EventFeed::silent);
         let schema = build_schema(handler.clone(), feed).expect("the generated GraphQL schema is valid");
-        App { handler, schema, nats, metrics: Arc::default() }
+        App {
+            handler,
+            schema,
+            nats,
+            metrics: Arc::default(),
+        }
     }
 
     pub fn schema(&self) -> &Schema {
@@ -62,16 +71,25 @@ fn error_response(message: String, code: &'static str) -> GraphQLResponse {
 async fn graphql(State(app): State<Arc<App>>, request: axum::extract::Request) -> GraphQLResponse {
     let (parts, body) = request.into_parts();
     let Ok(body) = axum::body::to_bytes(body, limits::MAX_BODY_BYTES).await else {
-        let message = format!("the request body is larger than {} bytes; send a smaller query", limits::MAX_BODY_BYTES);
+        let message = format!(
+            "the request body is larger than {} bytes; send a smaller query",
+            limits::MAX_BODY_BYTES
+        );
         return error_response(message, "BAD_REQUEST");
     };
     let request = axum::extract::Request::from_parts(parts, axum::body::Body::from(body));
-    let request = match GraphQLRequest::<async_graphql_axum::rejection::GraphQLRejection>::from_request(request, &()).await {
-        Ok(request) => request.into_inner(),
-        Err(rejection) => {
-            return error_response(format!("the request is not GraphQL over HTTP: {}", rejection.0), "BAD_REQUEST");
-        }
-    };
+    let request =
+        match GraphQLRequest::<async_graphql_axum::rejection::GraphQLRejection>::from_request(request, &())
+            .await
+        {
+            Ok(request) => request.into_inner(),
+            Err(rejection) => {
+                return error_response(
+                    format!("the request is not GraphQL over HTTP: {}", rejection.0),
+                    "BAD_REQUEST",
+                );
+            }
+        };
     let (links, items) = graphql::loaders(app.handler.store().pool());
     match tokio::time::timeout(
         limits::QUERY_TIMEOUT,
@@ -103,13 +121,7 @@ async fn graphql_get(
     upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> Response {
     let (Ok(protocol), Ok(upgrade)) = (protocol, upgrade) else {
-        return Html(
-            async_graphql::http::GraphiQLSource::build()
-                .endpoint("/graphql")
-                .subscription_endpoint("/graphql")
-                .finish(),
-        )
-        .into_response();
+        return playground::page().into_response();
     };
     let schema = app.schema.clone();
     upgrade
@@ -134,8 +146,12 @@ pub fn router(app: App) -> Router {
     let state = Arc::new(app);
     Router::new()
         .route("/graphql", get(graphql_get).post(graphql))
+        .route("/playground/{package}/{*path}", get(playground::asset))
         .merge(health::routes())
-        .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            metrics::track,
+        ))
         .with_state(state)
 }
 

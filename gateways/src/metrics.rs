@@ -42,7 +42,8 @@ impl Metrics {
             }
         }
         self.latency_count.fetch_add(1, Ordering::Relaxed);
-        self.latency_micros.fetch_add((seconds * 1e6) as u64, Ordering::Relaxed);
+        self.latency_micros
+            .fetch_add((seconds * 1e6) as u64, Ordering::Relaxed);
     }
 
     pub fn graphql_error(&self) {
@@ -52,10 +53,18 @@ impl Metrics {
     fn render(&self, out: &mut String) {
         let _ = writeln!(out, "# TYPE maestro_http_requests_total counter");
         for (class, count) in CLASSES.iter().zip(&self.requests) {
-            let _ = writeln!(out, "maestro_http_requests_total{{status=\"{class}\"}} {}", count.load(Ordering::Relaxed));
+            let _ = writeln!(
+                out,
+                "maestro_http_requests_total{{status=\"{class}\"}} {}",
+                count.load(Ordering::Relaxed)
+            );
         }
         let _ = writeln!(out, "# TYPE maestro_graphql_errors_total counter");
-        let _ = writeln!(out, "maestro_graphql_errors_total {}", self.graphql_errors.load(Ordering::Relaxed));
+        let _ = writeln!(
+            out,
+            "maestro_graphql_errors_total {}",
+            self.graphql_errors.load(Ordering::Relaxed)
+        );
         let _ = writeln!(out, "# TYPE maestro_http_request_duration_seconds histogram");
         for (bound, bucket) in BUCKETS.iter().zip(&self.latency_buckets) {
             let _ = writeln!(
@@ -65,7 +74,10 @@ impl Metrics {
             );
         }
         let count = self.latency_count.load(Ordering::Relaxed);
-        let _ = writeln!(out, "maestro_http_request_duration_seconds_bucket{{le=\"+Inf\"}} {count}");
+        let _ = writeln!(
+            out,
+            "maestro_http_request_duration_seconds_bucket{{le=\"+Inf\"}} {count}"
+        );
         let _ = writeln!(out, "maestro_http_request_duration_seconds_count {count}");
         let seconds = self.latency_micros.load(Ordering::Relaxed) as f64 / 1e6;
         let _ = writeln!(out, "maestro_http_request_duration_seconds_sum {seconds}");
@@ -76,15 +88,26 @@ impl Metrics {
 pub async fn track(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
     let started = Instant::now();
     let response = next.run(request).await;
-    app.metrics.record(response.status().as_u16(), started.elapsed().as_secs_f64());
+    app.metrics
+        .record(response.status().as_u16(), started.elapsed().as_secs_f64());
     response
 }
 
 /// How many events the log holds, and how far each reader of it is behind.
 pub async fn log_positions(pool: &PgPool) -> Result<(i64, Vec<(String, i64)>), sqlx::Error> {
-    let last: i64 = sqlx::query_scalar("SELECT coalesce(max(position), 0) FROM events").fetch_one(pool).await?;
-    let readers: Vec<(String, i64)> = sqlx::query_as("SELECT name, position FROM checkpoints ORDER BY name").fetch_all(pool).await?;
-    Ok((last, readers.into_iter().map(|(name, position)| (name, (last - position).max(0))).collect()))
+    let last: i64 = sqlx::query_scalar("SELECT coalesce(max(position), 0) FROM events")
+        .fetch_one(pool)
+        .await?;
+    let readers: Vec<(String, i64)> = sqlx::query_as("SELECT name, position FROM checkpoints ORDER BY name")
+        .fetch_all(pool)
+        .await?;
+    Ok((
+        last,
+        readers
+            .into_iter()
+            .map(|(name, position)| (name, (last - position).max(0)))
+            .collect(),
+    ))
 }
 
 pub async fn render(app: &App) -> String {

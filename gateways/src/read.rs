@@ -173,7 +173,11 @@ pub async fn list(pool: &PgPool, query: &ListQuery) -> ReadResult<Vec<ItemRow>> 
 pub async fn count(pool: &PgPool, query: &ListQuery) -> ReadResult<i64> {
     let mut builder = QueryBuilder::new(format!("SELECT count(*) FROM {}", query.kind.table()));
     push_where(&mut builder, &query.conditions);
-    builder.build_query_scalar().fetch_one(pool).await.map_err(read_failed)
+    builder
+        .build_query_scalar()
+        .fetch_one(pool)
+        .await
+        .map_err(read_failed)
 }
 
 pub async fn get(pool: &PgPool, kind: Kind, id: Uuid) -> ReadResult<Option<ItemRow>> {
@@ -183,8 +187,11 @@ pub async fn get(pool: &PgPool, kind: Kind, id: Uuid) -> ReadResult<Option<ItemR
     ))
     .bind(id)
     .fetch_optional(pool)
-    .await.map_err(read_failed)?;
-    row.map(|row| ItemRow::from_row(kind, &row)).transpose().map_err(read_failed)
+    .await
+    .map_err(read_failed)?;
+    row.map(|row| ItemRow::from_row(kind, &row))
+        .transpose()
+        .map_err(read_failed)
 }
 
 /// One change of an item, from the audit trail.
@@ -210,7 +217,8 @@ pub async fn history(pool: &PgPool, id: Uuid, limit: i64, offset: i64) -> ReadRe
     .bind(limit)
     .bind(offset)
     .fetch_all(pool)
-    .await.map_err(read_failed)?;
+    .await
+    .map_err(read_failed)?;
     rows.iter()
         .map(|row| {
             Ok(Change {
@@ -244,8 +252,12 @@ pub async fn get_many(pool: &PgPool, kind: Kind, ids: &[Uuid]) -> ReadResult<Vec
     ))
     .bind(ids)
     .fetch_all(pool)
-    .await.map_err(read_failed)?;
-    rows.iter().map(|row| ItemRow::from_row(kind, row)).collect::<Result<_, _>>().map_err(read_failed)
+    .await
+    .map_err(read_failed)?;
+    rows.iter()
+        .map(|row| ItemRow::from_row(kind, row))
+        .collect::<Result<_, _>>()
+        .map_err(read_failed)
 }
 
 /// The items at the other end of `relation` from each of `owners`: their targets when

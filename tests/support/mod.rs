@@ -265,7 +265,11 @@ impl Gateway {
         let task = tokio::spawn(async move {
             gateways::serve(listener, app).await.unwrap();
         });
-        Gateway { url, client: reqwest::Client::new(), task }
+        Gateway {
+            url,
+            client: reqwest::Client::new(),
+            task,
+        }
     }
 
     /// Posts a GraphQL request and returns the whole response body.
@@ -295,7 +299,11 @@ impl Gateway {
     }
 
     pub async fn get(&self, path: &str) -> reqwest::Response {
-        self.client.get(format!("{}{path}", self.url)).send().await.unwrap()
+        self.client
+            .get(format!("{}{path}", self.url))
+            .send()
+            .await
+            .unwrap()
     }
 }
 

@@ -84,8 +84,7 @@ fn history_field() -> Field {
             let id = id_argument(&ctx, "id")?;
             let (first, offset) = page_window(&ctx)?;
             let pool = handler(&ctx)?.store().pool().clone();
-            let changes = read::history(&pool, id, first + 1, offset)
-                .await?;
+            let changes = read::history(&pool, id, first + 1, offset).await?;
             let total: connection::Counter = Arc::new(move || {
                 let pool = pool.clone();
                 Box::pin(async move { read::history_count(&pool, id).await })

@@ -256,7 +256,10 @@ pub fn item_fields() -> Vec<Field> {
                 .await
                 .map_err(command_error)?;
             if old.item.version < version {
-                let problem = format!("the item has {} versions; there is no version {version}", old.item.version);
+                let problem = format!(
+                    "the item has {} versions; there is no version {version}",
+                    old.item.version
+                );
                 return Err(bad_input("toVersion", problem));
             }
             execute_on_node(

@@ -152,8 +152,7 @@ fn item_field(kind: Kind) -> Field {
         move |ctx| {
             FieldFuture::new(async move {
                 let id = id_argument(&ctx, "id")?;
-                let row = read::get(handler(&ctx)?.store().pool(), kind, id)
-                    .await?;
+                let row = read::get(handler(&ctx)?.store().pool(), kind, id).await?;
                 Ok(row.map(kinds::node))
             })
         },
@@ -173,8 +172,7 @@ pub fn node_fields() -> Vec<Field> {
             let Some(kind) = handler.store().stream_kind(id).await.map_err(internal)? else {
                 return Ok(None);
             };
-            let row = read::get(handler.store().pool(), kind, id)
-                .await?;
+            let row = read::get(handler.store().pool(), kind, id).await?;
             Ok(row.map(kinds::any_node))
         })
     })
