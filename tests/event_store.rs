@@ -147,6 +147,7 @@ async fn a_reader_never_skips_an_event_that_commits_late() {
     );
 
     slow.commit().await.unwrap();
+    support::all_readable(&store).await;
     let seen = store.read_after(Cursor::default(), 100).await.unwrap();
     let positions: Vec<i64> = seen.iter().map(|e| e.position).collect();
     assert_eq!(positions, vec![low_position, high_position]);

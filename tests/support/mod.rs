@@ -202,18 +202,7 @@ pub async fn project_all(store: &EventStore) {
 /// the log's end rather than stopping at the first empty read.
 pub async fn catch_up(store: &EventStore, projection: &impl projections::Projection) {
     projections::ensure(store, projection).await.unwrap();
-    let end: Option<(i64, i64)> = sqlx::query_as(
-        "SELECT transaction_id::text::bigint, position FROM events ORDER BY transaction_id DESC, position DESC LIMIT 1",
-    )
-    .fetch_optional(store.pool())
-    .await
-    .unwrap();
-    let end = end
-        .map(|(transaction_id, position)| commands::Cursor {
-            transaction_id,
-            position,
-        })
-        .unwrap_or_default();
+    let end = log_end(store.pool()).await;
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut cursor = store.checkpoint(projection.name()).await.unwrap();
     while cursor < end {
@@ -225,6 +214,36 @@ pub async fn catch_up(store: &EventStore, projection: &impl projections::Project
             }
         }
     }
+}
+
+/// The cursor of the last event committed so far, readable or not yet.
+pub async fn log_end(pool: &PgPool) -> commands::Cursor {
+    let end: Option<(i64, i64)> = sqlx::query_as(
+        "SELECT transaction_id::text::bigint, position FROM events ORDER BY transaction_id DESC, position DESC LIMIT 1",
+    )
+    .fetch_optional(pool)
+    .await
+    .unwrap();
+    end.map(|(transaction_id, position)| commands::Cursor {
+        transaction_id,
+        position,
+    })
+    .unwrap_or_default()
+}
+
+/// Waits until every committed event is readable: other tests' open transactions hold
+/// the readable end of the log back for a while (transaction ids are cluster-wide).
+pub async fn all_readable(store: &EventStore) {
+    let committed: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    eventually(
+        Duration::from_secs(60),
+        "every committed event is readable",
+        || async { store.lag(commands::Cursor::default()).await.unwrap() >= committed },
+    )
+    .await;
 }
 
 /// A fingerprint of a table's whole content, to compare two builds byte for byte.

@@ -125,6 +125,13 @@ async fn plain_round_trips(options: &Options, nats: &PrivateNats) -> anyhow::Res
     Ok(latencies)
 }
 
+/// A command of the run: the server it created, when `execute` was called and returned.
+struct Commit {
+    id: Uuid,
+    started: Instant,
+    committed: Instant,
+}
+
 async fn relayed(options: &Options, nats: &PrivateNats, db: &BenchDb) -> anyhow::Result<Latencies> {
     let store = EventStore::new(db.pool.clone());
     let relay = Relay::new(store.clone(), nats.connect().await?);
@@ -132,9 +139,57 @@ async fn relayed(options: &Options, nats: &PrivateNats, db: &BenchDb) -> anyhow:
     let mut received = receive_events(nats).await?;
     let wakeup = Wakeup::new(&db.pool, POLL).await;
     let mut relay = tokio::spawn(relay.run(db.url.clone(), wakeup));
+    let commits = create_servers(CommandHandler::new(store), options).await;
+    let arrivals = match &commits {
+        Ok((commits, _)) => drain(&mut received, commits.len(), &mut relay).await,
+        Err(_) => Ok(HashMap::new()),
+    };
+    relay.abort();
+    let (commits, reached) = commits?;
+    let arrivals = arrivals?;
 
-    let handler = CommandHandler::new(store);
-    let commits = open_loop(options.rate, options.duration(), |n| {
+    let executes = commits.iter().map(|c| c.committed - c.started).collect();
+    describe("execute (for context)", &Latencies::new(executes), reached);
+    let latencies: Vec<Duration> = commits
+        .iter()
+        .filter_map(|c| {
+            arrivals
+                .get(&c.id)
+                .map(|at| at.saturating_duration_since(c.committed))
+        })
+        .collect();
+    if latencies.len() < commits.len() {
+        bail!(
+            "{} of {} events did not reach JetStream within {DRAIN_TIMEOUT:?} of the last commit",
+            commits.len() - latencies.len(),
+            commits.len()
+        );
+    }
+    {
+        let t0 = commits[0].started;
+        let dump: Vec<String> = commits
+            .iter()
+            .filter_map(|c| {
+                arrivals.get(&c.id).map(|at| {
+                    format!(
+                        "{:.3},{:.3},{:.3}",
+                        (c.committed - t0).as_secs_f64() * 1e3,
+                        (c.committed - c.started).as_secs_f64() * 1e3,
+                        at.saturating_duration_since(c.committed).as_secs_f64() * 1e3
+                    )
+                })
+            })
+            .collect();
+        std::fs::write("/tmp/bx/lat.csv", dump.join("\n")).unwrap();
+    }
+    let latencies = Latencies::new(latencies);
+    describe("commit → relayed → consumed", &latencies, reached);
+    Ok(latencies)
+}
+
+/// Creates a server `--rate` times a second for `--seconds`.
+async fn create_servers(handler: CommandHandler, options: &Options) -> anyhow::Result<(Vec<Commit>, f64)> {
+    open_loop(options.rate, options.duration(), |n| {
         let handler = handler.clone();
         async move {
             let request = CommandRequest {
@@ -145,37 +200,16 @@ async fn relayed(options: &Options, nats: &PrivateNats, db: &BenchDb) -> anyhow:
                 idempotency_key: None,
                 metadata: payload::user_metadata(),
             };
+            let started = Instant::now();
             handler.execute(&request).await?;
-            Ok((request.id, Instant::now()))
+            Ok(Commit {
+                id: request.id,
+                started,
+                committed: Instant::now(),
+            })
         }
     })
-    .await;
-    let arrivals = match commits {
-        Ok((ref commits, _)) => drain(&mut received, commits.len(), &mut relay).await,
-        Err(_) => Ok(HashMap::new()),
-    };
-    relay.abort();
-    let (commits, reached) = commits?;
-    let arrivals = arrivals?;
-
-    let latencies: Vec<Duration> = commits
-        .iter()
-        .filter_map(|(id, committed)| {
-            arrivals
-                .get(id)
-                .map(|at| at.saturating_duration_since(*committed))
-        })
-        .collect();
-    if latencies.len() < commits.len() {
-        bail!(
-            "{} of {} events did not reach JetStream within {DRAIN_TIMEOUT:?} of the last commit",
-            commits.len() - latencies.len(),
-            commits.len()
-        );
-    }
-    let latencies = Latencies::new(latencies);
-    describe("commit → relayed → consumed", &latencies, reached);
-    Ok(latencies)
+    .await
 }
 
 /// Subscribes to everything the relay publishes with an ordered push consumer; each

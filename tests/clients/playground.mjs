@@ -1,0 +1,90 @@
+// Opens the GraphiQL playground in headless Chromium (Debian's, driven by playwright-core),
+// types a query into its editor the way a person would, runs it, and prints the text of
+// the result panel. Always leaves a screenshot of the page at SCREENSHOT (when given).
+//
+//   node tests/clients/playground.mjs http://127.0.0.1:PORT/graphql '{ servers { nodes { hostname } } }' [SCREENSHOT]
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+
+const [url, query, screenshot] = process.argv.slice(2);
+if (!url || !query) {
+  console.error('usage: node playground.mjs URL QUERY [SCREENSHOT]');
+  process.exit(2);
+}
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const TIMEOUT = 30_000;
+
+const profile = mkdtempSync(join(tmpdir(), 'maestro-chromium-'));
+let context;
+let page;
+let failed = false;
+const log = [];
+try {
+  context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    timeout: TIMEOUT,
+    viewport: { width: 1280, height: 800 },
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  });
+  page = context.pages()[0] ?? (await context.newPage());
+  page.setDefaultTimeout(TIMEOUT);
+  page.on('console', (message) => log.push(`console.${message.type()}: ${message.text()}`));
+  page.on('pageerror', (error) => log.push(`page error: ${error.message}`));
+  page.on('requestfailed', (request) => log.push(`request failed: ${request.url()} ${request.failure()?.errorText}`));
+
+  const response = await page.goto(url, { waitUntil: 'load' });
+  if (!response || response.status() !== 200) {
+    throw new Error(`GET ${url} answered ${response?.status()}`);
+  }
+  // GraphiQL has rendered once its editor is there (with the default query in it).
+  const editor = page.locator('.graphiql-query-editor .CodeMirror');
+  await editor.waitFor({ state: 'visible' });
+  await page.waitForFunction(() => document.querySelector('.graphiql-query-editor .CodeMirror')?.CodeMirror?.getValue().length > 0);
+
+  // Replace the query as a person would: click into it, select all, type the new one.
+  // insertText types it in one go, so that closing brackets and hints do not interfere.
+  await editor.click();
+  await page.keyboard.press('Control+A');
+  await page.keyboard.insertText(query);
+  const typed = await page.evaluate(() => document.querySelector('.graphiql-query-editor .CodeMirror').CodeMirror.getValue());
+  if (typed !== query) {
+    throw new Error(`the editor holds ${JSON.stringify(typed)} instead of the query typed`);
+  }
+
+  await page.locator('.graphiql-execute-button').click();
+  // The response editor fills in once the answer arrived.
+  const result = page.locator('.graphiql-response .result-window');
+  await page.waitForFunction(() => {
+    const text = document.querySelector('.graphiql-response .result-window')?.innerText ?? '';
+    return /"(data|errors)"/.test(text);
+  });
+  const text = await page.evaluate(() => {
+    const window = document.querySelector('.graphiql-response .result-window');
+    return window.querySelector('.CodeMirror')?.CodeMirror?.getValue() ?? window.innerText;
+  });
+  await result.waitFor({ state: 'visible' });
+  process.stdout.write(text.trim() + '\n');
+} catch (error) {
+  failed = true;
+  console.error(`playground.mjs: ${error?.stack ?? error}`);
+  for (const line of log) console.error(line);
+} finally {
+  if (page && screenshot) {
+    await page.screenshot({ path: screenshot, fullPage: true }).catch((error) => console.error(`no screenshot: ${error}`));
+  }
+  await context?.close().catch(() => {});
+  rmSync(profile, { recursive: true, force: true });
+}
+process.exit(failed ? 1 : 0);
