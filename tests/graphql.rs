@@ -457,3 +457,23 @@ async fn health_readiness_and_metrics() {
         "GET /graphql serves the playground"
     );
 }
+
+#[tokio::test]
+async fn queries_ride_on_get_but_mutations_do_not() {
+    let db = TestDb::new().await;
+    let gateway = Gateway::start(&db, None).await;
+    project_all(&db.store()).await;
+    let query = gateway
+        .get("/graphql?query=%7B%20servers%20%7B%20totalCount%20%7D%20%7D")
+        .await;
+    assert_eq!(query.status(), 200);
+    let body: Value = query.json().await.unwrap();
+    assert_eq!(body["data"]["servers"]["totalCount"], 0);
+    let mutation = gateway.get("/graphql?query=mutation%20%7B%20createClient(input%3A%20%7Bname%3A%20%22x%22%7D)%20%7B%20id%20%7D%20%7D").await;
+    assert_eq!(mutation.status(), 405);
+    let events: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(events, 0, "the mutation did not run");
+}

@@ -5,6 +5,7 @@ mod errors;
 mod feed;
 mod graphql;
 mod health;
+mod http;
 mod limits;
 mod metrics;
 mod names;
@@ -14,10 +15,10 @@ mod read;
 use std::sync::Arc;
 
 use async_graphql::dynamic::Schema;
-use async_graphql::{Data, ErrorExtensions};
-use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket};
+use async_graphql::Data;
+use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
 use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::{FromRequest, State};
+use axum::extract::{RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -60,68 +61,22 @@ impl App {
     }
 }
 
-fn error_response(message: String, code: &'static str) -> GraphQLResponse {
-    let error = async_graphql::Error::new(message)
-        .extend_with(|_, e| e.set("code", code))
-        .into_server_error(async_graphql::Pos::default());
-    async_graphql::Response::from_errors(vec![error]).into()
-}
-
-/// Runs one GraphQL request with its own data loaders, within the size and time limits.
-async fn graphql(State(app): State<Arc<App>>, request: axum::extract::Request) -> GraphQLResponse {
-    let (parts, body) = request.into_parts();
-    let Ok(body) = axum::body::to_bytes(body, limits::MAX_BODY_BYTES).await else {
-        let message = format!(
-            "the request body is larger than {} bytes; send a smaller query",
-            limits::MAX_BODY_BYTES
-        );
-        return error_response(message, "BAD_REQUEST");
-    };
-    let request = axum::extract::Request::from_parts(parts, axum::body::Body::from(body));
-    let request =
-        match GraphQLRequest::<async_graphql_axum::rejection::GraphQLRejection>::from_request(request, &())
-            .await
-        {
-            Ok(request) => request.into_inner(),
-            Err(rejection) => {
-                return error_response(
-                    format!("the request is not GraphQL over HTTP: {}", rejection.0),
-                    "BAD_REQUEST",
-                );
-            }
-        };
-    let (links, items) = graphql::loaders(app.handler.store().pool());
-    match tokio::time::timeout(
-        limits::QUERY_TIMEOUT,
-        app.schema.execute(request.data(links).data(items)),
-    )
-    .await
-    {
-        Ok(response) => {
-            if response.is_err() {
-                app.metrics.graphql_error();
-            }
-            response.into()
-        }
-        Err(_) => error_response(
-            format!(
-                "the query ran longer than {} s and was stopped; ask for less",
-                limits::QUERY_TIMEOUT.as_secs()
-            ),
-            "TIMEOUT",
-        ),
-    }
-}
-
 /// `GET /graphql`: a WebSocket upgrade for subscriptions (graphql-transport-ws and the
-/// legacy graphql-ws), otherwise the GraphiQL playground for a browser.
+/// legacy graphql-ws), a query in the query string, or else the GraphiQL playground.
 async fn graphql_get(
     State(app): State<Arc<App>>,
     protocol: Result<GraphQLProtocol, axum::http::StatusCode>,
     upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
+    headers: axum::http::HeaderMap,
+    RawQuery(query_string): RawQuery,
 ) -> Response {
     let (Ok(protocol), Ok(upgrade)) = (protocol, upgrade) else {
-        return playground::page().into_response();
+        return match query_string {
+            Some(query_string) if query_string.split('&').any(|pair| pair.starts_with("query=")) => {
+                http::graphql_get(&app, &headers, &query_string).await
+            }
+            _ => playground::page().into_response(),
+        };
     };
     let schema = app.schema.clone();
     upgrade
@@ -145,7 +100,7 @@ async fn graphql_get(
 pub fn router(app: App) -> Router {
     let state = Arc::new(app);
     Router::new()
-        .route("/graphql", get(graphql_get).post(graphql))
+        .route("/graphql", get(graphql_get).post(http::graphql))
         .route("/playground/{package}/{*path}", get(playground::asset))
         .merge(health::routes())
         .layer(axum::middleware::from_fn_with_state(

@@ -1,0 +1,169 @@
+//! GraphQL over HTTP (POST): the request within the size limit, the execution within the
+//! time limit, and the answer in the media type the client asked for, with the status
+//! codes the GraphQL-over-HTTP specification gives.
+
+use std::sync::Arc;
+
+use async_graphql::ErrorExtensions;
+use async_graphql_axum::rejection::GraphQLRejection;
+use async_graphql_axum::GraphQLRequest;
+use axum::extract::{FromRequest, Request, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+use crate::{graphql, limits, App};
+
+const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
+/// Request bodies understood: JSON, and multipart for file uploads.
+const ACCEPTED_BODIES: [&str; 3] = ["application/json", "application/graphql", "multipart/form-data"];
+
+/// Whether the client accepts `application/graphql-response+json`; otherwise it gets
+/// plain `application/json`, which every client understands.
+fn wants_graphql_media_type(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|accept| accept.to_str().ok())
+        .is_some_and(|accept| accept.contains(GRAPHQL_RESPONSE_JSON))
+}
+
+fn answer(graphql_media_type: bool, response: async_graphql::Response, request_failed: bool) -> Response {
+    // With the GraphQL media type, a request that could not run at all (invalid query,
+    // bad variables) is a 4xx; with plain JSON, every well-formed request gets 200.
+    let status = if graphql_media_type && request_failed {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    let content_type = if graphql_media_type {
+        GRAPHQL_RESPONSE_JSON
+    } else {
+        "application/json"
+    };
+    let mut body = serde_json::to_value(&response).expect("GraphQL responses serialize");
+    if request_failed {
+        // A request that never ran has no `data` at all, not even null.
+        body.as_object_mut().map(|fields| fields.remove("data"));
+    }
+    let body = serde_json::to_vec(&body).expect("JSON values serialize");
+    (
+        status,
+        [(header::CONTENT_TYPE, format!("{content_type}; charset=utf-8"))],
+        body,
+    )
+        .into_response()
+}
+
+fn request_error(graphql_media_type: bool, message: String, code: &'static str) -> Response {
+    let error = async_graphql::Error::new(message)
+        .extend_with(|_, e| e.set("code", code))
+        .into_server_error(async_graphql::Pos::default());
+    let mut response = answer(
+        graphql_media_type,
+        async_graphql::Response::from_errors(vec![error]),
+        true,
+    );
+    // A request that is not even well-formed is a 400 whatever the media type.
+    *response.status_mut() = StatusCode::BAD_REQUEST;
+    response
+}
+
+/// Runs one GraphQL request with its own data loaders, within the size and time limits.
+pub async fn graphql(State(app): State<Arc<App>>, request: Request) -> Response {
+    let graphql_media_type = wants_graphql_media_type(request.headers());
+    let content_type = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if !ACCEPTED_BODIES
+        .iter()
+        .any(|accepted| content_type.starts_with(accepted))
+    {
+        let message = format!("send the request as Content-Type: application/json (got `{content_type}`)");
+        return request_error(graphql_media_type, message, "BAD_REQUEST");
+    }
+    let (parts, body) = request.into_parts();
+    let Ok(body) = axum::body::to_bytes(body, limits::MAX_BODY_BYTES).await else {
+        let message = format!(
+            "the request body is larger than {} bytes; send a smaller query",
+            limits::MAX_BODY_BYTES
+        );
+        return request_error(graphql_media_type, message, "BAD_REQUEST");
+    };
+    let request = Request::from_parts(parts, axum::body::Body::from(body));
+    let request = match GraphQLRequest::<GraphQLRejection>::from_request(request, &()).await {
+        Ok(request) => request.into_inner(),
+        Err(rejection) => {
+            let message = format!("the request is not GraphQL over HTTP: {}", rejection.0);
+            return request_error(graphql_media_type, message, "BAD_REQUEST");
+        }
+    };
+    execute(&app, request, graphql_media_type).await
+}
+
+/// `GET /graphql?query=…`: queries only. A mutation must not ride on a GET, which
+/// caches, prefetchers and crawlers may send on their own.
+pub async fn graphql_get(app: &App, headers: &HeaderMap, query_string: &str) -> Response {
+    let graphql_media_type = wants_graphql_media_type(headers);
+    let request = match async_graphql::http::parse_query_string(query_string) {
+        Ok(request) => request,
+        Err(error) => {
+            return request_error(
+                graphql_media_type,
+                format!("the query string is not a GraphQL request: {error}"),
+                "BAD_REQUEST",
+            )
+        }
+    };
+    if is_mutation(&request) {
+        let mut response = request_error(
+            graphql_media_type,
+            "mutations are sent with POST, not GET".into(),
+            "METHOD_NOT_ALLOWED",
+        );
+        *response.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
+        response
+            .headers_mut()
+            .insert(header::ALLOW, header::HeaderValue::from_static("POST"));
+        return response;
+    }
+    execute(app, request, graphql_media_type).await
+}
+
+fn is_mutation(request: &async_graphql::Request) -> bool {
+    use async_graphql::parser::types::{DocumentOperations, OperationType};
+    let Ok(document) = async_graphql::parser::parse_query(&request.query) else {
+        return false;
+    };
+    let chosen = match (&document.operations, &request.operation_name) {
+        (DocumentOperations::Single(operation), _) => Some(operation),
+        (DocumentOperations::Multiple(operations), Some(name)) => operations.get(name.as_str()),
+        (DocumentOperations::Multiple(operations), None) => operations.values().next(),
+    };
+    chosen.is_some_and(|operation| operation.node.ty == OperationType::Mutation)
+}
+
+async fn execute(app: &App, request: async_graphql::Request, graphql_media_type: bool) -> Response {
+    let (links, items) = graphql::loaders(app.handler.store().pool());
+    let execution = app.schema.execute(request.data(links).data(items));
+    match tokio::time::timeout(limits::QUERY_TIMEOUT, execution).await {
+        Ok(response) => {
+            if response.is_err() {
+                app.metrics.graphql_error();
+            }
+            // Errors without a path come from parsing, validation or variables: the
+            // request never ran. Errors of fields that ran have a path.
+            let request_failed = response.data == async_graphql::Value::Null
+                && response.is_err()
+                && response.errors.iter().all(|error| error.path.is_empty());
+            answer(graphql_media_type, response, request_failed)
+        }
+        Err(_) => {
+            let message = format!(
+                "the query ran longer than {} s and was stopped; ask for less",
+                limits::QUERY_TIMEOUT.as_secs()
+            );
+            request_error(graphql_media_type, message, "TIMEOUT")
+        }
+    }
+}
