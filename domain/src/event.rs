@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-use crate::{EventDecodeError, Kind, Protocol, Relation, TagKey};
+use crate::{EventDecodeError, Kind, Protocol, Provenance, Relation, TagKey};
 
 /// What happened to an item. Stored as `event_type` plus `data` (the variant's fields).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -42,6 +42,13 @@ pub enum Event {
     Untagged {
         key: TagKey,
     },
+    /// First seen by a crawler: like `created`, with where it was seen.
+    Discovered {
+        provenance: Provenance,
+        fields: BTreeMap<String, Value>,
+    },
+    /// No longer seen by the crawl that discovered it: a tombstone, restorable.
+    Orphaned,
 }
 
 /// Every event type with its current schema version. Bump the version when the data's
@@ -55,6 +62,8 @@ pub const EVENT_TYPES: &[(&str, i32)] = &[
     ("unlinked", 1),
     ("tagged", 1),
     ("untagged", 1),
+    ("discovered", 1),
+    ("orphaned", 1),
 ];
 
 impl Event {
@@ -68,6 +77,8 @@ impl Event {
             Event::Unlinked { .. } => "unlinked",
             Event::Tagged { .. } => "tagged",
             Event::Untagged { .. } => "untagged",
+            Event::Discovered { .. } => "discovered",
+            Event::Orphaned => "orphaned",
         }
     }
 

@@ -123,6 +123,20 @@ const FLAVOR: &[FieldSpec] = &[
     field("disk", Count),
 ];
 
+/// A connection's settings. Its credentials are not a field: they live encrypted in
+/// their own table, and `credentials_ref` only says which version is current.
+const CONNECTION: &[FieldSpec] = &[
+    field("provider", Provider),
+    field("regions", TextList),
+    // Provider settings that are not secret: endpoint, project, tenant, subscription, …
+    field("options", Object),
+    // Per task: last state, message, time, counts, needed permissions, schedule window.
+    field("tasks", Object),
+    field("credentials_ref", Text),
+    // The access list given to what the connection discovers.
+    field("acl_template", Object),
+];
+
 const NETWORK: &[FieldSpec] = &[
     field("network_type", Text),
     field("cidr", Cidr),
@@ -157,6 +171,7 @@ impl Kind {
             Kind::Image => IMAGE,
             Kind::Flavor => FLAVOR,
             Kind::Network => NETWORK,
+            Kind::Connection => CONNECTION,
         };
         COMMON.iter().chain(own)
     }

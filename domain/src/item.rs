@@ -24,6 +24,16 @@ pub struct Link {
     pub protocol: Option<Protocol>,
 }
 
+/// Where a crawler saw an item: the provider's own id, scoped by the connection, task and
+/// region that saw it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub struct Provenance {
+    pub connection: Uuid,
+    pub task: String,
+    pub region: String,
+    pub provider_id: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     Create(Fields),
@@ -48,6 +58,14 @@ pub enum Command {
     Revert {
         to: Box<Item>,
     },
+    /// A crawler saw the item with these fields: discovers it, restores it when it was
+    /// orphaned, and updates only the observed fields that changed.
+    Observe {
+        fields: Fields,
+        provenance: Provenance,
+    },
+    /// The crawl that discovered the item completed without seeing it.
+    Orphan,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -71,6 +89,8 @@ pub struct Item {
     pub fields: BTreeMap<String, Value>,
     pub tags: BTreeMap<TagKey, String>,
     pub links: BTreeMap<(Relation, ItemRef), Option<Protocol>>,
+    /// Set when a crawler discovered the item.
+    pub provenance: Option<Provenance>,
 }
 
 const MAX_TAG_VALUE_CHARS: usize = 256;
@@ -85,14 +105,24 @@ impl Item {
             fields: BTreeMap::new(),
             tags: BTreeMap::new(),
             links: BTreeMap::new(),
+            provenance: None,
         }
     }
 
     /// Decides what `command` changes. An empty result means "nothing to change", which
     /// appends nothing.
     pub fn handle(&self, command: &Command) -> Result<Vec<Event>, DomainError> {
-        if let Command::Create(fields) = command {
-            return self.create(fields);
+        match command {
+            Command::Create(fields) => return self.create(fields),
+            Command::Observe { fields, provenance } => return self.observe(fields, provenance),
+            Command::Orphan => {
+                return Ok(if self.is_active() {
+                    vec![Event::Orphaned]
+                } else {
+                    vec![]
+                })
+            }
+            _ => {}
         }
         match (self.lifecycle, command) {
             (Lifecycle::New, _) => Err(DomainError::NotFound {
@@ -141,7 +171,9 @@ impl Item {
             } else {
                 vec![]
             }),
-            (Lifecycle::Active, Command::Create(_)) => unreachable!("create is handled above"),
+            (Lifecycle::Active, Command::Create(_) | Command::Observe { .. } | Command::Orphan) => {
+                unreachable!("handled above")
+            }
         }
     }
 
@@ -152,6 +184,28 @@ impl Item {
                 id: self.id,
             });
         }
+        Ok(vec![Event::Created {
+            fields: self.initial_fields(fields)?,
+        }])
+    }
+
+    fn observe(&self, fields: &Fields, provenance: &Provenance) -> Result<Vec<Event>, DomainError> {
+        match self.lifecycle {
+            Lifecycle::New => Ok(vec![Event::Discovered {
+                provenance: provenance.clone(),
+                fields: self.initial_fields(fields)?,
+            }]),
+            Lifecycle::Deleted => Ok([Event::Restored]
+                .into_iter()
+                .chain(self.update(fields)?)
+                .collect()),
+            Lifecycle::Active => self.update(fields),
+        }
+    }
+
+    /// The fields of a new item: the given ones without nulls, with the required one
+    /// present, and a name (a server is named after its host name).
+    fn initial_fields(&self, fields: &Fields) -> Result<BTreeMap<String, Value>, DomainError> {
         self.check_kind(fields)?;
         let mut values: BTreeMap<String, Value> = fields
             .values()
@@ -167,7 +221,7 @@ impl Item {
             });
         };
         values.entry("name".to_string()).or_insert(title);
-        Ok(vec![Event::Created { fields: values }])
+        Ok(values)
     }
 
     fn update(&self, fields: &Fields) -> Result<Vec<Event>, DomainError> {
@@ -358,6 +412,12 @@ impl Item {
             Event::Untagged { key } => {
                 self.tags.remove(key);
             }
+            Event::Discovered { provenance, fields } => {
+                self.lifecycle = Lifecycle::Active;
+                self.fields = fields.clone();
+                self.provenance = Some(provenance.clone());
+            }
+            Event::Orphaned => self.lifecycle = Lifecycle::Deleted,
         }
     }
 
@@ -383,6 +443,10 @@ impl Item {
         let active = doc.remove("active")?.as_bool()?;
         let tags = doc.remove("tags")?;
         let relations = doc.remove("relations")?;
+        let provenance = match doc.remove("provenance") {
+            Some(provenance) => Some(serde_json::from_value(provenance).ok()?),
+            None => None,
+        };
         let tags = tags
             .as_array()?
             .iter()
@@ -417,6 +481,7 @@ impl Item {
             fields: doc.into_iter().collect(),
             tags,
             links,
+            provenance,
         })
     }
 
@@ -448,6 +513,9 @@ impl Item {
                 })
                 .collect(),
         );
+        if let Some(provenance) = &self.provenance {
+            doc.insert("provenance".into(), json!(provenance));
+        }
         Value::Object(doc)
     }
 }

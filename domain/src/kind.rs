@@ -17,10 +17,12 @@ pub enum Kind {
     Image,
     Flavor,
     Network,
+    /// Where discovery crawls from: a provider account with its regions and tasks.
+    Connection,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 10] = [
+    pub const ALL: [Kind; 11] = [
         Kind::Datacenter,
         Kind::Server,
         Kind::Application,
@@ -31,6 +33,7 @@ impl Kind {
         Kind::Image,
         Kind::Flavor,
         Kind::Network,
+        Kind::Connection,
     ];
 
     /// The stream type in the event log and in NATS subjects.
@@ -46,6 +49,7 @@ impl Kind {
             Kind::Image => "image",
             Kind::Flavor => "flavor",
             Kind::Network => "network",
+            Kind::Connection => "connection",
         }
     }
 
@@ -62,6 +66,7 @@ impl Kind {
             Kind::Image => "images",
             Kind::Flavor => "flavors",
             Kind::Network => "networks",
+            Kind::Connection => "connections",
         }
     }
 

@@ -17,7 +17,7 @@ mod values;
 pub use error::{DomainError, EventDecodeError};
 pub use event::{Event, EVENT_TYPES};
 pub use fields::{FieldSpec, FieldType, Fields};
-pub use item::{Command, Item, ItemRef, Lifecycle, Link};
+pub use item::{Command, Item, ItemRef, Lifecycle, Link, Provenance};
 pub use kind::Kind;
 pub use metadata::{ActorKind, Metadata};
 pub use relation::Relation;

@@ -85,6 +85,7 @@ impl Relation {
                 Image,
                 Flavor,
                 Network,
+                Connection,
             ],
         }
     }

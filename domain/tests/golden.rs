@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use domain::{Event, Kind, Protocol, Relation, TagKey, EVENT_TYPES};
+use domain::{Event, Kind, Protocol, Provenance, Relation, TagKey, EVENT_TYPES};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
@@ -39,6 +39,20 @@ fn samples() -> Vec<Event> {
         Event::Untagged {
             key: TagKey::parse("team").unwrap(),
         },
+        Event::Discovered {
+            provenance: Provenance {
+                connection: Uuid::from_u128(9),
+                task: "server-list".into(),
+                region: "us-east-1".into(),
+                provider_id: "i-0abc".into(),
+            },
+            fields: [
+                ("hostname".into(), json!("ip-10-0-0-1")),
+                ("name".into(), json!("ip-10-0-0-1")),
+            ]
+            .into(),
+        },
+        Event::Orphaned,
     ]
 }
 

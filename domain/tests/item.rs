@@ -419,3 +419,84 @@ proptest! {
         }
     }
 }
+
+fn seen_by(provider_id: &str) -> domain::Provenance {
+    domain::Provenance {
+        connection: id(77),
+        task: "server-list".into(),
+        region: "eu-west-1".into(),
+        provider_id: provider_id.into(),
+    }
+}
+
+#[test]
+fn a_first_observation_discovers_the_item_with_its_provenance() {
+    let observe = Command::Observe {
+        fields: fields(Kind::Server, json!({"hostname": "ip-10-0-0-1", "cpu": 2})),
+        provenance: seen_by("i-1"),
+    };
+    let events = given(Kind::Server, &[]).handle(&observe).unwrap();
+    let discovered = given(Kind::Server, &events);
+    assert!(matches!(&events[..], [Event::Discovered { .. }]));
+    assert_eq!(discovered.provenance, Some(seen_by("i-1")));
+    assert_eq!(discovered.document()["provenance"]["provider_id"], json!("i-1"));
+    assert_eq!(
+        Item::from_document(discovered.version, &discovered.document()),
+        Some(discovered.clone())
+    );
+    assert!(
+        discovered.handle(&observe).unwrap().is_empty(),
+        "seen unchanged: no event at all"
+    );
+}
+
+#[test]
+fn an_observation_changes_only_observed_fields_and_leaves_the_rest_to_people() {
+    let observe = |cpu: u64| Command::Observe {
+        fields: fields(Kind::Server, json!({"hostname": "ip-10-0-0-1", "cpu": cpu})),
+        provenance: seen_by("i-1"),
+    };
+    let mut item = given(Kind::Server, &[]);
+    for event in item.handle(&observe(2)).unwrap() {
+        item.apply(&event);
+    }
+    for event in item
+        .handle(&Command::Update(fields(Kind::Server, json!({"role": "db"}))))
+        .unwrap()
+    {
+        item.apply(&event);
+    }
+    let events = item.handle(&observe(4)).unwrap();
+    assert_eq!(
+        events,
+        vec![Event::Updated {
+            changes: [("cpu".into(), json!(4))].into()
+        }]
+    );
+}
+
+#[test]
+fn orphans_are_tombstones_that_a_new_sighting_restores() {
+    let discovered = Event::Discovered {
+        provenance: seen_by("i-1"),
+        fields: [("hostname".into(), json!("a")), ("name".into(), json!("a"))].into(),
+    };
+    let item = given(Kind::Server, &[discovered.clone()]);
+    assert_eq!(item.handle(&Command::Orphan).unwrap(), vec![Event::Orphaned]);
+    let orphan = given(Kind::Server, &[discovered, Event::Orphaned]);
+    assert!(!orphan.is_active());
+    assert!(orphan.handle(&Command::Orphan).unwrap().is_empty());
+    let seen_again = Command::Observe {
+        fields: fields(Kind::Server, json!({"hostname": "a", "cpu": 8})),
+        provenance: seen_by("i-1"),
+    };
+    assert_eq!(
+        orphan.handle(&seen_again).unwrap(),
+        vec![
+            Event::Restored,
+            Event::Updated {
+                changes: [("cpu".into(), json!(8))].into()
+            }
+        ]
+    );
+}
