@@ -5,7 +5,7 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use serde_json::{Map, Value};
 
-use crate::values::{Cidr, Environment, Family, Hostname, Provider, Status};
+use crate::values::{Cidr, Environment, Family, Hostname, Provider, Source, Status};
 use crate::{DomainError, Kind};
 
 /// How a field's raw JSON value is parsed and stored.
@@ -22,6 +22,8 @@ pub enum FieldType {
     Status,
     Family,
     Provider,
+    /// A discovery source (a connection's provider).
+    Source,
     /// A whole number ≥ 0; numeric strings such as "500" are accepted (old imports use them).
     Count,
     Flag,
@@ -126,7 +128,7 @@ const FLAVOR: &[FieldSpec] = &[
 /// A connection's settings. Its credentials are not a field: they live encrypted in
 /// their own table, and `credentials_ref` only says which version is current.
 const CONNECTION: &[FieldSpec] = &[
-    field("provider", Provider),
+    field("provider", Source),
     field("regions", TextList),
     // Provider settings that are not secret: endpoint, project, tenant, subscription, …
     field("options", Object),
@@ -265,6 +267,7 @@ fn parse_value(spec: &FieldSpec, raw: &Value) -> Result<Value, DomainError> {
         Status => canonical(Status::parse(text()?).map(|v| v.to_string())),
         Family => canonical(Family::parse(text()?).map(|v| v.to_string())),
         Provider => canonical(Provider::parse(text()?).map(|v| v.to_string())),
+        Source => canonical(Source::parse(text()?).map(|v| v.to_string())),
         Count => count(raw)
             .map(Value::from)
             .ok_or_else(|| DomainError::invalid(field, format!("{raw} is not a whole number ≥ 0"))),

@@ -21,4 +21,4 @@ pub use item::{Command, Item, ItemRef, Lifecycle, Link, Provenance};
 pub use kind::Kind;
 pub use metadata::{ActorKind, Metadata};
 pub use relation::Relation;
-pub use values::{Cidr, Environment, Family, Hostname, Protocol, Provider, Status, TagKey};
+pub use values::{Cidr, Environment, Family, Hostname, Protocol, Provider, Source, Status, TagKey};

@@ -124,6 +124,19 @@ vocabulary!(
 );
 
 vocabulary!(
+    /// Where a connection discovers from: a cloud's API, or files a tool wrote.
+    Source, "discovery source", {
+        Aws => "aws" | "amazon",
+        Azure => "azure",
+        OpenStack => "openstack",
+        DigitalOcean => "digitalocean",
+        Ansible => "ansible",
+        Terraform => "terraform",
+        Json => "json",
+    }
+);
+
+vocabulary!(
     /// How one application talks to another it depends on.
     Protocol, "protocol", {
         Rest => "rest",

@@ -28,7 +28,7 @@ impl Inventory {
 fn column_type(field_type: FieldType) -> Option<&'static str> {
     use FieldType::*;
     match field_type {
-        Text | Hostname | Environment | Status | Family | Provider => Some("text"),
+        Text | Hostname | Environment | Status | Family | Provider | Source => Some("text"),
         Ipv4 => Some("inet"),
         Cidr => Some("cidr"),
         Count => Some("bigint"),

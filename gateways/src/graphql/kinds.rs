@@ -23,7 +23,7 @@ fn type_ref(field_type: FieldType) -> TypeRef {
         Flag => TypeRef::named(TypeRef::BOOLEAN),
         IpList | TextList => TypeRef::named_nn_list(TypeRef::STRING),
         Object | ObjectList => TypeRef::named("JSON"),
-        Text | Hostname | Ipv4 | Cidr | Environment | Status | Family | Provider => {
+        Text | Hostname | Ipv4 | Cidr | Environment | Status | Family | Provider | Source => {
             TypeRef::named(TypeRef::STRING)
         }
     }
@@ -35,7 +35,9 @@ fn filter_type(field_type: FieldType) -> Option<&'static str> {
     match field_type {
         Count => Some("IntFilter"),
         Flag => Some(TypeRef::BOOLEAN),
-        Text | Hostname | Ipv4 | Cidr | Environment | Status | Family | Provider => Some("StringFilter"),
+        Text | Hostname | Ipv4 | Cidr | Environment | Status | Family | Provider | Source => {
+            Some("StringFilter")
+        }
         IpList | TextList | Object | ObjectList => None,
     }
 }

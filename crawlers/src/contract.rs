@@ -1,0 +1,127 @@
+//! The contract every provider implements.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+use domain::Kind;
+use futures::future::BoxFuture;
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+/// A discovery task of a provider, e.g. AWS `server-list`.
+#[derive(Debug, Clone, Copy)]
+pub struct Task {
+    pub name: &'static str,
+    /// The kinds of item this task observes; what it does not see of them is orphaned.
+    pub kinds: &'static [Kind],
+    /// How often it runs by default.
+    pub every: Duration,
+    /// What the provider account must be allowed to do, shown beside the task's status.
+    pub permissions: &'static [&'static str],
+}
+
+/// One item as the provider shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Observation {
+    pub kind: Kind,
+    /// The provider's own unique id of the item (an instance id, a resource id, …).
+    pub provider_id: String,
+    /// Field values in the domain's names, not yet parsed: a malformed value is reported
+    /// for this item without failing the crawl.
+    pub fields: Map<String, Value>,
+}
+
+/// Secrets of a connection, decrypted only for the duration of a crawl. Never printed.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Credentials(BTreeMap<String, String>);
+
+impl Credentials {
+    pub fn new(values: BTreeMap<String, String>) -> Credentials {
+        Credentials(values)
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0.get(name).map(String::as_str)
+    }
+
+    /// A credential the provider cannot work without.
+    pub fn require(&self, name: &str) -> Result<&str, CrawlError> {
+        self.get(name)
+            .ok_or_else(|| CrawlError::Credentials(format!("the connection has no `{name}` credential")))
+    }
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names: Vec<&String> = self.0.keys().collect();
+        write!(f, "Credentials({names:?}, values hidden)")
+    }
+}
+
+/// What a crawl is asked to do.
+#[derive(Debug, Clone)]
+pub struct CrawlRequest<'a> {
+    pub connection: Uuid,
+    /// The connection's settings that are not secret: endpoint, project, file path, …
+    pub options: &'a Map<String, Value>,
+    pub credentials: &'a Credentials,
+    pub task: &'a str,
+    pub region: &'a str,
+}
+
+impl CrawlRequest<'_> {
+    pub fn option(&self, name: &str) -> Option<&str> {
+        self.options.get(name).and_then(Value::as_str)
+    }
+}
+
+/// Why a crawl saw nothing. Whatever the cause, nothing is orphaned by a failed crawl.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CrawlError {
+    #[error("{provider} has no task `{task}`; its tasks: {known}")]
+    UnknownTask {
+        provider: &'static str,
+        task: String,
+        known: String,
+    },
+    #[error("credentials: {0}")]
+    Credentials(String),
+    #[error("the provider refused the credentials ({0}); check them and the permissions the task needs")]
+    Unauthorized(String),
+    #[error("the provider answered {status} to {what}: {message}")]
+    Provider {
+        status: u16,
+        what: String,
+        message: String,
+    },
+    #[error("could not reach the provider ({0}); check the endpoint and the network")]
+    Unreachable(String),
+    #[error("the provider's answer is not what was expected: {0}")]
+    Malformed(String),
+    #[error("setting `{0}` of the connection is missing or wrong: {1}")]
+    Settings(String, String),
+}
+
+/// A source of discovery.
+pub trait Provider: Send + Sync {
+    /// As stored in a connection's `provider` field (`aws`, `openstack`, …).
+    fn name(&self) -> &'static str;
+
+    fn tasks(&self) -> &'static [Task];
+
+    /// Everything the provider shows for one task in one region, every page of it; an
+    /// error when any page failed.
+    fn crawl<'a>(&'a self, request: CrawlRequest<'a>) -> BoxFuture<'a, Result<Vec<Observation>, CrawlError>>;
+
+    fn task(&self, name: &str) -> Result<&'static Task, CrawlError> {
+        self.tasks()
+            .iter()
+            .find(|task| task.name == name)
+            .ok_or_else(|| CrawlError::UnknownTask {
+                provider: self.name(),
+                task: name.to_string(),
+                known: self.tasks().iter().map(|t| t.name).collect::<Vec<_>>().join(", "),
+            })
+    }
+}

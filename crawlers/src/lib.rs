@@ -1,0 +1,15 @@
+//! Discovery. Each provider lives in its own folder and does one thing: turn what the
+//! provider shows for a task and a region into [`Observation`]s. Reconciliation, shared
+//! by all, turns observations into commands, so a crawler's finding is a change like
+//! any other and shows in history with its source.
+//!
+//! Adding a provider touches its own folder and one line in [`registry`].
+
+mod contract;
+pub mod reconcile;
+mod registry;
+
+mod json;
+
+pub use contract::{CrawlError, CrawlRequest, Credentials, Observation, Provider, Task};
+pub use registry::{provider, providers};
