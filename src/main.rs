@@ -1,6 +1,7 @@
 //! `maestro`: the one binary that runs every role of the inventory.
 
 mod config;
+mod crawl;
 mod demo;
 mod infrastructure;
 mod roles;
@@ -44,6 +45,15 @@ enum Command {
     },
     /// Loads a small demo inventory (safe to run again: it adds nothing the second time).
     Demo,
+    /// Crawls a connection now: all its tasks and regions, or only those given.
+    Crawl {
+        #[arg(long)]
+        connection: uuid::Uuid,
+        #[arg(long)]
+        task: Option<String>,
+        #[arg(long)]
+        region: Option<String>,
+    },
 }
 
 #[tokio::main]
@@ -85,6 +95,31 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 println!(
                     "rebuilt {name}: {} events in {:.2?}",
                     report.events, report.elapsed
+                );
+            }
+        }
+        Command::Crawl {
+            connection,
+            task,
+            region,
+        } => {
+            let pool = infrastructure::connect_postgres(&config).await?;
+            let summary = crawl::run(
+                &pool,
+                crawlers::Job {
+                    id: uuid::Uuid::now_v7(),
+                    connection,
+                    task,
+                    region,
+                },
+            )
+            .await?;
+            println!("{summary}");
+            if summary.failed > 0 {
+                anyhow::bail!(
+                    "{} task region(s) failed: {}",
+                    summary.failed,
+                    summary.errors.join("; ")
                 );
             }
         }

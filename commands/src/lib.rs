@@ -9,6 +9,7 @@ mod handler;
 mod lease;
 mod relay;
 mod store;
+mod vault;
 mod wakeup;
 
 pub use error::{CommandError, StoreError};
@@ -16,6 +17,7 @@ pub use handler::{CommandHandler, CommandOutcome, CommandRequest, LoadedItem, St
 pub use lease::Lease;
 pub use relay::{event_subject, Relay, RelayError, EVENTS_STREAM};
 pub use store::{AppendOutcome, Cursor, EventFilter, EventStore, NewEvents, RecordedEvent, StreamPoint};
+pub use vault::{Vault, VaultError, KEY_VARIABLE as CREDENTIALS_KEY_VARIABLE};
 pub use wakeup::Wakeup;
 
 /// Applies the event-log migrations in `schema/migrations`.

@@ -8,8 +8,10 @@
 mod contract;
 pub mod reconcile;
 mod registry;
+mod run;
 
 mod json;
 
 pub use contract::{CrawlError, CrawlRequest, Credentials, Observation, Provider, Task};
 pub use registry::{provider, providers};
+pub use run::{Crawler, Job, RunError, Summary};

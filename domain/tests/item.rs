@@ -481,7 +481,7 @@ fn orphans_are_tombstones_that_a_new_sighting_restores() {
         provenance: seen_by("i-1"),
         fields: [("hostname".into(), json!("a")), ("name".into(), json!("a"))].into(),
     };
-    let item = given(Kind::Server, &[discovered.clone()]);
+    let item = given(Kind::Server, std::slice::from_ref(&discovered));
     assert_eq!(item.handle(&Command::Orphan).unwrap(), vec![Event::Orphaned]);
     let orphan = given(Kind::Server, &[discovered, Event::Orphaned]);
     assert!(!orphan.is_active());

@@ -57,6 +57,9 @@ fn kind_table(kind: Kind) -> Table {
         "(updated_at)".to_string(),
         "USING gin ((doc -> 'tags') jsonb_path_ops)".to_string(),
         "USING gin (readers)".to_string(),
+        // What one crawl scope discovered before, for reconciliation.
+        "(((doc -> 'provenance' ->> 'connection')), ((doc -> 'provenance' ->> 'task')), ((doc -> 'provenance' ->> 'region')))"
+            .to_string(),
     ];
     for spec in kind.fields() {
         let Some(sql_type) = column_type(spec.field_type) else {

@@ -1,0 +1,307 @@
+//! Running a crawl: a connection's tasks over its regions, each provider answer
+//! reconciled into commands that carry the crawler, connection and task as their source.
+//! Each task's last state, message, time and counts are recorded on the connection.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use chrono::Utc;
+use commands::{CommandError, CommandHandler, CommandRequest, Vault, VaultError};
+use domain::{ActorKind, Command, Fields, Kind, Metadata};
+use futures::StreamExt;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use crate::reconcile::{self, Change, Known, Scope};
+use crate::{CrawlError, CrawlRequest, Credentials, Provider, Task};
+
+/// Commands of one crawl applied at once: enough to keep Postgres busy, few enough to
+/// leave room for people's own changes.
+const CONCURRENT_COMMANDS: usize = 8;
+
+/// What a crawl changed.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Summary {
+    pub discovered: usize,
+    pub updated: usize,
+    pub orphaned: usize,
+    pub unchanged: usize,
+    /// Regions where the provider failed: nothing was reconciled there.
+    pub failed: usize,
+    /// What went wrong: failed regions, and items whose values Maestro cannot take.
+    pub errors: Vec<String>,
+}
+
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "discovered {} / updated {} / orphaned {} / unchanged {} / errors {}",
+            self.discovered,
+            self.updated,
+            self.orphaned,
+            self.unchanged,
+            self.errors.len()
+        )
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("there is no connection {0}")]
+    NoConnection(Uuid),
+    #[error("connection {0} names no provider Maestro can crawl (`{1}`)")]
+    NoProvider(Uuid, String),
+    #[error(transparent)]
+    Crawl(#[from] CrawlError),
+    #[error(transparent)]
+    Vault(#[from] VaultError),
+    #[error(transparent)]
+    Command(#[from] CommandError),
+    #[error("Postgres failed while reading what the connection found before ({0}); start it with `ops/up`")]
+    Database(#[from] sqlx::Error),
+}
+
+/// What to crawl: a connection, optionally only one task or region.
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub id: Uuid,
+    pub connection: Uuid,
+    pub task: Option<String>,
+    pub region: Option<String>,
+}
+
+pub struct Crawler {
+    handler: CommandHandler,
+    vault: Vault,
+}
+
+impl Crawler {
+    pub fn new(handler: CommandHandler, vault: Vault) -> Crawler {
+        Crawler { handler, vault }
+    }
+
+    /// Runs a job; `progress` hears about each task and region as it ends.
+    pub async fn run(&self, job: &Job, progress: impl Fn(&str, &str, &Summary)) -> Result<Summary, RunError> {
+        let loaded = self.handler.load(Kind::Connection, job.connection, None).await?;
+        if loaded.item.version == 0 || !loaded.item.is_active() {
+            return Err(RunError::NoConnection(job.connection));
+        }
+        let fields = &loaded.item.fields;
+        let provider_name = fields
+            .get("provider")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let provider = crate::provider(&provider_name)
+            .ok_or_else(|| RunError::NoProvider(job.connection, provider_name))?;
+        let tasks: Vec<&'static Task> = match &job.task {
+            Some(task) => vec![provider.task(task)?],
+            None => provider.tasks().iter().collect(),
+        };
+        let regions: Vec<String> = match &job.region {
+            Some(region) => vec![region.clone()],
+            None => fields
+                .get("regions")
+                .and_then(Value::as_array)
+                .map(|regions| {
+                    regions
+                        .iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_string)
+                        .collect()
+                })
+                .filter(|regions: &Vec<String>| !regions.is_empty())
+                .unwrap_or_else(|| vec!["default".to_string()]),
+        };
+        let credentials = match self.vault.load(job.connection).await {
+            Ok(values) => Credentials::new(values),
+            Err(VaultError::Missing(_)) => Credentials::default(),
+            Err(error) => return Err(error.into()),
+        };
+        let options = fields
+            .get("options")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
+        let mut total = Summary::default();
+        for task in tasks {
+            let mut task_summary = Summary::default();
+            for region in &regions {
+                let request = CrawlRequest {
+                    connection: job.connection,
+                    options: &options,
+                    credentials: &credentials,
+                    task: task.name,
+                    region,
+                };
+                let summary = self.crawl(job, provider.as_ref(), task, request).await?;
+                progress(task.name, region, &summary);
+                merge(&mut task_summary, &summary);
+            }
+            self.record_status(job, task, &task_summary).await?;
+            merge(&mut total, &task_summary);
+        }
+        Ok(total)
+    }
+
+    async fn crawl(
+        &self,
+        job: &Job,
+        provider: &dyn Provider,
+        task: &Task,
+        request: CrawlRequest<'_>,
+    ) -> Result<Summary, RunError> {
+        let scope = Scope {
+            connection: job.connection,
+            task: task.name.to_string(),
+            region: request.region.to_string(),
+        };
+        let mut summary = Summary::default();
+        let observations = match provider.crawl(request).await {
+            Ok(observations) => observations,
+            Err(error) => {
+                summary.failed += 1;
+                summary
+                    .errors
+                    .push(format!("{} in {}: {error}", task.name, scope.region));
+                return Ok(summary);
+            }
+        };
+        let known = self.known(&scope, task.kinds).await?;
+        let plan = reconcile::plan(&scope, &known, &observations, true);
+        summary.unchanged = plan.unchanged;
+        summary.errors.extend(
+            plan.invalid
+                .iter()
+                .map(|(provider_id, error)| format!("{provider_id}: {error}")),
+        );
+        let metadata = Metadata {
+            connection: Some(job.connection),
+            task: Some(task.name.to_string()),
+            correlation_id: Some(job.id),
+            ..Metadata::new(format!("crawler:{}", provider.name()), ActorKind::Crawler)
+        };
+        let outcomes: Vec<_> = futures::stream::iter(plan.changes)
+            .map(|change| {
+                let metadata = metadata.clone();
+                async move {
+                    let (kind, id, command, orphan) = match change {
+                        Change::Observe {
+                            id,
+                            kind,
+                            fields,
+                            provenance,
+                        } => (kind, id, Command::Observe { fields, provenance }, false),
+                        Change::Orphan { id, kind } => (kind, id, Command::Orphan, true),
+                    };
+                    let request = CommandRequest {
+                        kind,
+                        id,
+                        command,
+                        expected_version: None,
+                        idempotency_key: None,
+                        metadata,
+                    };
+                    (orphan, self.handler.execute(&request).await)
+                }
+            })
+            .buffer_unordered(CONCURRENT_COMMANDS)
+            .collect()
+            .await;
+        for (orphan, outcome) in outcomes {
+            match outcome {
+                Ok(outcome) if outcome.appended == 0 => summary.unchanged += 1,
+                Ok(_) if orphan => summary.orphaned += 1,
+                Ok(outcome) if outcome.item().version == outcome.appended as i64 => summary.discovered += 1,
+                Ok(_) => summary.updated += 1,
+                Err(error) => summary.errors.push(error.to_string()),
+            }
+        }
+        Ok(summary)
+    }
+
+    /// The items this scope discovered before, from the read models.
+    async fn known(&self, scope: &Scope, kinds: &[Kind]) -> Result<Vec<Known>, sqlx::Error> {
+        let mut known = vec![];
+        for kind in kinds {
+            let rows: Vec<(Uuid, bool, Value)> = sqlx::query_as(&format!(
+                "SELECT id, active, doc FROM {} WHERE doc -> 'provenance' ->> 'connection' = $1
+                   AND doc -> 'provenance' ->> 'task' = $2 AND doc -> 'provenance' ->> 'region' = $3",
+                kind.table()
+            ))
+            .bind(scope.connection.to_string())
+            .bind(&scope.task)
+            .bind(&scope.region)
+            .fetch_all(self.handler.store().pool())
+            .await?;
+            known.extend(rows.into_iter().map(|(id, active, document)| Known {
+                id,
+                kind: *kind,
+                active,
+                document,
+            }));
+        }
+        Ok(known)
+    }
+
+    /// Records a task's last state on its connection: success, warning (some items were
+    /// not taken) or danger (the provider failed).
+    async fn record_status(&self, job: &Job, task: &Task, summary: &Summary) -> Result<(), RunError> {
+        let loaded = self.handler.load(Kind::Connection, job.connection, None).await?;
+        let mut tasks = loaded
+            .item
+            .fields
+            .get("tasks")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
+        let state = match (summary.failed > 0, summary.errors.is_empty()) {
+            (true, _) => "danger",
+            (false, true) => "success",
+            (false, false) => "warning",
+        };
+        tasks.insert(
+            task.name.to_string(),
+            json!({
+                "state": state,
+                "message": if summary.errors.is_empty() { summary.to_string() } else { summary.errors.join("; ") },
+                "at": Utc::now().to_rfc3339(),
+                "job": job.id,
+                "counts": {"discovered": summary.discovered, "updated": summary.updated, "orphaned": summary.orphaned, "unchanged": summary.unchanged, "errors": summary.errors.len()},
+                "permissions": task.permissions,
+                "every_seconds": task.every.as_secs(),
+            }),
+        );
+        let fields = Fields::parse(
+            Kind::Connection,
+            &BTreeMap::from([("tasks".to_string(), Value::Object(tasks))])
+                .into_iter()
+                .collect(),
+        )
+        .expect("task statuses are objects without secrets");
+        let metadata = Metadata {
+            correlation_id: Some(job.id),
+            ..Metadata::new("crawler", ActorKind::Crawler)
+        };
+        let request = CommandRequest {
+            kind: Kind::Connection,
+            id: job.connection,
+            command: Command::Update(fields),
+            expected_version: None,
+            idempotency_key: None,
+            metadata,
+        };
+        self.handler.execute(&request).await?;
+        Ok(())
+    }
+}
+
+fn merge(total: &mut Summary, part: &Summary) {
+    total.discovered += part.discovered;
+    total.updated += part.updated;
+    total.orphaned += part.orphaned;
+    total.unchanged += part.unchanged;
+    total.failed += part.failed;
+    total.errors.extend(part.errors.iter().cloned());
+}
