@@ -2,8 +2,12 @@
 
 use crate::Provider;
 
+// One provider a line, so that adding one is a one-line change.
+#[rustfmt::skip]
 pub fn providers() -> Vec<Box<dyn Provider>> {
-    vec![Box::new(crate::json::JsonImport)]
+    vec![
+        Box::new(crate::json::JsonImport),
+    ]
 }
 
 pub fn provider(name: &str) -> Option<Box<dyn Provider>> {
