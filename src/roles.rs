@@ -6,7 +6,8 @@ use std::fmt;
 use std::time::Duration;
 
 use anyhow::Context;
-use commands::{CommandHandler, EventStore, Relay, Wakeup};
+use commands::{CommandHandler, EventStore, Relay, Vault, Wakeup};
+use crawlers::{Crawler, JobQueue};
 use projections::{AuditTrail, Inventory, ProjectionError, RebuildReport};
 use sqlx::PgPool;
 use tokio::task::JoinSet;
@@ -22,10 +23,12 @@ pub enum Role {
     Gateway,
     Projector,
     Relay,
+    /// Runs crawl jobs from the JetStream work queue.
+    Crawler,
 }
 
 impl Role {
-    pub const ALL: [Role; 3] = [Role::Gateway, Role::Projector, Role::Relay];
+    pub const ALL: [Role; 4] = [Role::Gateway, Role::Projector, Role::Relay, Role::Crawler];
 }
 
 impl fmt::Display for Role {
@@ -34,6 +37,7 @@ impl fmt::Display for Role {
             Role::Gateway => "gateway",
             Role::Projector => "projector",
             Role::Relay => "relay",
+            Role::Crawler => "crawler",
         })
     }
 }
@@ -58,7 +62,10 @@ pub async fn serve(config: &Config, roles: &[Role]) -> anyhow::Result<()> {
             });
         }
     }
-    let nats = if roles.contains(&Role::Relay) || roles.contains(&Role::Gateway) {
+    let nats = if [Role::Relay, Role::Gateway, Role::Crawler]
+        .iter()
+        .any(|role| roles.contains(role))
+    {
         Some(infrastructure::connect_nats(config).await?)
     } else {
         None
@@ -73,9 +80,18 @@ pub async fn serve(config: &Config, roles: &[Role]) -> anyhow::Result<()> {
         let listener = tokio::net::TcpListener::bind(address)
             .await
             .with_context(|| format!("port {} is taken; set MAESTRO_PORT to a free one", config.port))?;
-        let app = gateways::App::new(CommandHandler::new(store.clone()), nats);
+        let app = gateways::App::new(
+            CommandHandler::new(store.clone()),
+            Vault::from_env(pool.clone())?,
+            nats.clone(),
+        );
         println!("GraphQL playground: http://127.0.0.1:{}/graphql", config.port);
         running.spawn(async move { gateways::serve(listener, app).await.context("gateway stopped") });
+    }
+    if let (true, Some(nats)) = (roles.contains(&Role::Crawler), &nats) {
+        let crawler = Crawler::new(CommandHandler::new(store.clone()), Vault::from_env(pool.clone())?);
+        let queue = JobQueue::new(nats.clone());
+        running.spawn(async move { queue.work(&crawler).await.context("crawler stopped") });
     }
     let roles: Vec<String> = roles.iter().map(Role::to_string).collect();
     tracing::info!(roles = roles.join(","), "maestro running");

@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use support::{catch_up, fields, request, TestDb};
 use uuid::Uuid;
 
-const KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="; // 32 bytes, for tests only
+use support::TEST_CREDENTIALS_KEY as KEY;
 
 async fn json_connection(db: &TestDb, path: &std::path::Path) -> Uuid {
     let id = Uuid::now_v7();

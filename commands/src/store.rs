@@ -6,6 +6,9 @@ use domain::{Event, Kind, Metadata};
 use serde_json::{json, Value};
 use sqlx::postgres::PgRow;
 use sqlx::{PgPool, Row};
+use std::sync::Arc;
+
+use tokio::sync::Notify;
 use uuid::Uuid;
 
 use crate::StoreError;
@@ -142,11 +145,33 @@ pub enum StreamPoint {
 #[derive(Debug, Clone)]
 pub struct EventStore {
     pool: PgPool,
+    appended: Arc<Notify>,
+}
+
+/// Wakes readers of the log (relay, projectors) after appends: one NOTIFY for however
+/// many appends happened meanwhile, sent after their commits. A NOTIFY inside each append
+/// made every commit queue on Postgres' notification lock while its WAL was flushed.
+async fn announce_appends(pool: PgPool, appended: Arc<Notify>) {
+    loop {
+        appended.notified().await;
+        if let Err(error) = sqlx::query("SELECT pg_notify($1, '')")
+            .bind(crate::wakeup::CHANNEL)
+            .execute(&pool)
+            .await
+        {
+            // Readers poll as well: a lost wake-up delays them, it loses nothing.
+            tracing::debug!(%error, "could not announce appended events");
+        }
+    }
 }
 
 impl EventStore {
+    /// A store over `pool`. Must be created inside a Tokio runtime: it starts the task
+    /// that announces appends.
     pub fn new(pool: PgPool) -> Self {
-        EventStore { pool }
+        let appended = Arc::new(Notify::new());
+        tokio::spawn(announce_appends(pool.clone(), appended.clone()));
+        EventStore { pool, appended }
     }
 
     pub fn pool(&self) -> &PgPool {
@@ -187,6 +212,7 @@ impl EventStore {
         };
         let Some(key) = new.idempotency_key else {
             let recorded_at = insert.fetch_one(&self.pool).await.map_err(conflict)?.get(0);
+            self.appended.notify_one();
             return Ok(AppendOutcome::Appended { version, recorded_at });
         };
         let mut tx = self.pool.begin().await?;
@@ -210,6 +236,7 @@ impl EventStore {
         }
         let recorded_at = insert.fetch_one(&mut *tx).await.map_err(conflict)?.get(0);
         tx.commit().await?;
+        self.appended.notify_one();
         Ok(AppendOutcome::Appended { version, recorded_at })
     }
 
@@ -298,7 +325,7 @@ impl EventStore {
                AND ($6::text IS NULL OR stream_type = $6)
                AND ($7::text IS NULL OR event_type = $7)
                AND ($8::uuid IS NULL OR stream_id = $8)
-             ORDER BY transaction_id, position
+             ORDER BY events.transaction_id, events.position
              LIMIT $3"
         ))
         .bind(after.transaction_id)

@@ -6,12 +6,22 @@
 //! Adding a provider touches its own folder and one line in [`registry`].
 
 mod contract;
+mod jobs;
 pub mod reconcile;
 mod registry;
+mod rest;
 mod run;
+mod source;
 
+mod ansible;
+mod aws;
+mod azure;
+mod digitalocean;
 mod json;
+mod openstack;
+mod terraform;
 
 pub use contract::{CrawlError, CrawlRequest, Credentials, Observation, Provider, Task};
+pub use jobs::{JobError, JobQueue, CRAWLS_STREAM};
 pub use registry::{provider, providers};
 pub use run::{Crawler, Job, RunError, Summary};

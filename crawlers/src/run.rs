@@ -63,7 +63,7 @@ pub enum RunError {
 }
 
 /// What to crawl: a connection, optionally only one task or region.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Job {
     pub id: Uuid,
     pub connection: Uuid,

@@ -25,7 +25,7 @@ use axum::Router;
 use commands::CommandHandler;
 
 pub use feed::EventFeed;
-pub use graphql::build_schema;
+pub use graphql::{build_schema, Services};
 
 /// What every request handler shares.
 #[derive(Clone)]
@@ -42,12 +42,17 @@ pub struct ConnectionToken(pub Option<String>);
 
 impl App {
     /// A gateway over `handler`; with `nats`, subscriptions follow the relay's events.
-    pub fn new(handler: CommandHandler, nats: Option<async_nats::Client>) -> App {
-        let feed = nats
-            .clone()
-            .map(EventFeed::follow)
-            .unwrap_or_else(EventFeed::silent);
-        let schema = build_schema(handler.clone(), feed).expect("the generated GraphQL schema is valid");
+    pub fn new(handler: CommandHandler, vault: commands::Vault, nats: Option<async_nats::Client>) -> App {
+        let services = Services {
+            handler: handler.clone(),
+            feed: nats
+                .clone()
+                .map(EventFeed::follow)
+                .unwrap_or_else(EventFeed::silent),
+            vault,
+            jobs: nats.clone().map(crawlers::JobQueue::new),
+        };
+        let schema = build_schema(services).expect("the generated GraphQL schema is valid");
         App {
             handler,
             schema,

@@ -9,11 +9,13 @@ use commands::{CommandHandler, EventStore};
 #[tokio::test]
 async fn the_checked_in_schema_matches_the_code() {
     let pool = sqlx::PgPool::connect_lazy("postgres://unused@127.0.0.1:1/unused").unwrap();
-    let schema = gateways::build_schema(
-        CommandHandler::new(EventStore::new(pool)),
-        gateways::EventFeed::silent(),
-    )
-    .unwrap();
+    let services = gateways::Services {
+        handler: CommandHandler::new(EventStore::new(pool.clone())),
+        feed: gateways::EventFeed::silent(),
+        vault: commands::Vault::from_env(pool).unwrap(),
+        jobs: None,
+    };
+    let schema = gateways::build_schema(services).unwrap();
     let sdl = schema.sdl();
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../schema/schema.graphql");
     if std::env::var_os("UPDATE_SCHEMA").is_some() {

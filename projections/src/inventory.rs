@@ -4,7 +4,7 @@
 //! a typed column for every scalar field, so that filters and sorts use indexes. The
 //! columns come from the domain's field list: adding a field to a kind adds its column.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use commands::RecordedEvent;
@@ -131,10 +131,10 @@ impl Projection for Inventory {
         tables: Tables,
     ) -> Result<(), ProjectionError> {
         let mut by_kind: BTreeMap<Kind, Vec<Uuid>> = BTreeMap::new();
+        let mut listed = HashSet::new();
         for event in events {
-            let ids = by_kind.entry(event.kind()?).or_default();
-            if !ids.contains(&event.stream_id) {
-                ids.push(event.stream_id);
+            if listed.insert(event.stream_id) {
+                by_kind.entry(event.kind()?).or_default().push(event.stream_id);
             }
         }
         let mut folded: HashMap<Uuid, Folded> = HashMap::new();

@@ -269,6 +269,10 @@ where
     }
 }
 
+/// An encryption key for connection credentials in tests (32 bytes in base64). Never
+/// used outside tests.
+pub const TEST_CREDENTIALS_KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
+
 /// The gateway served in-process on a free port, over a test database.
 pub struct Gateway {
     pub url: String,
@@ -280,7 +284,8 @@ impl Gateway {
     pub async fn start(db: &TestDb, nats: Option<async_nats::Client>) -> Gateway {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
-        let app = gateways::App::new(db.handler(), nats);
+        let vault = commands::Vault::with_key(db.pool.clone(), TEST_CREDENTIALS_KEY).unwrap();
+        let app = gateways::App::new(db.handler(), vault, nats);
         let task = tokio::spawn(async move {
             gateways::serve(listener, app).await.unwrap();
         });

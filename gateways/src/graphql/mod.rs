@@ -2,6 +2,7 @@
 //! mutations per inventory kind, plus history, time travel and the raw event log.
 
 mod connection;
+mod connections;
 mod kinds;
 mod log;
 mod mutations;
@@ -76,7 +77,22 @@ fn shared_types() -> (Vec<Object>, Vec<InputObject>, Vec<Enum>) {
     (objects, inputs, enums)
 }
 
-pub fn build_schema(handler: CommandHandler, feed: EventFeed) -> Result<Schema, SchemaError> {
+/// What the resolvers use besides the schema itself.
+pub struct Services {
+    pub handler: CommandHandler,
+    pub feed: EventFeed,
+    pub vault: commands::Vault,
+    /// Where crawl jobs are queued; `None` when this gateway runs without NATS.
+    pub jobs: Option<crawlers::JobQueue>,
+}
+
+pub fn build_schema(services: Services) -> Result<Schema, SchemaError> {
+    let Services {
+        handler,
+        feed,
+        vault,
+        jobs,
+    } = services;
     let mut query = Object::new("Query");
     let mut mutation = Object::new("Mutation");
     let (subscription, item_change) = subscriptions::subscription();
@@ -122,11 +138,17 @@ pub fn build_schema(handler: CommandHandler, feed: EventFeed) -> Result<Schema, 
         schema = schema.register(input);
     }
     query = log_queries.into_iter().fold(query, Object::field);
+    for object in connections::types() {
+        schema = schema.register(object);
+    }
+    mutation = connections::mutations().into_iter().fold(mutation, Object::field);
     schema
         .register(query)
         .register(mutation)
         .data(handler)
         .data(feed)
+        .data(vault)
+        .data(jobs)
         .limit_depth(limits::MAX_DEPTH)
         .limit_complexity(limits::MAX_COMPLEXITY)
         .finish()

@@ -22,7 +22,6 @@ use crate::report::{note, Comparison};
 use crate::{payload, pgbench, Options};
 
 pub async fn run(options: &Options) -> anyhow::Result<Vec<Comparison>> {
-    anyhow::ensure!(options.batch >= 1, "--batch must be at least 1");
     let events: Vec<Event> = std::iter::once(payload::server_created(0))
         .chain((1..options.batch as u64).map(|step| payload::services_changed(0, step)))
         .collect();

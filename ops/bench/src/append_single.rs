@@ -7,7 +7,6 @@
 //! per command: the stream load, metadata, transaction id index and NOTIFY trigger.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 use commands::{CommandHandler, CommandRequest, EventStore};
@@ -32,12 +31,14 @@ pub async fn run(options: &Options) -> anyhow::Result<Vec<Comparison>> {
     Ok(vec![comparison])
 }
 
+/// Numbers the servers created, across rounds, so that each has its own host name.
+static SERVERS: AtomicU64 = AtomicU64::new(0);
+
 async fn commands_per_second(pool: PgPool, writers: usize, duration: Duration) -> anyhow::Result<f64> {
     let handler = CommandHandler::new(EventStore::new(pool));
-    let servers = Arc::new(AtomicU64::new(0));
     closed_loop(writers, duration, move |_| {
         let handler = handler.clone();
-        let n = servers.fetch_add(1, Ordering::Relaxed);
+        let n = SERVERS.fetch_add(1, Ordering::Relaxed);
         async move {
             let request = CommandRequest {
                 kind: Kind::Server,

@@ -80,23 +80,23 @@ impl Bench {
 #[derive(Debug, Clone, clap::Args)]
 pub struct Options {
     /// Seconds each side of a comparison runs (append-single, append-batch, relay-latency).
-    #[arg(long, global = true, default_value_t = 15)]
+    #[arg(long, global = true, default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..))]
     pub seconds: u64,
     /// Turns Maestro and its reference take in append-single and append-batch, each
     /// `--seconds / --rounds` long.
-    #[arg(long, global = true, default_value_t = 3)]
+    #[arg(long, global = true, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..))]
     pub rounds: u64,
     /// Concurrent writers (append-single, append-batch; also how rebuild generates its log).
-    #[arg(long, global = true, default_value_t = 8)]
+    #[arg(long, global = true, default_value_t = 8, value_parser = at_least_one)]
     pub writers: usize,
     /// Events per command in append-batch.
-    #[arg(long, global = true, default_value_t = 100)]
+    #[arg(long, global = true, default_value_t = 100, value_parser = at_least_one)]
     pub batch: usize,
     /// Events to generate for rebuild (10 per server).
-    #[arg(long, global = true, default_value_t = 1_000_000)]
+    #[arg(long, global = true, default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(10..))]
     pub events: u64,
     /// Commands (and plain publishes) per second in relay-latency.
-    #[arg(long, global = true, default_value_t = 1_000)]
+    #[arg(long, global = true, default_value_t = 1_000, value_parser = clap::value_parser!(u32).range(1..))]
     pub rate: u32,
     /// Any database on the Postgres server to use; the benchmarks create their own beside it.
     #[arg(
@@ -113,6 +113,13 @@ pub struct Options {
     /// Keep the benchmark databases afterwards, for inspection.
     #[arg(long, global = true)]
     pub keep: bool,
+}
+
+fn at_least_one(raw: &str) -> Result<usize, String> {
+    match raw.parse() {
+        Ok(0) | Err(_) => Err(format!("`{raw}` is not a whole number of at least 1")),
+        Ok(n) => Ok(n),
+    }
 }
 
 impl Options {

@@ -91,10 +91,6 @@ impl Latencies {
         let rank = (p / 100.0 * self.0.len() as f64).ceil() as usize;
         self.0[rank.clamp(1, self.0.len()) - 1]
     }
-
-    pub fn max(&self) -> Duration {
-        self.percentile(100.0)
-    }
 }
 
 #[cfg(test)]
@@ -107,6 +103,6 @@ mod tests {
         assert_eq!(latencies.percentile(50.0), Duration::from_millis(50));
         assert_eq!(latencies.percentile(99.0), Duration::from_millis(99));
         assert_eq!(latencies.percentile(0.0), Duration::from_millis(1));
-        assert_eq!(latencies.max(), Duration::from_millis(100));
+        assert_eq!(latencies.percentile(100.0), Duration::from_millis(100));
     }
 }

@@ -35,9 +35,9 @@ where
         .map(|e| (e.event_type(), e.data().to_string()))
         .collect();
     let script = append_script(&rows);
-    let segment = Duration::from_secs((options.seconds / options.rounds.max(1)).max(1));
+    let segment = Duration::from_secs((options.seconds / options.rounds).max(1));
     let (mut maestro_rates, mut reference_rates) = (vec![], vec![]);
-    for _ in 0..options.rounds.max(1) {
+    for _ in 0..options.rounds {
         db.checkpoint().await?;
         maestro_rates.push(maestro(db.pool.clone(), segment).await?);
         db.checkpoint().await?;

@@ -6,8 +6,10 @@
 //! by LISTEN/NOTIFY with the production polling fallback) publishes it to the stream
 //! `MAESTRO_EVENTS`; the clock stops when an ordered push consumer on that stream
 //! (`maestro.events.>`) receives it, matched by the envelope's `stream_id`. A JetStream
-//! consumer is only delivered a message after the stream stored it, i.e. after the
-//! relay's publish was acked.
+//! consumer is only delivered a message once the stream stored it, which is when the
+//! relay's publish is acked.
+//!
+//! The first second on each side is a warm-up and not counted.
 //!
 //! Beside: plain JetStream publishes of a message of the same size to a stream of their
 //! own, at the same rate, each timed from `publish` to its ack.
@@ -35,13 +37,15 @@ use crate::{payload, Options};
 
 /// The relay's polling fallback, as `maestro serve` sets it.
 const POLL: Duration = Duration::from_millis(500);
+/// Run before the measured `--seconds` on both sides, and not counted: connections,
+/// the relay's first batch, a fresh database's first writes.
+const WARMUP: Duration = Duration::from_secs(1);
 /// How long to wait for the last events to come through after the last commit.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 const PLAIN_STREAM: &str = "BENCH_PLAIN";
 const PLAIN_SUBJECT: &str = "bench.plain";
 
 pub async fn run(options: &Options) -> anyhow::Result<Vec<Comparison>> {
-    anyhow::ensure!(options.rate > 0, "--rate must be at least 1");
     let nats = PrivateNats::start(options.nats_server.as_deref()).await?;
     note(format!("private nats-server at {}", nats.url));
     let result = measure(options, &nats).await;
@@ -69,12 +73,13 @@ async fn measure(options: &Options, nats: &PrivateNats) -> anyhow::Result<(Laten
 }
 
 fn describe(what: &str, latencies: &Latencies, reached: f64) {
+    let at = |p| Quantity::Time(latencies.percentile(p));
     note(format!(
-        "{what}: {} at {reached:.0}/s, p50 {:.2}ms p99 {:.2}ms max {:.2}ms",
+        "{what}: {} at {reached:.0}/s, p50 {} p99 {} max {}",
         latencies.len(),
-        latencies.percentile(50.0).as_secs_f64() * 1e3,
-        latencies.percentile(99.0).as_secs_f64() * 1e3,
-        latencies.max().as_secs_f64() * 1e3,
+        at(50.0),
+        at(99.0),
+        at(100.0),
     ));
 }
 
@@ -111,7 +116,7 @@ async fn plain_round_trips(options: &Options, nats: &PrivateNats) -> anyhow::Res
         "plain messages: {} bytes, like an envelope",
         message.len()
     ));
-    let (latencies, reached) = open_loop(options.rate, options.duration(), |_| {
+    let (latencies, reached) = open_loop(options.rate, options.duration() + WARMUP, |_| {
         let (jetstream, message) = (jetstream.clone(), message.clone());
         async move {
             let started = Instant::now();
@@ -120,7 +125,7 @@ async fn plain_round_trips(options: &Options, nats: &PrivateNats) -> anyhow::Res
         }
     })
     .await?;
-    let latencies = Latencies::new(latencies);
+    let latencies = Latencies::new(after_warmup(latencies, options));
     describe("plain publish → ack", &latencies, reached);
     Ok(latencies)
 }
@@ -139,6 +144,7 @@ async fn relayed(options: &Options, nats: &PrivateNats, db: &BenchDb) -> anyhow:
     let mut received = receive_events(nats).await?;
     let wakeup = Wakeup::new(&db.pool, POLL).await;
     let mut relay = tokio::spawn(relay.run(db.url.clone(), wakeup));
+    db.checkpoint().await?;
     let commits = create_servers(CommandHandler::new(store), options).await;
     let arrivals = match &commits {
         Ok((commits, _)) => drain(&mut received, commits.len(), &mut relay).await,
@@ -146,6 +152,7 @@ async fn relayed(options: &Options, nats: &PrivateNats, db: &BenchDb) -> anyhow:
     };
     relay.abort();
     let (commits, reached) = commits?;
+    let commits = after_warmup(commits, options);
     let arrivals = arrivals?;
 
     let executes = commits.iter().map(|c| c.committed - c.started).collect();
@@ -165,31 +172,14 @@ async fn relayed(options: &Options, nats: &PrivateNats, db: &BenchDb) -> anyhow:
             commits.len()
         );
     }
-    {
-        let t0 = commits[0].started;
-        let dump: Vec<String> = commits
-            .iter()
-            .filter_map(|c| {
-                arrivals.get(&c.id).map(|at| {
-                    format!(
-                        "{:.3},{:.3},{:.3}",
-                        (c.committed - t0).as_secs_f64() * 1e3,
-                        (c.committed - c.started).as_secs_f64() * 1e3,
-                        at.saturating_duration_since(c.committed).as_secs_f64() * 1e3
-                    )
-                })
-            })
-            .collect();
-        std::fs::write("/tmp/bx/lat.csv", dump.join("\n")).unwrap();
-    }
     let latencies = Latencies::new(latencies);
     describe("commit → relayed → consumed", &latencies, reached);
     Ok(latencies)
 }
 
-/// Creates a server `--rate` times a second for `--seconds`.
+/// Creates a server `--rate` times a second for the warm-up and `--seconds`.
 async fn create_servers(handler: CommandHandler, options: &Options) -> anyhow::Result<(Vec<Commit>, f64)> {
-    open_loop(options.rate, options.duration(), |n| {
+    open_loop(options.rate, options.duration() + WARMUP, |n| {
         let handler = handler.clone();
         async move {
             let request = CommandRequest {
@@ -210,6 +200,13 @@ async fn create_servers(handler: CommandHandler, options: &Options) -> anyhow::R
         }
     })
     .await
+}
+
+/// Drops what was started during the warm-up.
+fn after_warmup<T>(mut outputs: Vec<T>, options: &Options) -> Vec<T> {
+    let warmup = (f64::from(options.rate) * WARMUP.as_secs_f64()) as usize;
+    outputs.drain(..warmup.min(outputs.len()));
+    outputs
 }
 
 /// Subscribes to everything the relay publishes with an ordered push consumer; each

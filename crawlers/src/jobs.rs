@@ -1,0 +1,115 @@
+//! Crawl jobs travel through the JetStream work-queue stream `MAESTRO_CRAWLS`. Every
+//! crawler process pulls from the same durable consumer, so several share the work and
+//! each job runs once; a job whose crawler died is delivered again after `ACK_WAIT`.
+
+use std::time::Duration;
+
+use async_nats::jetstream::{self, consumer::pull, stream};
+use futures::StreamExt;
+
+use crate::{Crawler, Job};
+
+pub const CRAWLS_STREAM: &str = "MAESTRO_CRAWLS";
+const SUBJECT: &str = "maestro.crawls";
+const CONSUMER: &str = "crawlers";
+/// Longer than any crawl should take; a job not acknowledged by then runs again.
+const ACK_WAIT: Duration = Duration::from_secs(3600);
+const MAX_DELIVER: i64 = 3;
+
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    #[error("NATS JetStream did not take the crawl job ({0}); check NATS_URL and start NATS with `ops/up`")]
+    Nats(String),
+}
+
+fn nats(error: impl std::fmt::Display) -> JobError {
+    JobError::Nats(error.to_string())
+}
+
+#[derive(Clone)]
+pub struct JobQueue {
+    jetstream: jetstream::Context,
+}
+
+impl JobQueue {
+    pub fn new(client: async_nats::Client) -> JobQueue {
+        JobQueue {
+            jetstream: jetstream::new(client),
+        }
+    }
+
+    async fn stream(&self) -> Result<jetstream::stream::Stream, JobError> {
+        self.jetstream
+            .get_or_create_stream(stream::Config {
+                name: CRAWLS_STREAM.to_string(),
+                subjects: vec![SUBJECT.to_string()],
+                retention: stream::RetentionPolicy::WorkQueue,
+                ..Default::default()
+            })
+            .await
+            .map_err(nats)
+    }
+
+    /// Queues a job. Submitting the same job id twice queues it once.
+    pub async fn submit(&self, job: &Job) -> Result<(), JobError> {
+        self.stream().await?;
+        let payload = serde_json::to_vec(job).expect("jobs serialize");
+        let publish = jetstream::context::Publish::build()
+            .payload(payload.into())
+            .message_id(job.id.to_string());
+        self.jetstream
+            .send_publish(SUBJECT, publish)
+            .await
+            .map_err(nats)?
+            .await
+            .map_err(nats)?;
+        Ok(())
+    }
+
+    /// Runs jobs as they come, for as long as the process lives; when NATS goes away,
+    /// waits for it to come back.
+    pub async fn work(&self, crawler: &Crawler) -> Result<(), JobError> {
+        loop {
+            if let Err(error) = self.work_until_interrupted(crawler).await {
+                tracing::warn!(%error, "crawl jobs interrupted; resuming");
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
+
+    async fn work_until_interrupted(&self, crawler: &Crawler) -> Result<(), JobError> {
+        let consumer = self
+            .stream()
+            .await?
+            .get_or_create_consumer(
+                CONSUMER,
+                pull::Config {
+                    durable_name: Some(CONSUMER.to_string()),
+                    ack_policy: jetstream::consumer::AckPolicy::Explicit,
+                    ack_wait: ACK_WAIT,
+                    max_deliver: MAX_DELIVER,
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(nats)?;
+        let mut messages = consumer.messages().await.map_err(nats)?;
+        while let Some(message) = messages.next().await {
+            let message = message.map_err(nats)?;
+            match serde_json::from_slice::<Job>(&message.payload) {
+                Ok(job) => match crawler
+                    .run(&job, |task, region, summary| {
+                        tracing::info!(job = %job.id, task, region, %summary, "crawled");
+                    })
+                    .await
+                {
+                    Ok(summary) => tracing::info!(job = %job.id, %summary, "crawl job done"),
+                    Err(error) => tracing::warn!(job = %job.id, %error, "crawl job failed"),
+                },
+                Err(error) => tracing::warn!(%error, "dropping a crawl job that is not a job"),
+            }
+            message.ack().await.map_err(nats)?;
+        }
+        Ok(())
+    }
+}
