@@ -14,7 +14,6 @@ mod run;
 mod source;
 
 mod ansible;
-mod aws;
 mod azure;
 mod digitalocean;
 mod json;

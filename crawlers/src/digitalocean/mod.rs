@@ -1,0 +1,207 @@
+//! DigitalOcean: the v2 API with a personal access token: droplets, load balancers,
+//! volumes, snapshots, the account's images, CDN endpoints, firewalls and VPCs, and
+//! Kubernetes clusters.
+//!
+//! Settings: option `endpoint` (default https://api.digitalocean.com), `timeout_seconds`;
+//! credential `token` (read scope is enough). DigitalOcean's lists are account-wide: a
+//! crawl keeps the items of its region (a region slug such as `nyc3`; `default` keeps
+//! all). Items in several regions (snapshots, images) are kept in each of theirs; items
+//! of no region (firewalls, CDN endpoints) in every crawl.
+//!
+//! Not crawled: Spaces buckets (an S3 API with its own keys and request signing, not this
+//! token), sizes, floating IPs, domains.
+
+mod map;
+
+use domain::Kind;
+use futures::future::BoxFuture;
+use futures::FutureExt;
+use reqwest::Url;
+use serde_json::Value;
+
+use crate::rest::{self, every, List, Rest, Token};
+use crate::{CrawlError, CrawlRequest, Observation, Provider, Task};
+
+pub struct DigitalOcean;
+
+const API: &str = "https://api.digitalocean.com";
+
+/// The most items DigitalOcean gives in one page.
+const PER_PAGE: &str = "200";
+
+const TASKS: &[Task] = &[
+    Task {
+        name: "server-list",
+        kinds: &[Kind::Server],
+        every: every::SERVERS,
+        permissions: &["droplet:read"],
+    },
+    Task {
+        name: "loadbalance-list",
+        kinds: &[Kind::Application],
+        every: every::LOADBALANCE,
+        permissions: &["load_balancer:read"],
+    },
+    Task {
+        name: "volumes-list",
+        kinds: &[Kind::Volume],
+        every: every::VOLUMES,
+        permissions: &["block_storage:read"],
+    },
+    Task {
+        name: "snapshot-list",
+        kinds: &[Kind::Snapshot],
+        every: every::SNAPSHOTS,
+        permissions: &["snapshot:read"],
+    },
+    Task {
+        name: "images-list",
+        kinds: &[Kind::Image],
+        every: every::IMAGES,
+        permissions: &["image:read"],
+    },
+    Task {
+        name: "cdns-list",
+        kinds: &[Kind::Application],
+        every: every::CDNS,
+        permissions: &["cdn:read"],
+    },
+    Task {
+        name: "network-list",
+        kinds: &[Kind::Network],
+        every: every::NETWORK,
+        permissions: &["firewall:read", "vpc:read"],
+    },
+    Task {
+        name: "container-orchestration-list",
+        kinds: &[Kind::Application],
+        every: every::CONTAINER_ORCHESTRATION,
+        permissions: &["kubernetes:read"],
+    },
+];
+
+/// DigitalOcean's next page: `links.pages.next`, an absolute URL.
+fn next_page<'p>(page: &'p Value, _items: &str) -> Option<&'p str> {
+    page.pointer("/links/pages/next")?.as_str()
+}
+
+/// A crawl's client, API base and region.
+struct Account<'a> {
+    rest: Rest,
+    base: Url,
+    region: Option<&'a str>,
+}
+
+impl Account<'_> {
+    /// Every item of `/v2/{path}` (all pages), of the crawl's region.
+    async fn list(
+        &self,
+        path: &[&str],
+        query: &[(&str, &str)],
+        items: &str,
+    ) -> Result<Vec<Value>, CrawlError> {
+        let mut url = rest::join(&self.base, &[&["v2"][..], path].concat());
+        url.query_pairs_mut()
+            .extend_pairs(query)
+            .append_pair("per_page", PER_PAGE);
+        let what = path.join(" ").replace('_', " ");
+        let list = List {
+            what: &what,
+            url,
+            items,
+            next: next_page,
+        };
+        let all = self.rest.list(&list).await?;
+        Ok(all
+            .into_iter()
+            .filter(|item| in_region(item, self.region))
+            .collect())
+    }
+}
+
+/// Whether an item is in the crawl's region: its `region` (an object with a slug, or a
+/// slug) is, or one of its `regions` is; an item of no region is in all.
+fn in_region(item: &Value, wanted: Option<&str>) -> bool {
+    let Some(wanted) = wanted else { return true };
+    let region = item.pointer("/region/slug").or_else(|| item.get("region"));
+    if let Some(region) = region.and_then(Value::as_str) {
+        return region == wanted;
+    }
+    match item.get("regions").and_then(Value::as_array) {
+        Some(regions) => regions.iter().any(|region| region.as_str() == Some(wanted)),
+        None => true,
+    }
+}
+
+fn map_all(
+    items: Vec<Value>,
+    map: impl Fn(&Value) -> Result<Observation, CrawlError>,
+) -> Result<Vec<Observation>, CrawlError> {
+    items.iter().map(map).collect()
+}
+
+async fn crawl(request: CrawlRequest<'_>) -> Result<Vec<Observation>, CrawlError> {
+    let token = Token::bearer(request.credentials.require("token")?)?;
+    let account = Account {
+        rest: Rest::new(&request)?.with_token(&token),
+        base: rest::url_setting(&request, "endpoint", API)?,
+        region: rest::wanted_region(&request),
+    };
+    let region = account.region;
+    match request.task {
+        "server-list" => map_all(account.list(&["droplets"], &[], "droplets").await?, map::droplet),
+        "loadbalance-list" => map_all(
+            account.list(&["load_balancers"], &[], "load_balancers").await?,
+            map::load_balancer,
+        ),
+        "volumes-list" => map_all(account.list(&["volumes"], &[], "volumes").await?, map::volume),
+        "snapshot-list" => map_all(account.list(&["snapshots"], &[], "snapshots").await?, |item| {
+            map::snapshot(item, region)
+        }),
+        // The account's own images, not DigitalOcean's public ones.
+        "images-list" => map_all(
+            account
+                .list(&["images"], &[("private", "true")], "images")
+                .await?,
+            |item| map::image(item, region),
+        ),
+        "cdns-list" => map_all(
+            account.list(&["cdn", "endpoints"], &[], "endpoints").await?,
+            map::cdn_endpoint,
+        ),
+        "network-list" => {
+            let (firewalls, vpcs) = futures::try_join!(
+                account.list(&["firewalls"], &[], "firewalls"),
+                account.list(&["vpcs"], &[], "vpcs"),
+            )?;
+            let mut observations = map_all(firewalls, map::firewall)?;
+            observations.extend(map_all(vpcs, map::vpc)?);
+            Ok(observations)
+        }
+        "container-orchestration-list" => map_all(
+            account
+                .list(&["kubernetes", "clusters"], &[], "kubernetes_clusters")
+                .await?,
+            map::kubernetes_cluster,
+        ),
+        other => Err(rest::unknown_task("digitalocean", TASKS, other)),
+    }
+}
+
+impl Provider for DigitalOcean {
+    fn name(&self) -> &'static str {
+        "digitalocean"
+    }
+
+    fn tasks(&self) -> &'static [Task] {
+        TASKS
+    }
+
+    fn crawl<'a>(&'a self, request: CrawlRequest<'a>) -> BoxFuture<'a, Result<Vec<Observation>, CrawlError>> {
+        async move {
+            self.task(request.task)?;
+            crawl(request).await
+        }
+        .boxed()
+    }
+}

@@ -1,0 +1,482 @@
+//! Where file-based providers (Terraform state, Ansible facts) read their input, as the
+//! connection's options say:
+//!
+//! - `{"source": "path", "path": "/x/y"}`: a local file, or a directory of files;
+//! - `{"source": "ssh", "host": "h", "port": 22, "user": "u", "path": "/x/y"}`: the same
+//!   over SSH, with the private key of the connection's `ssh_private_key` credential.
+//!
+//! `source` defaults to `path`. S3 (`"source": "s3"`) comes with the AWS SDK: until then it
+//! is refused with a message saying so.
+//!
+//! SSH uses the system's OpenSSH client (`scp`), so it behaves like the tool operators
+//! already know: the key goes to a 0600 file in a private temporary folder that is removed
+//! when the read ends, whatever happened; host keys are accepted on first use into a
+//! known-hosts file of that same folder. The key never appears in an error or a log.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+use tokio::io::AsyncWriteExt;
+use tokio::process::Command;
+
+use crate::{CrawlError, Credentials};
+
+/// The credential holding the SSH private key (OpenSSH or PEM format).
+pub const SSH_KEY: &str = "ssh_private_key";
+
+/// How long one SSH copy may take, connection included, before the crawl fails.
+const SSH_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// The most of `scp`'s own words an error quotes.
+const MAX_DETAIL: usize = 400;
+
+/// What the provider expects at the path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// One file (a Terraform state).
+    File,
+    /// One file, or a directory whose files are all read (Ansible's `--tree DIR`).
+    FileOrDirectory,
+}
+
+/// One file read from a source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceFile {
+    /// Where it was read, for messages: a local path or `user@host:path`.
+    pub origin: String,
+    /// Its file name without folders (Ansible's tree names each file after its host).
+    pub name: String,
+    pub text: String,
+}
+
+/// A source of files, from a connection's options.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    Path(PathBuf),
+    Ssh(SshTarget),
+}
+
+/// A file or directory on a host reached over SSH.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SshTarget {
+    pub host: String,
+    pub port: u16,
+    pub user: String,
+    pub path: String,
+}
+
+impl fmt::Display for SshTarget {
+    /// `user@host:path`, as `scp` writes it (IPv6 addresses in brackets).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.host.contains(':') {
+            write!(f, "{}@[{}]:{}", self.user, self.host, self.path)
+        } else {
+            write!(f, "{}@{}:{}", self.user, self.host, self.path)
+        }
+    }
+}
+
+fn settings(name: &str, problem: impl Into<String>) -> CrawlError {
+    CrawlError::Settings(name.to_string(), problem.into())
+}
+
+/// A string option that must be there and not be empty.
+fn required<'a>(options: &'a Map<String, Value>, name: &str, hint: &str) -> Result<&'a str, CrawlError> {
+    match options.get(name).and_then(Value::as_str).map(str::trim) {
+        Some(value) if !value.is_empty() => Ok(value),
+        _ => Err(settings(name, hint)),
+    }
+}
+
+/// A host name or user that could be read as an option of `scp`, or that splits the
+/// `user@host:path` argument, is refused before anything runs.
+fn plain_word(name: &str, value: &str) -> Result<String, CrawlError> {
+    let bad = value.starts_with('-')
+        || value
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == '@');
+    if bad {
+        return Err(settings(name, format!("`{value}` is not a valid {name}")));
+    }
+    Ok(value.to_string())
+}
+
+/// The SSH port: a number or a numeric string, 22 when not given.
+fn port(options: &Map<String, Value>) -> Result<u16, CrawlError> {
+    let port = match options.get("port") {
+        None | Some(Value::Null) => return Ok(22),
+        Some(Value::Number(number)) => number.as_u64().and_then(|n| u16::try_from(n).ok()),
+        Some(Value::String(text)) => text.trim().parse().ok(),
+        Some(_) => None,
+    };
+    port.filter(|port| *port > 0)
+        .ok_or_else(|| settings("port", "give the SSH port as a number from 1 to 65535"))
+}
+
+impl Source {
+    /// The source the connection's options describe.
+    pub fn from_options(options: &Map<String, Value>) -> Result<Source, CrawlError> {
+        let kind = options.get("source").and_then(Value::as_str).unwrap_or("path");
+        match kind.trim().to_ascii_lowercase().as_str() {
+            "path" | "file" => {
+                let path = required(options, "path", "give the path of the file to read")?;
+                Ok(Source::Path(PathBuf::from(path)))
+            }
+            "ssh" => Ok(Source::Ssh(SshTarget {
+                host: plain_word(
+                    "host",
+                    required(options, "host", "give the SSH host to read from")?,
+                )?,
+                port: port(options)?,
+                user: plain_word(
+                    "user",
+                    required(options, "user", "give the SSH user to log in as")?,
+                )?,
+                path: required(options, "path", "give the path of the file on the SSH host")?.to_string(),
+            })),
+            // S3 sources need the AWS SDK, which another part of the crate brings; they
+            // will read the object(s) under `bucket`/`key` into the same `SourceFile`s.
+            "s3" => Err(settings(
+                "source",
+                "S3 sources are not supported yet (they come with the AWS SDK); use `path` or `ssh`",
+            )),
+            other => Err(settings(
+                "source",
+                format!("`{other}` is not a source; use `path` or `ssh`"),
+            )),
+        }
+    }
+
+    /// Reads the file at the source, or every file of the directory when `shape` allows
+    /// one (not its sub-directories nor hidden files), sorted by name.
+    pub async fn read(&self, shape: Shape, credentials: &Credentials) -> Result<Vec<SourceFile>, CrawlError> {
+        match self {
+            Source::Path(path) => read_local(path, &path.display().to_string(), shape).await,
+            Source::Ssh(target) => read_over_ssh(target, shape, credentials).await,
+        }
+    }
+}
+
+/// Reads a local file or directory; `shown` is how messages name `path`.
+async fn read_local(path: &Path, shown: &str, shape: Shape) -> Result<Vec<SourceFile>, CrawlError> {
+    let metadata = tokio::fs::metadata(path)
+        .await
+        .map_err(|error| match error.kind() {
+            std::io::ErrorKind::NotFound => settings("path", format!("{shown} does not exist")),
+            _ => settings("path", format!("cannot read {shown}: {error}")),
+        })?;
+    if !metadata.is_dir() {
+        let name = path
+            .file_name()
+            .map(|name| name.to_string_lossy().into_owned())
+            .unwrap_or_else(|| shown.to_string());
+        return Ok(vec![read_text(path, shown, name).await?]);
+    }
+    if shape == Shape::File {
+        return Err(settings(
+            "path",
+            format!("{shown} is a directory; give the file itself"),
+        ));
+    }
+    let mut files = vec![];
+    for (name, file) in directory_files(path, shown).await? {
+        files.push(read_text(&file, &format!("{}/{name}", shown.trim_end_matches('/')), name).await?);
+    }
+    if files.is_empty() {
+        return Err(settings("path", format!("the directory {shown} holds no files")));
+    }
+    Ok(files)
+}
+
+/// The regular, not hidden files of a directory, by name.
+async fn directory_files(path: &Path, shown: &str) -> Result<Vec<(String, PathBuf)>, CrawlError> {
+    let unreadable = |error: std::io::Error| settings("path", format!("cannot list {shown}: {error}"));
+    let mut entries = tokio::fs::read_dir(path).await.map_err(unreadable)?;
+    let mut files = vec![];
+    while let Some(entry) = entries.next_entry().await.map_err(unreadable)? {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let is_file = tokio::fs::metadata(entry.path())
+            .await
+            .map(|m| m.is_file())
+            .unwrap_or(false);
+        if is_file && !name.starts_with('.') {
+            files.push((name, entry.path()));
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+async fn read_text(path: &Path, shown: &str, name: String) -> Result<SourceFile, CrawlError> {
+    let bytes = tokio::fs::read(path)
+        .await
+        .map_err(|error| settings("path", format!("cannot read {shown}: {error}")))?;
+    let text =
+        String::from_utf8(bytes).map_err(|_| CrawlError::Malformed(format!("{shown} is not UTF-8 text")))?;
+    Ok(SourceFile {
+        origin: shown.to_string(),
+        name,
+        text,
+    })
+}
+
+/// Copies the file or directory to a private temporary folder with `scp`, then reads it
+/// there like a local one. The folder, key included, is removed when this returns.
+async fn read_over_ssh(
+    target: &SshTarget,
+    shape: Shape,
+    credentials: &Credentials,
+) -> Result<Vec<SourceFile>, CrawlError> {
+    let key = credentials.require(SSH_KEY)?;
+    let scratch = tempfile::Builder::new()
+        .prefix("maestro-ssh-")
+        .tempdir()
+        .map_err(|error| CrawlError::Unreachable(format!("cannot create a temporary folder: {error}")))?;
+    let key_file = scratch.path().join("key");
+    write_private(&key_file, key).await?;
+    let copy = scratch.path().join("copy");
+    let mut command = scp_command(target, shape, &key_file, &scratch.path().join("known_hosts"));
+    command.arg(&copy);
+    let output = tokio::time::timeout(SSH_TIMEOUT, command.output())
+        .await
+        .map_err(|_| CrawlError::Unreachable(format!("copying {target} took longer than {SSH_TIMEOUT:?}")))?
+        .map_err(|error| {
+            CrawlError::Unreachable(format!("cannot run scp (install openssh-client): {error}"))
+        })?;
+    if !output.status.success() {
+        return Err(scp_error(target, &String::from_utf8_lossy(&output.stderr)));
+    }
+    let copied_a_directory = tokio::fs::metadata(&copy).await.is_ok_and(|m| m.is_dir());
+    let mut files = read_local(&copy, &target.to_string(), shape).await?;
+    if let (false, [file]) = (copied_a_directory, files.as_mut_slice()) {
+        // A single file keeps its remote name, not the name of the local copy.
+        if let Some(name) = Path::new(&target.path).file_name() {
+            file.name = name.to_string_lossy().into_owned();
+        }
+    }
+    Ok(files)
+}
+
+/// Writes the key to a new file only its owner can read. OpenSSH refuses a key that does
+/// not end with a newline, so one is added when missing.
+async fn write_private(path: &Path, key: &str) -> Result<(), CrawlError> {
+    let fail = |error: std::io::Error| {
+        CrawlError::Unreachable(format!("cannot write the SSH key to a temporary file: {error}"))
+    };
+    let mut file = tokio::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .await
+        .map_err(fail)?;
+    file.write_all(key.trim_end().as_bytes()).await.map_err(fail)?;
+    file.write_all(b"\n").await.map_err(fail)?;
+    file.flush().await.map_err(fail)
+}
+
+/// `scp` from the target, with nothing read from the user's own SSH configuration, agent
+/// or known hosts, and never a prompt. The destination is the last argument, left to add.
+fn scp_command(target: &SshTarget, shape: Shape, key: &Path, known_hosts: &Path) -> Command {
+    let mut command = Command::new("scp");
+    // No `-q`: it would also silence the reason ssh gives for a refused login.
+    command.args(["-F", "/dev/null"]);
+    if shape == Shape::FileOrDirectory {
+        command.arg("-r");
+    }
+    command.arg("-P").arg(target.port.to_string()).arg("-i").arg(key);
+    let known_hosts = format!("UserKnownHostsFile={}", known_hosts.display());
+    for option in [
+        "BatchMode=yes",
+        "StrictHostKeyChecking=accept-new",
+        known_hosts.as_str(),
+        "GlobalKnownHostsFile=/dev/null",
+        "IdentitiesOnly=yes",
+        "IdentityAgent=none",
+        "PasswordAuthentication=no",
+        "ConnectTimeout=15",
+        "ServerAliveInterval=15",
+        "ServerAliveCountMax=4",
+        "LogLevel=ERROR",
+    ] {
+        command.arg("-o").arg(option);
+    }
+    command
+        .arg("--")
+        .arg(target.to_string())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    command
+}
+
+/// What a failed `scp` means for the connection, from what it printed.
+fn scp_error(target: &SshTarget, stderr: &str) -> CrawlError {
+    let detail = detail(stderr);
+    let login = format!("{}@{} port {}", target.user, target.host, target.port);
+    if stderr.contains("Permission denied (") || stderr.contains("Too many authentication failures") {
+        CrawlError::Unauthorized(format!(
+            "SSH login as {login} was refused with the connection's key: {detail}"
+        ))
+    } else if stderr.contains("Load key") || stderr.contains("invalid format") || stderr.contains("libcrypto")
+    {
+        CrawlError::Credentials(format!(
+            "`{SSH_KEY}` is not a private key OpenSSH can use: {detail}"
+        ))
+    } else if stderr.contains("No such file or directory") {
+        settings("path", format!("{target} does not exist"))
+    } else if stderr.contains("not a regular file") {
+        settings("path", format!("{target} is a directory; give the file itself"))
+    } else if stderr.contains("scp:") && stderr.contains("Permission denied") {
+        settings(
+            "path",
+            format!("{target} is not readable by {}: {detail}", target.user),
+        )
+    } else {
+        CrawlError::Unreachable(format!("SSH to {login} failed: {detail}"))
+    }
+}
+
+/// `scp`'s message on one line, shortened.
+fn detail(stderr: &str) -> String {
+    let joined = stderr.split_whitespace().collect::<Vec<_>>().join(" ");
+    match joined.char_indices().nth(MAX_DETAIL) {
+        Some((cut, _)) => format!("{}…", &joined[..cut]),
+        None if joined.is_empty() => "scp printed nothing".to_string(),
+        None => joined,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn options(value: Value) -> Map<String, Value> {
+        value.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn options_describe_a_path_or_an_ssh_target() {
+        assert_eq!(
+            Source::from_options(&options(json!({"path": "/x/state"}))).unwrap(),
+            Source::Path("/x/state".into()),
+            "path is the default source"
+        );
+        let ssh =
+            json!({"source": "ssh", "host": "10.0.0.5", "port": "2222", "user": "ops", "path": "/srv/tf"});
+        assert_eq!(
+            Source::from_options(&options(ssh)).unwrap(),
+            Source::Ssh(SshTarget {
+                host: "10.0.0.5".into(),
+                port: 2222,
+                user: "ops".into(),
+                path: "/srv/tf".into()
+            })
+        );
+        let default_port = json!({"source": "ssh", "host": "h", "user": "u", "path": "/p"});
+        let Source::Ssh(target) = Source::from_options(&options(default_port)).unwrap() else {
+            panic!("an SSH source")
+        };
+        assert_eq!((target.port, target.to_string()), (22, "u@h:/p".to_string()));
+    }
+
+    #[test]
+    fn wrong_options_name_the_setting() {
+        let error = |value: Value| Source::from_options(&options(value)).unwrap_err();
+        assert!(matches!(error(json!({})), CrawlError::Settings(name, _) if name == "path"));
+        assert!(
+            matches!(error(json!({"source": "ssh", "user": "u", "path": "/p"})), CrawlError::Settings(name, _) if name == "host")
+        );
+        assert!(
+            matches!(error(json!({"source": "ssh", "host": "-oProxyCommand=x", "user": "u", "path": "/p"})), CrawlError::Settings(name, _) if name == "host")
+        );
+        assert!(
+            matches!(error(json!({"source": "ssh", "host": "h", "user": "u", "port": 70000, "path": "/p"})), CrawlError::Settings(name, _) if name == "port")
+        );
+        assert!(error(json!({"source": "s3", "path": "/p"}))
+            .to_string()
+            .contains("AWS SDK"));
+        assert!(error(json!({"source": "ftp"}))
+            .to_string()
+            .contains("`ftp` is not a source"));
+    }
+
+    #[test]
+    fn scp_failures_become_clear_errors() {
+        let target = SshTarget {
+            host: "h".into(),
+            port: 22,
+            user: "u".into(),
+            path: "/p".into(),
+        };
+        let refused = scp_error(
+            &target,
+            "u@h: Permission denied (publickey).\r\nscp: Connection closed\r\n",
+        );
+        assert!(matches!(refused, CrawlError::Unauthorized(_)), "{refused}");
+        assert!(refused.to_string().contains("u@h port 22"), "{refused}");
+        let missing = scp_error(&target, "scp: /p: No such file or directory\n");
+        assert_eq!(
+            missing,
+            CrawlError::Settings("path".into(), "u@h:/p does not exist".into())
+        );
+        let down = scp_error(
+            &target,
+            "ssh: connect to host h port 22: Connection refused\r\nscp: Connection closed\n",
+        );
+        assert!(matches!(down, CrawlError::Unreachable(_)), "{down}");
+        assert!(detail(&"x".repeat(1000)).ends_with('…'));
+    }
+
+    #[tokio::test]
+    async fn local_files_and_directories_are_read_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("web-2"), "two").unwrap();
+        std::fs::write(dir.path().join("web-1"), "one").unwrap();
+        std::fs::write(dir.path().join(".hidden"), "no").unwrap();
+        std::fs::create_dir(dir.path().join("sub")).unwrap();
+        let source = Source::Path(dir.path().to_path_buf());
+        let none = Credentials::default();
+        let files = source.read(Shape::FileOrDirectory, &none).await.unwrap();
+        let names: Vec<(&str, &str)> = files.iter().map(|f| (f.name.as_str(), f.text.as_str())).collect();
+        assert_eq!(names, [("web-1", "one"), ("web-2", "two")]);
+        assert!(files[0].origin.ends_with("/web-1"));
+        let error = source.read(Shape::File, &none).await.unwrap_err();
+        assert!(error.to_string().contains("is a directory"), "{error}");
+        let missing = Source::Path(dir.path().join("nope"))
+            .read(Shape::File, &none)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(missing, CrawlError::Settings(_, ref m) if m.ends_with("nope does not exist")),
+            "{missing}"
+        );
+        let empty = tempfile::tempdir().unwrap();
+        let error = Source::Path(empty.path().into())
+            .read(Shape::FileOrDirectory, &none)
+            .await
+            .unwrap_err();
+        assert!(error.to_string().contains("holds no files"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn an_ssh_source_needs_the_key_credential() {
+        let target = Source::Ssh(SshTarget {
+            host: "h".into(),
+            port: 22,
+            user: "u".into(),
+            path: "/p".into(),
+        });
+        let error = target
+            .read(Shape::File, &Credentials::default())
+            .await
+            .unwrap_err();
+        assert!(matches!(error, CrawlError::Credentials(_)), "{error}");
+    }
+}

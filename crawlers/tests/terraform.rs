@@ -1,0 +1,386 @@
+//! The Terraform provider on recorded state files (`tests/data/terraform`, see its
+//! SOURCES.md): each resource family through its task, with the values Maestro takes;
+//! broken states fail whole with the file and the reason; and the same states read over
+//! SSH from a real local sshd give the same answer.
+
+mod tools;
+
+use std::path::{Path, PathBuf};
+
+use crawlers::{CrawlError, Credentials, Observation};
+use domain::{Fields, Kind};
+use serde_json::{json, Value};
+use tools::{crawl, ssh_credentials, Sshd};
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/terraform")
+        .join(name)
+}
+
+fn path_options(path: &Path) -> Value {
+    json!({"source": "path", "path": path.to_str().unwrap()})
+}
+
+/// Crawls a task over a fixture read from its path; every value must be one Maestro takes.
+async fn crawl_fixture(name: &str, task: &str) -> Vec<Observation> {
+    let observations = crawl(
+        "terraform",
+        task,
+        path_options(&fixture(name)),
+        &Credentials::default(),
+    )
+    .await
+    .unwrap_or_else(|error| panic!("{name} {task}: {error}"));
+    for observation in &observations {
+        Fields::parse(observation.kind, &observation.fields)
+            .unwrap_or_else(|error| panic!("{name} {}: {error}", observation.provider_id));
+    }
+    observations
+}
+
+/// The one observation of a task over a fixture, as (kind, provider id, fields).
+async fn only(name: &str, task: &str) -> (Kind, String, Value) {
+    let mut observations = crawl_fixture(name, task).await;
+    assert_eq!(observations.len(), 1, "{name} {task}: {observations:?}");
+    let observation = observations.remove(0);
+    (
+        observation.kind,
+        observation.provider_id,
+        Value::Object(observation.fields),
+    )
+}
+
+/// Every fixture and the task that sees its resources.
+const FIXTURES: [(&str, &str); 9] = [
+    ("aws_ec2_instance.tfstate", "server-list"),
+    ("google_compute_instance.tfstate", "server-list"),
+    ("aws_ec2_ebs_volume.tfstate", "volumes"),
+    ("aws_ec2_ebs_snapshot.tfstate", "snapshots"),
+    ("aws_lb.tfstate", "loadbalance"),
+    ("azurerm_lb.tfstate", "loadbalance"),
+    ("aws_cloudfront_distribution.tfstate", "cdns"),
+    ("aws_vpc.tfstate", "network"),
+    ("aws_dynamodb_table.tfstate", "dynamodb"),
+];
+
+#[tokio::test]
+async fn ec2_and_gce_instances_are_servers() {
+    let (kind, id, fields) = only("aws_ec2_instance.tfstate", "server-list").await;
+    assert_eq!((kind, id.as_str()), (Kind::Server, "i-0d3650a23f4e45dc0"));
+    assert_eq!(
+        fields,
+        json!({
+            "hostname": "ip-172-31-22-12",
+            "ipv4_private": "172.31.22.12",
+            "ipv4_public": "35.180.126.180",
+            "dns_private": "ip-172-31-22-12.eu-west-3.compute.internal",
+            "dns_public": "ec2-35-180-126-180.eu-west-3.compute.amazonaws.com",
+            "cpu": 2,
+            "image": "ami-0697b068b80d79421",
+            "status": "Running",
+            "storage": [{"device": "/dev/xvda", "size": 8, "root": true, "volume_id": "vol-081c7272a57a09db1",
+                         "volume_type": "gp2", "encrypted": false}],
+            "datacenters": {"provider": "aws", "region": "eu-west-3", "zone": "eu-west-3b",
+                            "instance_type": "t3.nano", "instance_id": "i-0d3650a23f4e45dc0"},
+        })
+    );
+
+    let (kind, id, fields) = only("google_compute_instance.tfstate", "server-list").await;
+    assert_eq!(
+        (kind, id.as_str()),
+        (
+            Kind::Server,
+            "projects/cloudskiff-dev-elie/zones/us-central1-a/instances/test"
+        )
+    );
+    assert_eq!(
+        fields,
+        json!({
+            "hostname": "test",
+            "name": "test",
+            "ipv4_private": "10.128.0.2",
+            "image": "https://www.googleapis.com/compute/v1/projects/debian-cloud/global/images/debian-9-stretch-v20210916",
+            "status": "Running",
+            "storage": [{"device": "persistent-disk-0", "size": 10, "root": true, "volume_type": "pd-standard"}],
+            "datacenters": {"provider": "gcp", "region": "us-central1", "zone": "us-central1-a",
+                            "instance_type": "e2-medium", "instance_id": "4993131743765937902"},
+        })
+    );
+}
+
+#[tokio::test]
+async fn ebs_volumes_and_snapshots_keep_size_type_and_encryption() {
+    let (kind, id, fields) = only("aws_ec2_ebs_volume.tfstate", "volumes").await;
+    assert_eq!((kind, id.as_str()), (Kind::Volume, "vol-01ddc91d3d9d1318b"));
+    assert_eq!(
+        fields,
+        json!({
+            "name": "HelloWorld", "size": 8, "volume_type": "gp2", "encrypted": false, "iops": 100,
+            "datacenters": {"provider": "aws", "region": "eu-west-3", "zone": "eu-west-3a"},
+        })
+    );
+    let (kind, id, fields) = only("aws_ec2_ebs_snapshot.tfstate", "snapshots").await;
+    assert_eq!((kind, id.as_str()), (Kind::Snapshot, "snap-071ccff0167f3e841"));
+    assert_eq!(
+        fields,
+        json!({
+            "name": "HelloWorld_snap", "size": 10, "encrypted": false, "volume_id": "vol-01ddc91d3d9d1318b",
+            "datacenters": {"provider": "aws", "region": "eu-west-3"},
+        })
+    );
+}
+
+#[tokio::test]
+async fn load_balancers_cdns_and_tables_are_applications_of_their_family() {
+    let (kind, id, fields) = only("aws_lb.tfstate", "loadbalance").await;
+    assert_eq!(kind, Kind::Application);
+    assert_eq!(
+        id,
+        "arn:aws:elasticloadbalancing:us-east-1:533948124879:loadbalancer/app/test-lb-tf/35be57d467ff22b9"
+    );
+    assert_eq!(
+        fields,
+        json!({
+            "name": "test-lb-tf", "family": "Loadbalance", "environment": "Development",
+            "endpoint": "test-lb-tf-278241463.us-east-1.elb.amazonaws.com",
+            "specs": {"load_balancer_type": "application", "scheme": "internet-facing", "ip_address_type": "ipv4",
+                      "vpc_id": "vpc-0ae1f138a09749ef1",
+                      "subnets": ["subnet-003713513d37c0905", "subnet-063162f23053ebfdd"]},
+            "datacenters": {"provider": "aws", "region": "us-east-1"},
+        })
+    );
+
+    let (_, id, fields) = only("azurerm_lb.tfstate", "loadbalance").await;
+    assert!(id.ends_with("/loadBalancers/TestLoadBalancer"), "{id}");
+    assert_eq!(
+        fields,
+        json!({
+            "name": "TestLoadBalancer", "family": "Loadbalance",
+            "specs": {"sku": "Basic", "resource_group": "LoadBalancerRG"},
+            "datacenters": {"provider": "azure", "region": "westus"},
+        })
+    );
+
+    let (_, id, fields) = only("aws_cloudfront_distribution.tfstate", "cdns").await;
+    assert_eq!(id, "E1M9CNS0XSHI19");
+    assert_eq!(fields["family"], "CDN");
+    assert_eq!(fields["name"], "d1g0dw0i1wvlgd.cloudfront.net");
+    assert_eq!(fields["endpoint"], "d1g0dw0i1wvlgd.cloudfront.net");
+    assert_eq!(
+        fields["specs"]["origins"],
+        json!(["foo-cloudfront.s3.eu-west-3.amazonaws.com"])
+    );
+    assert_eq!(fields["specs"]["enabled"], false);
+
+    let tables = crawl_fixture("aws_dynamodb_table.tfstate", "dynamodb").await;
+    let seen: Vec<(&str, &Value, &Value, Option<&Value>)> = tables
+        .iter()
+        .map(|t| {
+            (
+                t.provider_id.as_str(),
+                &t.fields["family"],
+                &t.fields["specs"]["billing_mode"],
+                t.fields.get("environment"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (
+                "GameScores",
+                &json!("Database"),
+                &json!("PROVISIONED"),
+                Some(&json!("Production"))
+            ),
+            ("example", &json!("Database"), &json!("PAY_PER_REQUEST"), None),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn vpcs_are_networks_with_their_cidr() {
+    let networks = crawl_fixture("aws_vpc.tfstate", "network").await;
+    let seen: Vec<(Kind, &str, &Value, &Value)> = networks
+        .iter()
+        .map(|n| {
+            (
+                n.kind,
+                n.provider_id.as_str(),
+                &n.fields["cidr"],
+                &n.fields["network_type"],
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (
+                Kind::Network,
+                "vpc-41d1d13b",
+                &json!("172.31.0.0/16"),
+                &json!("vpc")
+            ),
+            (
+                Kind::Network,
+                "vpc-0a5666c0cfc366714",
+                &json!("10.0.0.0/16"),
+                &json!("vpc")
+            ),
+        ]
+    );
+    assert_eq!(
+        networks[0].fields["datacenters"],
+        json!({"provider": "aws", "region": "us-east-1"})
+    );
+}
+
+#[tokio::test]
+async fn a_task_sees_only_its_family() {
+    for (name, own_task) in FIXTURES {
+        let provider = crawlers::provider("terraform").unwrap();
+        for task in provider.tasks().iter().filter(|task| task.name != own_task) {
+            assert!(
+                crawl_fixture(name, task.name).await.is_empty(),
+                "{name} seen by {}",
+                task.name
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn broken_states_fail_whole_naming_the_file_and_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(fixture("aws_vpc.tfstate")).unwrap();
+
+    let truncated = dir.path().join("truncated.tfstate");
+    std::fs::write(&truncated, &text[..text.len() / 2]).unwrap();
+    let error = crawl(
+        "terraform",
+        "network",
+        path_options(&truncated),
+        &Credentials::default(),
+    )
+    .await
+    .unwrap_err();
+    let CrawlError::Malformed(message) = &error else {
+        panic!("{error:?}")
+    };
+    assert!(
+        message.starts_with(&format!(
+            "Terraform state {}: not a JSON document (EOF while parsing",
+            truncated.display()
+        )),
+        "{message}"
+    );
+
+    let old = dir.path().join("v3.tfstate");
+    std::fs::write(&old, text.replacen("\"version\": 4", "\"version\": 3", 1)).unwrap();
+    let error = crawl(
+        "terraform",
+        "network",
+        path_options(&old),
+        &Credentials::default(),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(
+        error,
+        CrawlError::Malformed(format!(
+            "Terraform state {}: state version 3 is not supported; Maestro reads Terraform state version 4",
+            old.display()
+        ))
+    );
+
+    let missing = dir.path().join("nope.tfstate");
+    let error = crawl(
+        "terraform",
+        "network",
+        path_options(&missing),
+        &Credentials::default(),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(
+        error,
+        CrawlError::Settings("path".into(), format!("{} does not exist", missing.display()))
+    );
+
+    let error = crawl(
+        "terraform",
+        "network",
+        path_options(dir.path()),
+        &Credentials::default(),
+    )
+    .await
+    .unwrap_err();
+    assert!(error.to_string().contains("is a directory"), "{error}");
+
+    let error = crawl(
+        "terraform",
+        "buckets",
+        path_options(&fixture("aws_vpc.tfstate")),
+        &Credentials::default(),
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(error, CrawlError::UnknownTask { .. }), "{error}");
+}
+
+#[tokio::test]
+async fn states_read_over_ssh_are_the_same_and_a_wrong_key_is_refused() {
+    let sshd = Sshd::start();
+    let credentials = ssh_credentials(&sshd.key);
+    for (name, task) in FIXTURES {
+        let over_ssh = crawl("terraform", task, sshd.options(&fixture(name)), &credentials)
+            .await
+            .unwrap_or_else(|error| panic!("{name} over SSH: {error}\nsshd: {}", sshd.log()));
+        assert!(!over_ssh.is_empty());
+        assert_eq!(over_ssh, crawl_fixture(name, task).await, "{name}");
+    }
+
+    let stranger = sshd.stranger_key();
+    let error = crawl(
+        "terraform",
+        "network",
+        sshd.options(&fixture("aws_vpc.tfstate")),
+        &ssh_credentials(&stranger),
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(error, CrawlError::Unauthorized(_)), "{error:?}");
+    let message = error.to_string();
+    assert!(
+        message.contains(&format!(
+            "SSH login as {}@127.0.0.1 port {} was refused",
+            sshd.user, sshd.port
+        )),
+        "{message}"
+    );
+    let key_body = stranger.lines().nth(1).unwrap();
+    assert!(!message.contains(key_body), "the key never shows in an error");
+
+    let missing = fixture("nope.tfstate");
+    let error = crawl("terraform", "network", sshd.options(&missing), &credentials)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        error,
+        CrawlError::Settings(
+            "path".into(),
+            format!("{}@127.0.0.1:{} does not exist", sshd.user, missing.display())
+        )
+    );
+
+    let error = crawl(
+        "terraform",
+        "network",
+        sshd.options(&fixture("aws_vpc.tfstate")),
+        &Credentials::default(),
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(error, CrawlError::Credentials(_)), "{error:?}");
+}
