@@ -35,14 +35,8 @@ const COPY_CHUNK: usize = 1 << 20;
 pub async fn run(options: &Options) -> anyhow::Result<Vec<Comparison>> {
     let db = BenchDb::fresh(options, "rebuild", options.writers as u32 + 2).await?;
     let store = EventStore::new(db.pool.clone());
-    // The NOTIFY trigger serialises committing appends (each holds Postgres' notify lock
-    // through its WAL flush); nobody listens here and generating is not what is measured.
-    db.execute("ALTER TABLE events DISABLE TRIGGER events_appended")
-        .await?;
     let (events, took) = timed(generate(&store, options)).await;
     let events = events?;
-    db.execute("ALTER TABLE events ENABLE TRIGGER events_appended")
-        .await?;
     note(format!(
         "generated {events} events in {:.1}s ({:.0} events/s appending)",
         took.as_secs_f64(),
