@@ -73,7 +73,7 @@ async fn the_gateway_passes_every_must_of_the_graphql_over_http_audits() {
     let musts: Vec<&Value> = results.iter().filter(|r| level(r) == "MUST").collect();
     assert!(
         musts.len() >= 10,
-        "the suite should hold a few dozen MUST audits; got {}: {results:?}",
+        "the suite holds more than ten MUST audits; got {}: {results:?}",
         musts.len()
     );
     assert!(
@@ -83,6 +83,11 @@ async fn the_gateway_passes_every_must_of_the_graphql_over_http_audits() {
         "every audit name begins with its requirement level: {results:?}"
     );
 
+    for wanted in ["MUST", "SHOULD", "MAY"] {
+        let of_level: Vec<&Value> = results.iter().filter(|r| level(r) == wanted).collect();
+        let ok = of_level.iter().filter(|r| r["status"] == "ok").count();
+        eprintln!("graphql-http audits: {ok} of {} {wanted} met", of_level.len());
+    }
     for result in results
         .iter()
         .filter(|r| level(r) != "MUST" && r["status"] != "ok")

@@ -41,7 +41,20 @@ try {
   page = context.pages()[0] ?? (await context.newPage());
   page.setDefaultTimeout(TIMEOUT);
   page.on('console', (message) => log.push(`console.${message.type()}: ${message.text()}`));
-  page.on('pageerror', (error) => log.push(`page error: ${error.message}`));
+  let pageFailed;
+  const pageError = new Promise((_, reject) => (pageFailed = reject));
+  pageError.catch(() => {});
+  page.on('pageerror', (error) => {
+    log.push(`page error: ${error.message}`);
+    pageFailed(new Error(`the page failed: ${error.message}`));
+  });
+  // Everything the page needs comes from the gateway itself; nothing may reach out.
+  const origin = new URL(url).origin;
+  await context.route('**/*', (route) => {
+    if (new URL(route.request().url()).origin === origin) return route.continue();
+    log.push(`blocked a request off the gateway: ${route.request().url()}`);
+    return route.abort('blockedbyclient');
+  });
   page.on('requestfailed', (request) => log.push(`request failed: ${request.url()} ${request.failure()?.errorText}`));
 
   const response = await page.goto(url, { waitUntil: 'load' });
@@ -50,7 +63,7 @@ try {
   }
   // GraphiQL has rendered once its editor is there (with the default query in it).
   const editor = page.locator('.graphiql-query-editor .CodeMirror');
-  await editor.waitFor({ state: 'visible' });
+  await Promise.race([editor.waitFor({ state: 'visible' }), pageError]);
   await page.waitForFunction(() => document.querySelector('.graphiql-query-editor .CodeMirror')?.CodeMirror?.getValue().length > 0);
 
   // Replace the query as a person would: click into it, select all, type the new one.
