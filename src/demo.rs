@@ -1,9 +1,11 @@
 //! A small demo inventory: two datacenters, a web shop's servers and applications, its
 //! system and client. Every command carries an idempotency key, so loading it twice adds
-//! nothing the second time.
+//! nothing the second time. A demo user (`demo@maestro.local`) administers all of it
+//! through the team "Demo".
 
 use commands::{CommandHandler, CommandRequest, EventStore};
-use domain::{ActorKind, Command, Fields, ItemRef, Kind, Link, Metadata, Protocol, Relation, TagKey};
+use domain::{ActorKind, Command, Fields, ItemRef, Kind, Level, Link, Metadata, Protocol, Relation, TagKey};
+use identity::Identity;
 use serde_json::{json, Value};
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -147,22 +149,64 @@ fn demo() -> Vec<(ItemRef, Command)> {
     ]
 }
 
-/// Loads the demo and returns how many events it appended.
-pub async fn load(pool: &PgPool) -> anyhow::Result<usize> {
-    let handler = CommandHandler::new(EventStore::new(pool.clone()));
-    let mut appended = 0;
-    for (step, (target, command)) in demo().into_iter().enumerate() {
-        let outcome = handler
-            .execute(&CommandRequest {
-                kind: target.kind,
-                id: target.id,
-                command,
-                expected_version: None,
-                idempotency_key: Some(format!("demo:{step}")),
-                metadata: Metadata::new("demo", ActorKind::System),
-            })
-            .await?;
-        appended += outcome.appended;
+/// The demo user's address.
+pub const DEMO_EMAIL: &str = "demo@maestro.local";
+const DEMO_TEAM: &str = "Demo";
+
+/// What `load` did.
+pub struct Loaded {
+    /// Events appended (0 when the demo was loaded before).
+    pub events: usize,
+    /// The demo user's password, as set now.
+    pub password: String,
+}
+
+fn request(target: ItemRef, command: Command, idempotency_key: Option<String>) -> CommandRequest {
+    CommandRequest {
+        kind: target.kind,
+        id: target.id,
+        command,
+        expected_version: None,
+        idempotency_key,
+        metadata: Metadata::new("demo", ActorKind::System),
+        access: domain::Access::Unrestricted,
     }
-    Ok(appended)
+}
+
+/// Loads the demo inventory, and makes the demo user (with `password`, or a random one)
+/// an admin of all of it through the team "Demo".
+pub async fn load(pool: &PgPool, identity: &Identity, password: Option<&str>) -> anyhow::Result<Loaded> {
+    let handler = CommandHandler::new(EventStore::new(pool.clone()));
+    let mut events = 0;
+    let mut created = vec![];
+    for (step, (target, command)) in demo().into_iter().enumerate() {
+        if matches!(command, Command::Create(_)) {
+            created.push(target);
+        }
+        let outcome = handler
+            .execute(&request(target, command, Some(format!("demo:{step}"))))
+            .await?;
+        events += outcome.appended;
+    }
+    let password = password
+        .map(str::to_string)
+        .unwrap_or_else(|| Uuid::new_v4().simple().to_string());
+    let (user, _) = identity
+        .ensure_user(DEMO_EMAIL, &password, "Demo user")
+        .await
+        .map_err(|error| anyhow::anyhow!("creating the demo user: {error}"))?;
+    let teams = identity.teams_of(user.id).await?;
+    let team = match teams.into_iter().find(|(team, _)| team.name == DEMO_TEAM) {
+        Some((team, _)) => team.id,
+        None => identity.create_team(user.id, DEMO_TEAM).await?.id,
+    };
+    // Granting a level already held appends nothing, so this is safe to run again.
+    for target in created {
+        let grant = Command::Grant {
+            principal: team,
+            level: Level::Admin,
+        };
+        events += handler.execute(&request(target, grant, None)).await?.appended;
+    }
+    Ok(Loaded { events, password })
 }

@@ -115,18 +115,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             )
             .await?;
             println!("{summary}");
-            if summary.failed > 0 {
-                anyhow::bail!(
-                    "{} task region(s) failed: {}",
-                    summary.failed,
-                    summary.errors.join("; ")
-                );
+            if let Some(failure) = summary.failure() {
+                anyhow::bail!(failure);
             }
         }
         Command::Demo => {
             let pool = infrastructure::connect_postgres(&config).await?;
-            let created = demo::load(&pool).await?;
-            println!("demo inventory loaded ({created} new events)");
+            let identity = identity::Identity::new(pool.clone(), config.identity_settings(false))?;
+            let password = config.demo_password.as_ref().map(|password| password.expose());
+            let loaded = demo::load(&pool, &identity, password).await?;
+            println!("demo inventory loaded ({} new events)", loaded.events);
+            println!("demo user: {} / password: {}", demo::DEMO_EMAIL, loaded.password);
         }
     }
     Ok(())

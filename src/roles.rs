@@ -80,16 +80,32 @@ pub async fn serve(config: &Config, roles: &[Role]) -> anyhow::Result<()> {
         let listener = tokio::net::TcpListener::bind(address)
             .await
             .with_context(|| format!("port {} is taken; set MAESTRO_PORT to a free one", config.port))?;
+        if config.mode == crate::config::Mode::Production && config.public_url.starts_with("http://127.0.0.1")
+        {
+            tracing::warn!(
+                "MAESTRO_PUBLIC_URL is not set: password reset links will point at {}; set it to the address people use",
+                config.public_url
+            );
+        }
+        if config.smtp.is_none() {
+            tracing::warn!("SMTP_HOST is not set: password reset mails cannot be sent");
+        }
+        let identity = identity::Identity::new(pool.clone(), config.identity_settings(true))
+            .map_err(|error| anyhow::anyhow!("the SMTP settings cannot work: {error}"))?;
         let app = gateways::App::new(
             CommandHandler::new(store.clone()),
-            Vault::from_env(pool.clone())?,
+            vault(config, &pool)?,
             nats.clone(),
-        );
+            identity,
+        )
+        .with_cors(config.cors_origins.clone())
+        .with_client_ip_header(config.client_ip_header.as_deref())
+        .map_err(|error| anyhow::anyhow!("MAESTRO_CLIENT_IP_HEADER: {error}"))?;
         println!("GraphQL playground: http://127.0.0.1:{}/graphql", config.port);
         running.spawn(async move { gateways::serve(listener, app).await.context("gateway stopped") });
     }
     if let (true, Some(nats)) = (roles.contains(&Role::Crawler), &nats) {
-        let crawler = Crawler::new(CommandHandler::new(store.clone()), Vault::from_env(pool.clone())?);
+        let crawler = Crawler::new(CommandHandler::new(store.clone()), vault(config, &pool)?);
         let queue = JobQueue::new(nats.clone());
         running.spawn(async move { queue.work(&crawler).await.context("crawler stopped") });
     }
@@ -103,6 +119,15 @@ pub async fn serve(config: &Config, roles: &[Role]) -> anyhow::Result<()> {
         },
         _ = tokio::signal::ctrl_c() => Ok(()),
     }
+}
+
+/// The credentials vault, with the configured key (none: storing credentials fails with a
+/// message saying how to set one).
+pub fn vault(config: &Config, pool: &PgPool) -> anyhow::Result<Vault> {
+    Ok(Vault::new(
+        pool.clone(),
+        config.credentials_key.as_ref().map(|key| key.expose()),
+    )?)
 }
 
 pub async fn rebuild(pool: &PgPool, name: &str) -> anyhow::Result<RebuildReport> {

@@ -15,8 +15,9 @@ fn clients_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/clients")
 }
 
-/// Runs `node tests/clients/audit.mjs URL` and parses the results it prints.
-async fn audit(url: &str) -> Vec<Value> {
+/// Runs `node tests/clients/audit.mjs URL TOKEN` (signed in with the session TOKEN) and
+/// parses the results it prints.
+async fn audit(url: &str, token: &str) -> Vec<Value> {
     assert!(
         clients_dir().join("node_modules/graphql-http").is_dir(),
         "the test clients are not installed: run ops/clients"
@@ -24,6 +25,7 @@ async fn audit(url: &str) -> Vec<Value> {
     let child = tokio::process::Command::new("node")
         .arg(clients_dir().join("audit.mjs"))
         .arg(url)
+        .arg(token)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
@@ -59,7 +61,7 @@ fn describe(result: &Value) -> String {
 async fn the_gateway_passes_every_must_of_the_graphql_over_http_audits() {
     let db = TestDb::new().await;
     let gateway = Gateway::start(&db, None).await;
-    let results = audit(&format!("{}/graphql", gateway.url)).await;
+    let results = audit(&format!("{}/graphql", gateway.url), &gateway.token).await;
 
     let level = |result: &Value| {
         result["name"]

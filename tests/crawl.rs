@@ -39,7 +39,7 @@ async fn crawl(db: &TestDb, connection: Uuid) -> Summary {
         task: None,
         region: None,
     };
-    crawler.run(&job, |_, _, _| {}).await.unwrap()
+    crawler.run(&job, |_| {}).await.unwrap()
 }
 
 fn export(servers: &[(&str, u64)], volumes: &[&str]) -> String {
@@ -204,4 +204,36 @@ async fn credentials_are_encrypted_bound_to_their_connection_and_never_in_events
             .await
             .unwrap();
     assert_eq!(anywhere, 0);
+}
+
+#[tokio::test]
+async fn maestro_crawl_prints_a_line_per_step_and_the_summary_off_a_terminal() {
+    let db = TestDb::new().await;
+    let file = std::env::temp_dir().join(format!("maestro-import-{}.json", Uuid::now_v7()));
+    std::fs::write(&file, export(&[("web-1", 2)], &["data"])).unwrap();
+    let connection = json_connection(&db, &file).await;
+    catch_up(&db.store(), &projections::Inventory).await;
+
+    // Piped, stderr is no terminal: plain lines, no progress bar.
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_maestro"))
+        .args(["crawl", "--connection", &connection.to_string()])
+        .env("DATABASE_URL", &db.url)
+        .env("MAESTRO_LOG", "warn")
+        .output()
+        .await
+        .unwrap();
+    std::fs::remove_file(file).unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8(output.stdout).unwrap(),
+        String::from_utf8(output.stderr).unwrap(),
+    );
+    assert!(output.status.success(), "{stderr}");
+    assert_eq!(
+        stderr,
+        "crawled import in default (1/1): discovered 2 / updated 0 / orphaned 0 / unchanged 0 / errors 0\n"
+    );
+    assert_eq!(
+        stdout,
+        "discovered 2 / updated 0 / orphaned 0 / unchanged 0 / errors 0\n"
+    );
 }

@@ -1,6 +1,7 @@
 //! The GraphiQL playground as a person uses it, in a real (headless) Chromium: the page
-//! loads its scripts from the gateway, a query typed into the editor runs, and the
-//! answer shows in the result panel. Needs `ops/assets` and `ops/clients`.
+//! loads its scripts from the gateway, a `logIn` typed into the editor signs the page in,
+//! a query typed next runs with that session, and the answer shows in the result panel.
+//! Needs `ops/assets` and `ops/clients`.
 
 mod support;
 
@@ -8,8 +9,9 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
+use serde_json::json;
 use serde_json::Value;
-use support::{create_server, project_all, Gateway, TestDb};
+use support::{project_all, Gateway, TestDb};
 
 fn clients_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/clients")
@@ -23,13 +25,18 @@ async fn a_query_typed_into_the_playground_shows_its_answer() {
         "the browser test client is not installed: run ops/clients"
     );
     let db = TestDb::new().await;
-    let handler = db.handler();
+    let gateway = Gateway::start(&db, None).await;
+    // Created by the default tester, who may therefore read them.
     let hostnames = ["alpha-01.example.com", "beta-02.example.com"];
     for hostname in hostnames {
-        create_server(&handler, hostname).await;
+        gateway
+            .data(
+                "mutation($input: ServerInput!) { createServer(input: $input) { id } }",
+                json!({"input": {"hostname": hostname}}),
+            )
+            .await;
     }
     project_all(&db.store()).await;
-    let gateway = Gateway::start(&db, None).await;
 
     let page = gateway.get("/graphql").await.text().await.unwrap();
     assert!(
@@ -46,6 +53,7 @@ async fn a_query_typed_into_the_playground_shows_its_answer() {
         .arg(format!("{}/graphql", gateway.url))
         .arg("{ servers { nodes { hostname } } }")
         .arg(&screenshot)
+        .args([support::TESTER_EMAIL, support::TESTER_PASSWORD])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true)

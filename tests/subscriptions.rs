@@ -5,17 +5,13 @@
 mod support;
 
 use std::collections::HashMap;
-use std::path::PathBuf;
-use std::process::Stdio;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use commands::{Relay, Wakeup};
 use futures::StreamExt;
 use serde_json::{json, Value};
+use support::subscriber::{Subscriber, LEGACY_WS, TRANSPORT_WS};
 use support::{Gateway, NatsServer, TestDb};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader, Lines};
-use tokio::process::{Child, ChildStdout};
 use tokio::time::timeout;
 
 /// How long the relay may take to publish an event: other tests' open transactions hold
@@ -23,9 +19,6 @@ use tokio::time::timeout;
 const PUBLISHED_WITHIN: Duration = Duration::from_secs(60);
 /// How long a published event may take to reach a live subscriber.
 const DELIVERED_WITHIN: Duration = Duration::from_secs(10);
-
-const TRANSPORT_WS: &str = "graphql-transport-ws";
-const LEGACY_WS: &str = "graphql-ws";
 
 /// Postgres, the relay, a NATS of its own and the gateway following it, plus a watcher of
 /// the relay's subjects that tells when an event went out.
@@ -116,93 +109,6 @@ impl Drop for Setup {
     }
 }
 
-/// `tests/clients/subscribe.py`, killed when dropped (so a failing test leaves none behind).
-struct Subscriber {
-    child: Child,
-    lines: Lines<BufReader<ChildStdout>>,
-    stderr: Arc<Mutex<String>>,
-}
-
-impl Subscriber {
-    async fn start(url: &str, protocol: &str, query: &str, count: usize) -> Subscriber {
-        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/clients/subscribe.py");
-        let mut child = tokio::process::Command::new("python3")
-            .arg(script)
-            .args([url, protocol, query, &count.to_string(), "test-token"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("python3 runs (install the test clients with ops/clients)");
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let mut pipe = child.stderr.take().unwrap();
-        let collected = stderr.clone();
-        tokio::spawn(async move {
-            let mut text = String::new();
-            let _ = pipe.read_to_string(&mut text).await;
-            collected.lock().unwrap().push_str(&text);
-        });
-        let lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let mut subscriber = Subscriber { child, lines, stderr };
-        let ready = subscriber.line(Duration::from_secs(30)).await;
-        if ready.as_deref() != Some("READY") {
-            let stderr = subscriber.stderr().await;
-            panic!("subscribe.py did not start (it printed {ready:?}); stderr:\n{stderr}");
-        }
-        subscriber
-    }
-
-    async fn stderr(&mut self) -> String {
-        // The client's traceback is complete once it has exited.
-        let _ = timeout(Duration::from_secs(5), self.child.wait()).await;
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        self.stderr.lock().unwrap().clone()
-    }
-
-    /// The next line printed within `within`, or None when none came.
-    async fn line(&mut self, within: Duration) -> Option<String> {
-        match timeout(within, self.lines.next_line()).await {
-            Err(_) => None,
-            Ok(Ok(Some(line))) => Some(line),
-            Ok(_) => {
-                let status = self.child.wait().await;
-                panic!(
-                    "subscribe.py ended early ({status:?}); stderr:\n{}",
-                    self.stderr().await
-                )
-            }
-        }
-    }
-
-    /// The next result, which must come within `within`.
-    async fn result(&mut self, within: Duration) -> Value {
-        let line = self
-            .line(within)
-            .await
-            .unwrap_or_else(|| panic!("no subscription result arrived within {within:?}"));
-        serde_json::from_str(&line).unwrap_or_else(|e| panic!("subscribe.py printed `{line}`, not JSON: {e}"))
-    }
-
-    /// The client must leave by itself, successfully, once it had its results.
-    async fn finished(mut self) {
-        let status = timeout(Duration::from_secs(15), self.child.wait())
-            .await
-            .expect("subscribe.py exits after its last result")
-            .unwrap();
-        assert!(
-            status.success(),
-            "subscribe.py failed ({status}):\n{}",
-            self.stderr().await
-        );
-        assert_eq!(
-            self.lines.next_line().await.unwrap(),
-            None,
-            "nothing after the last result"
-        );
-    }
-}
-
 /// Neither protocol acknowledges a subscription, so the first updates may come before the
 /// gateway listens: update (a new cpu each time) until one arrives. Returns the first
 /// result and the cpu each version was given.
@@ -234,7 +140,7 @@ async fn changes_arrive_with_the_item_as_it_then_was(protocol: &str) {
         .create("createServer", json!({"hostname": hostname, "cpu": 2}))
         .await;
     let query = r#"subscription { changes(kind: "server") { id kind version eventType item { ... on Server { hostname cpu } } } }"#;
-    let mut subscriber = Subscriber::start(&setup.ws_url(), protocol, query, 2).await;
+    let mut subscriber = Subscriber::start(&setup.ws_url(), protocol, query, 2, &setup.gateway.token).await;
 
     let (first, cpus) = first_change(&mut setup, &mut subscriber, &server).await;
     let change = &first["data"]["changes"];
@@ -270,7 +176,7 @@ async fn a_filter_passes_only_the_events_it_names(protocol: &str) {
         )
         .await;
     let query = r#"subscription { events(filter: {streamType: "server", eventType: "updated"}) { streamType streamId type version data } }"#;
-    let mut subscriber = Subscriber::start(&setup.ws_url(), protocol, query, 2).await;
+    let mut subscriber = Subscriber::start(&setup.ws_url(), protocol, query, 2, &setup.gateway.token).await;
 
     let (first, cpus) = first_change(&mut setup, &mut subscriber, &server).await;
     let event = &first["data"]["events"];
@@ -320,4 +226,60 @@ async fn filtered_events_reach_a_graphql_transport_ws_client() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn filtered_events_reach_a_legacy_graphql_ws_client() {
     a_filter_passes_only_the_events_it_names(LEGACY_WS).await;
+}
+
+/// A subscriber signed in as someone else never hears of the tester's items: while both
+/// change a server of their own, the first change that reaches the other person is theirs.
+#[tokio::test]
+async fn a_subscriber_hears_only_of_items_it_may_read() {
+    let mut setup = Setup::start().await;
+    let testers = setup
+        .create(
+            "createServer",
+            json!({"hostname": "tester.example.com", "cpu": 2}),
+        )
+        .await;
+    let other = setup.gateway.sign_up("other").await;
+    let created = setup
+        .gateway
+        .data_as(
+            &other,
+            "mutation { createServer(input: {hostname: \"other.example.com\"}) { id } }",
+            json!({}),
+        )
+        .await;
+    let others = created["createServer"]["id"].as_str().unwrap().to_string();
+    for (round, query) in [
+        "subscription { changes(kind: \"server\") { id } }",
+        "subscription { events { streamId } }",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut subscriber = Subscriber::start(&setup.ws_url(), TRANSPORT_WS, query, 1, &other).await;
+        let mut received = None;
+        // Each round sets new values: an unchanged value would append nothing.
+        let first = 20 + 10 * round as i64;
+        for cpu in first..first + 10 {
+            setup.set_cpu(&testers, cpu).await;
+            let update =
+                "mutation($id: ID!, $cpu: Int!) { updateServer(id: $id, input: {cpu: $cpu}) { version } }";
+            let version = setup
+                .gateway
+                .data_as(&other, update, json!({"id": others, "cpu": cpu}))
+                .await["updateServer"]["version"]
+                .as_i64()
+                .unwrap();
+            setup.published(&others, version).await;
+            if let Some(line) = subscriber.line(DELIVERED_WITHIN).await {
+                received = Some(serde_json::from_str::<Value>(&line).unwrap());
+                break;
+            }
+        }
+        let received = received.unwrap_or_else(|| panic!("nothing reached the subscriber of `{query}`"));
+        let seen = received["data"]["changes"]["id"]
+            .as_str()
+            .or(received["data"]["events"]["streamId"].as_str());
+        assert_eq!(seen, Some(others.as_str()), "{query} leaked: {received}");
+    }
 }

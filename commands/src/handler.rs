@@ -2,7 +2,7 @@
 //! it was decided on.
 
 use chrono::{DateTime, Utc};
-use domain::{Command, DomainError, Item, ItemRef, Kind, Metadata};
+use domain::{Access, Command, DomainError, Item, ItemRef, Kind, Metadata};
 use uuid::Uuid;
 
 use crate::store::{AppendOutcome, EventStore, NewEvents, RecordedEvent, StreamPoint};
@@ -19,6 +19,8 @@ pub struct CommandRequest {
     pub expected_version: Option<i64>,
     pub idempotency_key: Option<String>,
     pub metadata: Metadata,
+    /// On whose behalf: the item's grants bind a person, not Maestro itself.
+    pub access: Access,
 }
 
 /// When and by whom an item was changed.
@@ -91,7 +93,7 @@ impl CommandHandler {
             if let Some(AppendOutcome::AlreadyApplied { stream_id, version }) =
                 self.store.idempotent_result(key).await?
             {
-                return self.replayed(request.kind, stream_id, version).await;
+                return self.replayed(request, stream_id, version).await;
             }
         }
         let mut attempts = 0;
@@ -120,7 +122,7 @@ impl CommandHandler {
                 });
             }
         }
-        let events = loaded.item.handle(&request.command)?;
+        let events = loaded.item.handle_as(&request.command, &request.access)?;
         if events.is_empty() {
             return Ok(CommandOutcome { loaded, appended: 0 });
         }
@@ -150,7 +152,7 @@ impl CommandHandler {
                 })
             }
             Ok(AppendOutcome::AlreadyApplied { stream_id, version }) => {
-                self.replayed(request.kind, stream_id, version).await
+                self.replayed(request, stream_id, version).await
             }
             Err(StoreError::Conflict { stream_id, expected }) => {
                 let actual = self.load(request.kind, request.id, None).await?.item.version;
@@ -164,16 +166,18 @@ impl CommandHandler {
         }
     }
 
-    /// The state a previous run of an idempotent command left the item in.
+    /// The state a previous run of an idempotent command left the item in, shown only
+    /// to someone who may give that command: a key is no way into another's item.
     async fn replayed(
         &self,
-        kind: Kind,
+        request: &CommandRequest,
         stream_id: Uuid,
         version: i64,
     ) -> Result<CommandOutcome, CommandError> {
         let loaded = self
-            .load(kind, stream_id, Some(StreamPoint::Version(version)))
+            .load(request.kind, stream_id, Some(StreamPoint::Version(version)))
             .await?;
+        loaded.item.authorize(&request.command, &request.access)?;
         Ok(CommandOutcome { loaded, appended: 0 })
     }
 

@@ -27,6 +27,9 @@ pub struct EventFilter {
     pub stream_type: Option<String>,
     pub event_type: Option<String>,
     pub stream_id: Option<Uuid>,
+    /// Only events of items that grant read to one of these principals, by the inventory
+    /// read model's `item_access` table (so only up to the inventory projector's cursor).
+    pub readers: Option<Vec<Uuid>>,
 }
 
 /// One event as stored.
@@ -316,6 +319,14 @@ impl EventStore {
         filter: &EventFilter,
         limit: i64,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
+        // Named only when asked for: the log's own readers run before any read model exists.
+        let readers = match filter.readers {
+            Some(_) => {
+                "AND EXISTS (SELECT 1 FROM item_access
+                                    WHERE item_access.id = events.stream_id AND readers && $9)"
+            }
+            None => "AND $9::uuid[] IS NULL",
+        };
         let rows = sqlx::query(&format!(
             "SELECT {COLUMNS} FROM events
              WHERE (transaction_id, position) > ($1::text::xid8, $2)
@@ -325,6 +336,7 @@ impl EventStore {
                AND ($6::text IS NULL OR stream_type = $6)
                AND ($7::text IS NULL OR event_type = $7)
                AND ($8::uuid IS NULL OR stream_id = $8)
+               {readers}
              ORDER BY events.transaction_id, events.position
              LIMIT $3"
         ))
@@ -336,6 +348,7 @@ impl EventStore {
         .bind(filter.stream_type.as_deref())
         .bind(filter.event_type.as_deref())
         .bind(filter.stream_id)
+        .bind(filter.readers.as_deref())
         .fetch_all(&self.pool)
         .await?;
         rows.iter()

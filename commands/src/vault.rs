@@ -56,6 +56,19 @@ impl Vault {
         })
     }
 
+    /// A vault with the key the configuration gives (`None`: no key, as in `from_env`).
+    pub fn new(pool: PgPool, encoded_key: Option<&str>) -> Result<Vault, VaultError> {
+        match encoded_key {
+            Some(key) => Self::with_key(pool, key),
+            None => Ok(Vault { pool, cipher: None }),
+        }
+    }
+
+    /// Whether `encoded` is a usable key: 32 bytes in base64.
+    pub fn check_key(encoded: &str) -> Result<(), VaultError> {
+        Self::parse_key(encoded).map(|_| ())
+    }
+
     pub fn with_key(pool: PgPool, encoded_key: &str) -> Result<Vault, VaultError> {
         let key = Self::parse_key(encoded_key)?;
         Ok(Vault {

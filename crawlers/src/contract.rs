@@ -9,6 +9,8 @@ use futures::future::BoxFuture;
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
+use crate::source::{Shape, SourceFile};
+
 /// A discovery task of a provider, e.g. AWS `server-list`.
 #[derive(Debug, Clone, Copy)]
 pub struct Task {
@@ -113,6 +115,27 @@ pub trait Provider: Send + Sync {
     /// Everything the provider shows for one task in one region, every page of it; an
     /// error when any page failed.
     fn crawl<'a>(&'a self, request: CrawlRequest<'a>) -> BoxFuture<'a, Result<Vec<Observation>, CrawlError>>;
+
+    /// For providers that read files (Terraform state, Ansible facts) from a source: what
+    /// they read there. `None`, the default, for those that call an API.
+    fn file_shape(&self) -> Option<Shape> {
+        None
+    }
+
+    /// What the provider shows for one task in these files, given instead of reading the
+    /// connection's source (e.g. uploaded), and already checked against
+    /// [`Provider::file_shape`]. Only providers with a file shape implement it.
+    fn crawl_files<'a>(
+        &'a self,
+        _request: CrawlRequest<'a>,
+        _files: &'a [SourceFile],
+    ) -> BoxFuture<'a, Result<Vec<Observation>, CrawlError>> {
+        let error = CrawlError::Settings(
+            "source".into(),
+            format!("{} crawls an API, not files", self.name()),
+        );
+        Box::pin(std::future::ready(Err(error)))
+    }
 
     fn task(&self, name: &str) -> Result<&'static Task, CrawlError> {
         self.tasks()

@@ -1,12 +1,15 @@
 //! Crawl jobs travel through the JetStream work-queue stream `MAESTRO_CRAWLS`. Every
 //! crawler process pulls from the same durable consumer, so several share the work and
 //! each job runs once; a job whose crawler died is delivered again after `ACK_WAIT`.
+//! What becomes of a job goes out as [`JobUpdate`]s.
 
 use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer::pull, stream};
 use futures::StreamExt;
+use tokio::sync::mpsc;
 
+use crate::updates::{JobUpdate, JobUpdates, UpdatesError};
 use crate::{Crawler, Job};
 
 pub const CRAWLS_STREAM: &str = "MAESTRO_CRAWLS";
@@ -20,6 +23,8 @@ const MAX_DELIVER: i64 = 3;
 pub enum JobError {
     #[error("NATS JetStream did not take the crawl job ({0}); check NATS_URL and start NATS with `ops/up`")]
     Nats(String),
+    #[error(transparent)]
+    Updates(#[from] UpdatesError),
 }
 
 fn nats(error: impl std::fmt::Display) -> JobError {
@@ -29,13 +34,20 @@ fn nats(error: impl std::fmt::Display) -> JobError {
 #[derive(Clone)]
 pub struct JobQueue {
     jetstream: jetstream::Context,
+    updates: JobUpdates,
 }
 
 impl JobQueue {
     pub fn new(client: async_nats::Client) -> JobQueue {
         JobQueue {
+            updates: JobUpdates::new(client.clone()),
             jetstream: jetstream::new(client),
         }
+    }
+
+    /// What became of the jobs.
+    pub fn updates(&self) -> &JobUpdates {
+        &self.updates
     }
 
     async fn stream(&self) -> Result<jetstream::stream::Stream, JobError> {
@@ -50,8 +62,10 @@ impl JobQueue {
             .map_err(nats)
     }
 
-    /// Queues a job. Submitting the same job id twice queues it once.
+    /// Queues a job. Submitting the same job id twice queues it once. The job's first
+    /// update, `QUEUED`, goes out before it can start, so its updates come in order.
     pub async fn submit(&self, job: &Job) -> Result<(), JobError> {
+        self.updates.publish(&JobUpdate::queued(job)).await?;
         self.stream().await?;
         let payload = serde_json::to_vec(job).expect("jobs serialize");
         let publish = jetstream::context::Publish::build()
@@ -97,19 +111,45 @@ impl JobQueue {
         while let Some(message) = messages.next().await {
             let message = message.map_err(nats)?;
             match serde_json::from_slice::<Job>(&message.payload) {
-                Ok(job) => match crawler
-                    .run(&job, |task, region, summary| {
-                        tracing::info!(job = %job.id, task, region, %summary, "crawled");
-                    })
-                    .await
-                {
-                    Ok(summary) => tracing::info!(job = %job.id, %summary, "crawl job done"),
-                    Err(error) => tracing::warn!(job = %job.id, %error, "crawl job failed"),
-                },
+                Ok(job) => self.run(crawler, &job).await,
                 Err(error) => tracing::warn!(%error, "dropping a crawl job that is not a job"),
             }
             message.ack().await.map_err(nats)?;
         }
         Ok(())
+    }
+
+    /// Runs a job and publishes its updates. They go out beside the crawl, in order, so
+    /// that a slow NATS never holds the crawl up; one that fails is logged and skipped,
+    /// since the crawl matters more than its telling.
+    async fn run(&self, crawler: &Crawler, job: &Job) {
+        let (sender, mut receiver) = mpsc::unbounded_channel();
+        let crawl = crawler.run(job, move |progress| {
+            if progress.step.is_some() {
+                tracing::info!(job = %job.id, %progress, "crawled");
+            }
+            let _ = sender.send(JobUpdate::running(job, progress));
+        });
+        let publish = async {
+            let mut last = None;
+            while let Some(update) = receiver.recv().await {
+                self.publish(&update).await;
+                last = Some(update);
+            }
+            last
+        };
+        let (outcome, last) = tokio::join!(crawl, publish);
+        match &outcome {
+            Ok(summary) => tracing::info!(job = %job.id, %summary, "crawl job done"),
+            Err(error) => tracing::warn!(job = %job.id, %error, "crawl job failed"),
+        }
+        self.publish(&JobUpdate::ended(job, last.as_ref(), &outcome))
+            .await;
+    }
+
+    async fn publish(&self, update: &JobUpdate) {
+        if let Err(error) = self.updates.publish(update).await {
+            tracing::warn!(job = %update.job, %error, "a crawl job update was lost");
+        }
     }
 }

@@ -7,13 +7,16 @@
 
 mod contract;
 mod jobs;
+mod progress;
 pub mod reconcile;
 mod registry;
 mod rest;
 mod run;
 mod source;
+mod updates;
 
 mod ansible;
+mod aws;
 mod azure;
 mod digitalocean;
 mod json;
@@ -22,5 +25,8 @@ mod terraform;
 
 pub use contract::{CrawlError, CrawlRequest, Credentials, Observation, Provider, Task};
 pub use jobs::{JobError, JobQueue, CRAWLS_STREAM};
+pub use progress::{Counts, Progress};
 pub use registry::{provider, providers};
 pub use run::{Crawler, Job, RunError, Summary};
+pub use source::{Shape, SourceFile};
+pub use updates::{JobState, JobUpdate, JobUpdates, UpdatesError, JOBS_STREAM};

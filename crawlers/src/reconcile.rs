@@ -177,6 +177,7 @@ mod tests {
                         Command::Observe {
                             fields: fields.clone(),
                             provenance: provenance.clone(),
+                            grants: domain::Acl::new(),
                         },
                     ),
                     Change::Orphan { id, kind } => (*id, *kind, Command::Orphan),

@@ -7,6 +7,7 @@ use crate::Provider;
 pub fn providers() -> Vec<Box<dyn Provider>> {
     vec![
         Box::new(crate::json::JsonImport),
+        Box::new(crate::aws::Aws),
         Box::new(crate::terraform::Terraform),
         Box::new(crate::ansible::Ansible),
         Box::new(crate::openstack::OpenStack),

@@ -7,12 +7,14 @@ use std::fmt;
 
 use chrono::Utc;
 use commands::{CommandError, CommandHandler, CommandRequest, Vault, VaultError};
-use domain::{ActorKind, Command, Fields, Kind, Metadata};
+use domain::{Access, Acl, ActorKind, Command, Fields, Item, Kind, Metadata};
 use futures::StreamExt;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
+use crate::progress::{Counts, Progress};
 use crate::reconcile::{self, Change, Known, Scope};
+use crate::source::SourceFile;
 use crate::{CrawlError, CrawlRequest, Credentials, Provider, Task};
 
 /// Commands of one crawl applied at once: enough to keep Postgres busy, few enough to
@@ -32,17 +34,34 @@ pub struct Summary {
     pub errors: Vec<String>,
 }
 
+impl Summary {
+    pub fn counts(&self) -> Counts {
+        Counts {
+            discovered: self.discovered,
+            updated: self.updated,
+            orphaned: self.orphaned,
+            unchanged: self.unchanged,
+            errors: self.errors.len(),
+            failed: self.failed,
+        }
+    }
+
+    /// Why the crawl as a whole failed: some steps saw nothing, so what they hold was
+    /// neither updated nor orphaned. Items Maestro could not take do not fail it.
+    pub fn failure(&self) -> Option<String> {
+        (self.failed > 0).then(|| {
+            format!(
+                "{} task region(s) failed: {}",
+                self.failed,
+                self.errors.join("; ")
+            )
+        })
+    }
+}
+
 impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "discovered {} / updated {} / orphaned {} / unchanged {} / errors {}",
-            self.discovered,
-            self.updated,
-            self.orphaned,
-            self.unchanged,
-            self.errors.len()
-        )
+        self.counts().fmt(f)
     }
 }
 
@@ -52,6 +71,9 @@ pub enum RunError {
     NoConnection(Uuid),
     #[error("connection {0} names no provider Maestro can crawl (`{1}`)")]
     NoProvider(Uuid, String),
+    /// Files given to crawl (an upload) that the connection's provider cannot take.
+    #[error("the files cannot be crawled for this connection: {0}")]
+    Files(String),
     #[error(transparent)]
     Crawl(#[from] CrawlError),
     #[error(transparent)]
@@ -81,8 +103,30 @@ impl Crawler {
         Crawler { handler, vault }
     }
 
-    /// Runs a job; `progress` hears about each task and region as it ends.
-    pub async fn run(&self, job: &Job, progress: impl Fn(&str, &str, &Summary)) -> Result<Summary, RunError> {
+    /// Runs a job; `progress` hears about each task in each region as it starts and as
+    /// it ends.
+    pub async fn run(&self, job: &Job, progress: impl Fn(&Progress)) -> Result<Summary, RunError> {
+        self.run_on(job, None, progress).await
+    }
+
+    /// Runs a job on these files (e.g. uploaded) instead of the connection's source, like
+    /// any crawl otherwise. Nothing runs when the provider does not read files or the
+    /// files do not fit what it reads (see [`Shape::check`](crate::Shape::check)).
+    pub async fn run_files(
+        &self,
+        job: &Job,
+        files: &[SourceFile],
+        progress: impl Fn(&Progress),
+    ) -> Result<Summary, RunError> {
+        self.run_on(job, Some(files), progress).await
+    }
+
+    async fn run_on(
+        &self,
+        job: &Job,
+        files: Option<&[SourceFile]>,
+        progress: impl Fn(&Progress),
+    ) -> Result<Summary, RunError> {
         let loaded = self.handler.load(Kind::Connection, job.connection, None).await?;
         if loaded.item.version == 0 || !loaded.item.is_active() {
             return Err(RunError::NoConnection(job.connection));
@@ -95,6 +139,15 @@ impl Crawler {
             .to_string();
         let provider = crate::provider(&provider_name)
             .ok_or_else(|| RunError::NoProvider(job.connection, provider_name))?;
+        if let Some(files) = files {
+            let shape = provider.file_shape().ok_or_else(|| {
+                RunError::Files(format!(
+                    "{} connections crawl an API, not files; upload to a terraform or ansible connection",
+                    provider.name()
+                ))
+            })?;
+            shape.check(files).map_err(RunError::Files)?;
+        }
         let tasks: Vec<&'static Task> = match &job.task {
             Some(task) => vec![provider.task(task)?],
             None => provider.tasks().iter().collect(),
@@ -124,10 +177,26 @@ impl Crawler {
             .and_then(Value::as_object)
             .cloned()
             .unwrap_or_default();
+        let grants = acl_template(&loaded.item);
         let mut total = Summary::default();
+        let mut told = Progress {
+            task: "",
+            region: "",
+            done: 0,
+            steps: tasks.len() * regions.len(),
+            step: None,
+            total: Counts::default(),
+        };
         for task in tasks {
             let mut task_summary = Summary::default();
             for region in &regions {
+                told = Progress {
+                    task: task.name,
+                    region,
+                    step: None,
+                    ..told
+                };
+                progress(&told);
                 let request = CrawlRequest {
                     connection: job.connection,
                     options: &options,
@@ -135,8 +204,13 @@ impl Crawler {
                     task: task.name,
                     region,
                 };
-                let summary = self.crawl(job, provider.as_ref(), task, request).await?;
-                progress(task.name, region, &summary);
+                let summary = self
+                    .crawl(job, provider.as_ref(), task, request, &grants, files)
+                    .await?;
+                told.done += 1;
+                told.step = Some(summary.counts());
+                told.total += summary.counts();
+                progress(&told);
                 merge(&mut task_summary, &summary);
             }
             self.record_status(job, task, &task_summary).await?;
@@ -151,6 +225,8 @@ impl Crawler {
         provider: &dyn Provider,
         task: &Task,
         request: CrawlRequest<'_>,
+        grants: &Acl,
+        files: Option<&[SourceFile]>,
     ) -> Result<Summary, RunError> {
         let scope = Scope {
             connection: job.connection,
@@ -158,7 +234,11 @@ impl Crawler {
             region: request.region.to_string(),
         };
         let mut summary = Summary::default();
-        let observations = match provider.crawl(request).await {
+        let crawled = match files {
+            Some(files) => provider.crawl_files(request, files).await,
+            None => provider.crawl(request).await,
+        };
+        let observations = match crawled {
             Ok(observations) => observations,
             Err(error) => {
                 summary.failed += 1;
@@ -192,7 +272,15 @@ impl Crawler {
                             kind,
                             fields,
                             provenance,
-                        } => (kind, id, Command::Observe { fields, provenance }, false),
+                        } => {
+                            let grants = grants.clone();
+                            let observe = Command::Observe {
+                                fields,
+                                provenance,
+                                grants,
+                            };
+                            (kind, id, observe, false)
+                        }
                         Change::Orphan { id, kind } => (kind, id, Command::Orphan, true),
                     };
                     let request = CommandRequest {
@@ -202,6 +290,7 @@ impl Crawler {
                         expected_version: None,
                         idempotency_key: None,
                         metadata,
+                        access: Access::Unrestricted,
                     };
                     (orphan, self.handler.execute(&request).await)
                 }
@@ -291,6 +380,7 @@ impl Crawler {
             expected_version: None,
             idempotency_key: None,
             metadata,
+            access: Access::Unrestricted,
         };
         self.handler.execute(&request).await?;
         Ok(())
@@ -304,4 +394,15 @@ fn merge(total: &mut Summary, part: &Summary) {
     total.unchanged += part.unchanged;
     total.failed += part.failed;
     total.errors.extend(part.errors.iter().cloned());
+}
+
+/// What the items a connection discovers are granted: its `acl_template` field
+/// (`{"<user or team id>": "read" | "write" | "admin"}`) when set, else the connection's
+/// own grants, so that whoever may see a connection sees what it found.
+fn acl_template(connection: &Item) -> Acl {
+    match connection.fields.get("acl_template") {
+        // Parsed when the connection was given it: it cannot be malformed here.
+        Some(template) => domain::grants("acl_template", template).unwrap_or_default(),
+        None => connection.acl.clone(),
+    }
 }

@@ -3,10 +3,19 @@
 //!
 //! - `{"source": "path", "path": "/x/y"}`: a local file, or a directory of files;
 //! - `{"source": "ssh", "host": "h", "port": 22, "user": "u", "path": "/x/y"}`: the same
-//!   over SSH, with the private key of the connection's `ssh_private_key` credential.
+//!   over SSH, with the private key of the connection's `ssh_private_key` credential;
+//! - `{"source": "s3", "bucket": "b", "key": "path/to/terraform.tfstate"}`: an S3 object,
+//!   or with a key ending in `/` (or `"prefix": "path/to"` instead of `key`) every object
+//!   directly under it, like the files of a directory. The connection's credentials are
+//!   the AWS provider's (`access_key_id`, `secret_access_key`, optional `session_token`),
+//!   and so are the `endpoint` (MinIO, moto), `timeout_seconds` and `page_size` options.
+//!   The region is the `s3_region` option, else the crawl's region (one of the
+//!   connection's `regions`), else `us-east-1`: file-based connections usually list no
+//!   region, and a bucket elsewhere answers with a redirect that the error turns into
+//!   "set `s3_region`".
 //!
-//! `source` defaults to `path`. S3 (`"source": "s3"`) comes with the AWS SDK: until then it
-//! is refused with a message saying so.
+//! `source` defaults to `path`. Files can also be given directly, e.g. uploaded through
+//! GraphQL: [`Shape::check`] says whether they fit what the provider reads.
 //!
 //! SSH uses the system's OpenSSH client (`scp`), so it behaves like the tool operators
 //! already know: the key goes to a 0600 file in a private temporary folder that is removed
@@ -22,7 +31,10 @@ use serde_json::{Map, Value};
 use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
 
-use crate::{CrawlError, Credentials};
+use crate::{CrawlError, CrawlRequest, Credentials};
+use s3::S3Target;
+
+mod s3;
 
 /// The credential holding the SSH private key (OpenSSH or PEM format).
 pub const SSH_KEY: &str = "ssh_private_key";
@@ -42,14 +54,50 @@ pub enum Shape {
     FileOrDirectory,
 }
 
+impl Shape {
+    /// Whether files given directly (an upload) are what the provider reads: at least
+    /// one, only one for [`Shape::File`], and no two with the same name (Ansible names a
+    /// host after its file). The error says what to send instead.
+    pub fn check(self, files: &[SourceFile]) -> Result<(), String> {
+        if files.is_empty() {
+            return Err("no file was given; send at least one".into());
+        }
+        if self == Shape::File && files.len() > 1 {
+            return Err(format!(
+                "{} files were given, and this connection reads one file; send only one",
+                files.len()
+            ));
+        }
+        let mut names: Vec<&str> = files.iter().map(|file| file.name.as_str()).collect();
+        names.sort_unstable();
+        match names.windows(2).find(|pair| pair[0] == pair[1]) {
+            Some(pair) => Err(format!(
+                "two files are named `{}`; each file must have its own name",
+                pair[0]
+            )),
+            None => Ok(()),
+        }
+    }
+}
+
 /// One file read from a source.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SourceFile {
-    /// Where it was read, for messages: a local path or `user@host:path`.
+    /// Where it was read, for messages: a local path, `user@host:path`, `s3://b/key`.
     pub origin: String,
     /// Its file name without folders (Ansible's tree names each file after its host).
     pub name: String,
     pub text: String,
+}
+
+impl SourceFile {
+    /// A file of `bytes`, which must be UTF-8 text; the error names it by `origin`.
+    pub fn from_bytes(origin: String, name: String, bytes: Vec<u8>) -> Result<SourceFile, CrawlError> {
+        match String::from_utf8(bytes) {
+            Ok(text) => Ok(SourceFile { origin, name, text }),
+            Err(_) => Err(CrawlError::Malformed(format!("{origin} is not UTF-8 text"))),
+        }
+    }
 }
 
 /// A source of files, from a connection's options.
@@ -57,6 +105,7 @@ pub struct SourceFile {
 pub enum Source {
     Path(PathBuf),
     Ssh(SshTarget),
+    S3(S3Target),
 }
 
 /// A file or directory on a host reached over SSH.
@@ -137,25 +186,26 @@ impl Source {
                 )?,
                 path: required(options, "path", "give the path of the file on the SSH host")?.to_string(),
             })),
-            // S3 sources need the AWS SDK, which another part of the crate brings; they
-            // will read the object(s) under `bucket`/`key` into the same `SourceFile`s.
-            "s3" => Err(settings(
-                "source",
-                "S3 sources are not supported yet (they come with the AWS SDK); use `path` or `ssh`",
-            )),
+            "s3" => Ok(Source::S3(S3Target::from_options(options)?)),
             other => Err(settings(
                 "source",
-                format!("`{other}` is not a source; use `path` or `ssh`"),
+                format!("`{other}` is not a source; use `path`, `ssh` or `s3`"),
             )),
         }
     }
 
     /// Reads the file at the source, or every file of the directory when `shape` allows
-    /// one (not its sub-directories nor hidden files), sorted by name.
-    pub async fn read(&self, shape: Shape, credentials: &Credentials) -> Result<Vec<SourceFile>, CrawlError> {
+    /// one (not its sub-directories nor hidden files), sorted by name, with the request's
+    /// credentials and options.
+    pub async fn read(
+        &self,
+        shape: Shape,
+        request: &CrawlRequest<'_>,
+    ) -> Result<Vec<SourceFile>, CrawlError> {
         match self {
             Source::Path(path) => read_local(path, &path.display().to_string(), shape).await,
-            Source::Ssh(target) => read_over_ssh(target, shape, credentials).await,
+            Source::Ssh(target) => read_over_ssh(target, shape, request.credentials).await,
+            Source::S3(target) => target.read(shape, request).await,
         }
     }
 }
@@ -214,13 +264,7 @@ async fn read_text(path: &Path, shown: &str, name: String) -> Result<SourceFile,
     let bytes = tokio::fs::read(path)
         .await
         .map_err(|error| settings("path", format!("cannot read {shown}: {error}")))?;
-    let text =
-        String::from_utf8(bytes).map_err(|_| CrawlError::Malformed(format!("{shown} is not UTF-8 text")))?;
-    Ok(SourceFile {
-        origin: shown.to_string(),
-        name,
-        text,
-    })
+    SourceFile::from_bytes(shown.to_string(), name, bytes)
 }
 
 /// Copies the file or directory to a private temporary folder with `scp`, then reads it
@@ -399,9 +443,9 @@ mod tests {
         assert!(
             matches!(error(json!({"source": "ssh", "host": "h", "user": "u", "port": 70000, "path": "/p"})), CrawlError::Settings(name, _) if name == "port")
         );
-        assert!(error(json!({"source": "s3", "path": "/p"}))
-            .to_string()
-            .contains("AWS SDK"));
+        assert!(
+            matches!(error(json!({"source": "s3", "path": "/p"})), CrawlError::Settings(name, _) if name == "bucket")
+        );
         assert!(error(json!({"source": "ftp"}))
             .to_string()
             .contains("`ftp` is not a source"));
@@ -434,6 +478,42 @@ mod tests {
         assert!(detail(&"x".repeat(1000)).ends_with('…'));
     }
 
+    #[test]
+    fn given_files_must_fit_the_shape() {
+        let file = |name: &str| SourceFile {
+            origin: format!("{name} (uploaded)"),
+            name: name.into(),
+            text: "{}".into(),
+        };
+        assert_eq!(Shape::File.check(&[file("a.tfstate")]), Ok(()));
+        assert!(Shape::File.check(&[]).unwrap_err().contains("no file"));
+        let two = [file("web-1"), file("web-2")];
+        assert!(Shape::File.check(&two).unwrap_err().contains("2 files"));
+        assert_eq!(Shape::FileOrDirectory.check(&two), Ok(()));
+        let twins = [file("web-1"), file("web-2"), file("web-1")];
+        assert!(Shape::FileOrDirectory
+            .check(&twins)
+            .unwrap_err()
+            .contains("two files are named `web-1`"));
+        let error = SourceFile::from_bytes("x (uploaded)".into(), "x".into(), vec![0xff]).unwrap_err();
+        assert_eq!(
+            error,
+            CrawlError::Malformed("x (uploaded) is not UTF-8 text".into())
+        );
+    }
+
+    /// A request carrying only these credentials.
+    fn request(credentials: &Credentials) -> CrawlRequest<'_> {
+        static NO_OPTIONS: std::sync::OnceLock<Map<String, Value>> = std::sync::OnceLock::new();
+        CrawlRequest {
+            connection: uuid::Uuid::nil(),
+            options: NO_OPTIONS.get_or_init(Map::new),
+            credentials,
+            task: "server-list",
+            region: "default",
+        }
+    }
+
     #[tokio::test]
     async fn local_files_and_directories_are_read_by_name() {
         let dir = tempfile::tempdir().unwrap();
@@ -443,14 +523,17 @@ mod tests {
         std::fs::create_dir(dir.path().join("sub")).unwrap();
         let source = Source::Path(dir.path().to_path_buf());
         let none = Credentials::default();
-        let files = source.read(Shape::FileOrDirectory, &none).await.unwrap();
+        let files = source
+            .read(Shape::FileOrDirectory, &request(&none))
+            .await
+            .unwrap();
         let names: Vec<(&str, &str)> = files.iter().map(|f| (f.name.as_str(), f.text.as_str())).collect();
         assert_eq!(names, [("web-1", "one"), ("web-2", "two")]);
         assert!(files[0].origin.ends_with("/web-1"));
-        let error = source.read(Shape::File, &none).await.unwrap_err();
+        let error = source.read(Shape::File, &request(&none)).await.unwrap_err();
         assert!(error.to_string().contains("is a directory"), "{error}");
         let missing = Source::Path(dir.path().join("nope"))
-            .read(Shape::File, &none)
+            .read(Shape::File, &request(&none))
             .await
             .unwrap_err();
         assert!(
@@ -459,7 +542,7 @@ mod tests {
         );
         let empty = tempfile::tempdir().unwrap();
         let error = Source::Path(empty.path().into())
-            .read(Shape::FileOrDirectory, &none)
+            .read(Shape::FileOrDirectory, &request(&none))
             .await
             .unwrap_err();
         assert!(error.to_string().contains("holds no files"), "{error}");
@@ -474,7 +557,7 @@ mod tests {
             path: "/p".into(),
         });
         let error = target
-            .read(Shape::File, &Credentials::default())
+            .read(Shape::File, &request(&Credentials::default()))
             .await
             .unwrap_err();
         assert!(matches!(error, CrawlError::Credentials(_)), "{error}");

@@ -2,7 +2,8 @@
 //! (`ansible all -i localhost, -c local -m setup --tree DIR`, installed by
 //! `tools/ansible.sh`): the server and volumes it maps hold what the machine itself
 //! reports; broken facts fail whole with the file, host and reason; and the same facts
-//! read over SSH from a real local sshd give the same answer.
+//! read over SSH from a real local sshd, or from S3 on a private moto server, give the
+//! same answer.
 
 mod tools;
 
@@ -14,6 +15,7 @@ use crawlers::{CrawlError, Credentials, Observation};
 use domain::{Fields, Kind};
 use serde_json::{json, Value};
 use tempfile::TempDir;
+use tools::moto::{self, Moto};
 use tools::{crawl, ssh_credentials, Sshd};
 
 /// The inventory name the facts are gathered under.
@@ -360,4 +362,91 @@ async fn facts_read_over_ssh_are_the_same_and_a_wrong_key_is_refused() {
     .unwrap_err();
     assert!(matches!(error, CrawlError::Unauthorized(_)), "{error:?}");
     assert!(!error.to_string().contains(stranger.lines().nth(1).unwrap()));
+}
+
+#[tokio::test]
+async fn facts_read_from_s3_are_the_same_and_an_empty_prefix_is_named() {
+    let tree = gather();
+    let facts = std::fs::read_to_string(tree.path().join(HOST)).unwrap();
+    let local = tempfile::tempdir().unwrap();
+    for host in [HOST, "web-1", "web-2"] {
+        std::fs::write(local.path().join(host), &facts).unwrap();
+    }
+    let mut without_facts = facts_file(&tree);
+    without_facts.as_object_mut().unwrap().remove("ansible_facts");
+    let without_facts = without_facts.to_string();
+    let moto = Moto::start().await;
+    moto.bucket(
+        "inventory",
+        &[
+            ("facts/", ""),
+            ("facts/localhost", &facts),
+            ("facts/web-1", &facts),
+            ("facts/web-2", &facts),
+            ("facts/.ansible-tmp", "not facts"),
+            ("facts/2024/web-9", "an older tree, not read"),
+            ("broken/web-3", &without_facts),
+        ],
+    )
+    .await;
+    let credentials = moto::credentials();
+
+    for task in ["server-list", "volumes"] {
+        let expected = crawl_checked(task, path_options(local.path()), &Credentials::default()).await;
+        assert!(!expected.is_empty());
+        // One object a page: the three hosts come from three pages.
+        for target in [
+            json!({"bucket": "inventory", "prefix": "facts", "page_size": 1}),
+            json!({"bucket": "inventory", "key": "facts/"}),
+        ] {
+            let from_s3 = crawl_checked(task, moto.s3_options(target.clone()), &credentials).await;
+            assert_eq!(from_s3, expected, "{task} {target}");
+        }
+    }
+    let one = json!({"bucket": "inventory", "key": "facts/web-2"});
+    let servers = crawl_checked("server-list", moto.s3_options(one), &credentials).await;
+    assert_eq!(servers.len(), 1);
+    assert_eq!(servers[0].provider_id, "web-2", "a host is named by its object");
+
+    let from_s3 = |target: Value| crawl("ansible", "server-list", moto.s3_options(target), &credentials);
+    let error = from_s3(json!({"bucket": "inventory", "prefix": "nothing/here"}))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        error,
+        CrawlError::Settings(
+            "prefix".into(),
+            "s3://inventory/nothing/here/ holds no objects".into()
+        )
+    );
+    let error = from_s3(json!({"bucket": "inventory", "key": "facts"}))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        error,
+        CrawlError::Settings(
+            "key".into(),
+            "s3://inventory/facts does not exist; to read every object under a prefix, end the key with `/`"
+                .into()
+        )
+    );
+    let error = from_s3(json!({"bucket": "nowhere", "prefix": "facts"}))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        error,
+        CrawlError::Settings(
+            "bucket".into(),
+            "bucket `nowhere` does not exist (reading s3://nowhere/facts/)".into()
+        )
+    );
+    let error = from_s3(json!({"bucket": "inventory", "prefix": "broken"}))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        error,
+        CrawlError::Malformed(
+            "facts file s3://inventory/broken/web-3: host web-3: ansible_facts missing".into()
+        )
+    );
 }

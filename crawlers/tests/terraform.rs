@@ -1,7 +1,7 @@
 //! The Terraform provider on recorded state files (`tests/data/terraform`, see its
 //! SOURCES.md): each resource family through its task, with the values Maestro takes;
 //! broken states fail whole with the file and the reason; and the same states read over
-//! SSH from a real local sshd give the same answer.
+//! SSH from a real local sshd, or from S3 on a private moto server, give the same answer.
 
 mod tools;
 
@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use crawlers::{CrawlError, Credentials, Observation};
 use domain::{Fields, Kind};
 use serde_json::{json, Value};
+use tools::moto::{self, Moto};
 use tools::{crawl, ssh_credentials, Sshd};
 
 fn fixture(name: &str) -> PathBuf {
@@ -383,4 +384,102 @@ async fn states_read_over_ssh_are_the_same_and_a_wrong_key_is_refused() {
     .await
     .unwrap_err();
     assert!(matches!(error, CrawlError::Credentials(_)), "{error:?}");
+}
+
+#[tokio::test]
+async fn states_read_from_s3_are_the_same_and_missing_buckets_and_keys_are_named() {
+    let moto = Moto::start().await;
+    let states: Vec<(String, String)> = FIXTURES
+        .iter()
+        .map(|(name, _)| {
+            let text = std::fs::read_to_string(fixture(name)).unwrap();
+            (format!("env/{name}"), text)
+        })
+        .collect();
+    let vpc = &states
+        .iter()
+        .find(|(key, _)| key.ends_with("aws_vpc.tfstate"))
+        .unwrap()
+        .1;
+    let truncated = &vpc[..vpc.len() / 2];
+    let mut objects: Vec<(&str, &str)> = states.iter().map(|(k, t)| (k.as_str(), t.as_str())).collect();
+    objects.push(("broken/terraform.tfstate", truncated));
+    moto.bucket("states", &objects).await;
+    let credentials = moto::credentials();
+    let from_s3 = |target: Value| crawl("terraform", "network", moto.s3_options(target), &credentials);
+
+    for (name, task) in FIXTURES {
+        let options = moto.s3_options(json!({"bucket": "states", "key": format!("env/{name}")}));
+        let observations = crawl("terraform", task, options, &credentials)
+            .await
+            .unwrap_or_else(|error| panic!("{name} from S3: {error}"));
+        assert!(!observations.is_empty());
+        assert_eq!(observations, crawl_fixture(name, task).await, "{name}");
+    }
+
+    let error = from_s3(json!({"bucket": "broken", "key": "env/aws_vpc.tfstate"}))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        error,
+        CrawlError::Settings(
+            "bucket".into(),
+            "bucket `broken` does not exist (reading s3://broken/env/aws_vpc.tfstate)".into()
+        )
+    );
+    let error = from_s3(json!({"bucket": "states", "key": "env/gone.tfstate"}))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        error,
+        CrawlError::Settings("key".into(), "s3://states/env/gone.tfstate does not exist".into())
+    );
+    let error = from_s3(json!({"bucket": "states", "key": "env/"}))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        error,
+        CrawlError::Settings(
+            "key".into(),
+            "s3://states/env/ is a prefix; give the key of the file itself".into()
+        )
+    );
+    let error = from_s3(json!({"bucket": "states", "key": "broken/terraform.tfstate"}))
+        .await
+        .unwrap_err();
+    assert!(
+        error.to_string().contains(
+            "Terraform state s3://states/broken/terraform.tfstate: not a JSON document (EOF while parsing"
+        ),
+        "{error}"
+    );
+    let options = moto.s3_options(json!({"bucket": "states", "key": "env/aws_vpc.tfstate"}));
+    let error = crawl("terraform", "network", options, &Credentials::default())
+        .await
+        .unwrap_err();
+    assert_eq!(
+        error,
+        CrawlError::Credentials("the connection has no `access_key_id` credential".into())
+    );
+}
+
+#[tokio::test]
+async fn s3_refuses_unknown_credentials_and_the_error_never_shows_them() {
+    // With no free actions, moto checks every request's access key against its IAM users,
+    // which know none.
+    let moto = Moto::start_with(&[("INITIAL_NO_AUTH_ACTION_COUNT", "0")]).await;
+    let options = moto.s3_options(json!({"bucket": "states", "key": "env/aws_vpc.tfstate"}));
+    let error = crawl("terraform", "network", options, &moto::credentials())
+        .await
+        .unwrap_err();
+    let CrawlError::Unauthorized(message) = &error else {
+        panic!("{error:?}")
+    };
+    assert!(
+        message.starts_with("s3 GetObject s3://states/env/aws_vpc.tfstate: InvalidAccessKeyId"),
+        "{message}"
+    );
+    let text = format!("{error} {error:?}");
+    assert!(!text.contains(moto::SECRET_ACCESS_KEY), "{text}");
+    assert!(!text.contains(moto::ACCESS_KEY_ID), "{text}");
 }

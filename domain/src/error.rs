@@ -33,6 +33,8 @@ pub enum DomainError {
     },
     #[error("an item cannot be linked to itself")]
     SelfLink,
+    #[error("you may not do this to {kind} {id}: it needs {needed} access, ask one of its admins")]
+    Forbidden { kind: Kind, id: Uuid, needed: String },
 }
 
 impl DomainError {

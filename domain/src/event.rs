@@ -7,7 +7,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-use crate::{EventDecodeError, Kind, Protocol, Provenance, Relation, TagKey};
+use chrono::{DateTime, Utc};
+
+use crate::{Acl, EventDecodeError, Kind, Level, Protocol, Provenance, Relation, TagKey};
 
 /// What happened to an item. Stored as `event_type` plus `data` (the variant's fields).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -15,6 +17,10 @@ use crate::{EventDecodeError, Kind, Protocol, Provenance, Relation, TagKey};
 pub enum Event {
     Created {
         fields: BTreeMap<String, Value>,
+        /// The first grants: its creator's admin. Absent in events written before access
+        /// control, which therefore grant nothing.
+        #[serde(default, skip_serializing_if = "Acl::is_empty")]
+        grants: Acl,
     },
     /// Only the fields that changed; `null` clears a field.
     Updated {
@@ -46,9 +52,27 @@ pub enum Event {
     Discovered {
         provenance: Provenance,
         fields: BTreeMap<String, Value>,
+        /// Its connection's ACL template.
+        #[serde(default, skip_serializing_if = "Acl::is_empty")]
+        grants: Acl,
     },
     /// No longer seen by the crawl that discovered it: a tombstone, restorable.
     Orphaned,
+    Granted {
+        principal: Uuid,
+        level: Level,
+    },
+    Revoked {
+        principal: Uuid,
+    },
+    /// A public read-only link was opened; the token itself is never stored.
+    Shared {
+        link: Uuid,
+        expires_at: DateTime<Utc>,
+    },
+    Unshared {
+        link: Uuid,
+    },
 }
 
 /// Every event type with its current schema version. Bump the version when the data's
@@ -64,6 +88,10 @@ pub const EVENT_TYPES: &[(&str, i32)] = &[
     ("untagged", 1),
     ("discovered", 1),
     ("orphaned", 1),
+    ("granted", 1),
+    ("revoked", 1),
+    ("shared", 1),
+    ("unshared", 1),
 ];
 
 impl Event {
@@ -79,6 +107,10 @@ impl Event {
             Event::Untagged { .. } => "untagged",
             Event::Discovered { .. } => "discovered",
             Event::Orphaned => "orphaned",
+            Event::Granted { .. } => "granted",
+            Event::Revoked { .. } => "revoked",
+            Event::Shared { .. } => "shared",
+            Event::Unshared { .. } => "unshared",
         }
     }
 

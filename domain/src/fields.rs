@@ -32,6 +32,8 @@ pub enum FieldType {
     Object,
     /// A list of JSON objects, checked to hold no secret.
     ObjectList,
+    /// Grants to give: `{"<user or team id>": "read" | "write" | "admin"}`.
+    Grants,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -136,7 +138,7 @@ const CONNECTION: &[FieldSpec] = &[
     field("tasks", Object),
     field("credentials_ref", Text),
     // The access list given to what the connection discovers.
-    field("acl_template", Object),
+    field("acl_template", Grants),
 ];
 
 const NETWORK: &[FieldSpec] = &[
@@ -291,7 +293,31 @@ fn parse_value(spec: &FieldSpec, raw: &Value) -> Result<Value, DomainError> {
             other => Err(format!("expected an object, got {other}")),
         })
         .and_then(|value| secret_free(field, &value).map(|()| value)),
+        Grants => grants(field, raw).map(|acl| serde_json::to_value(acl).expect("grants serialize")),
     }
+}
+
+/// Parses grants; the first bad principal or level is named in the error.
+pub fn grants(field: &str, raw: &Value) -> Result<crate::Acl, DomainError> {
+    let object = raw.as_object().ok_or_else(|| {
+        DomainError::invalid(
+            field,
+            format!("expected an object of user or team id → read, write or admin; got {raw}"),
+        )
+    })?;
+    object
+        .iter()
+        .map(|(principal, level)| {
+            let principal = uuid::Uuid::parse_str(principal).map_err(|_| {
+                DomainError::invalid(field, format!("`{principal}` is not a user or team id"))
+            })?;
+            let level = level
+                .as_str()
+                .ok_or_else(|| DomainError::invalid(field, format!("{level} is not read, write or admin")))
+                .and_then(crate::Level::parse)?;
+            Ok((principal, level))
+        })
+        .collect()
 }
 
 fn list(

@@ -6,7 +6,10 @@ use std::collections::BTreeMap;
 use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
-use crate::{DomainError, Event, Family, Fields, Kind, Protocol, Relation, TagKey};
+use chrono::{DateTime, Utc};
+
+use crate::access::{self, Acl, Level};
+use crate::{Access, DomainError, Event, Family, Fields, Kind, Protocol, Relation, TagKey};
 
 /// A reference to another item.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -63,9 +66,29 @@ pub enum Command {
     Observe {
         fields: Fields,
         provenance: Provenance,
+        /// The grants a newly discovered item gets: its connection's ACL template.
+        grants: Acl,
     },
     /// The crawl that discovered the item completed without seeing it.
     Orphan,
+    /// Gives a user or team a level of access, replacing the one they had.
+    Grant {
+        principal: Uuid,
+        level: Level,
+    },
+    /// Takes away what a user or team was granted.
+    Revoke {
+        principal: Uuid,
+    },
+    /// Opens a read-only public link to the item until `expires_at`.
+    Share {
+        link: Uuid,
+        expires_at: DateTime<Utc>,
+    },
+    /// Closes a public link before it expires.
+    Unshare {
+        link: Uuid,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -91,6 +114,10 @@ pub struct Item {
     pub links: BTreeMap<(Relation, ItemRef), Option<Protocol>>,
     /// Set when a crawler discovered the item.
     pub provenance: Option<Provenance>,
+    /// Who may read, change and administer the item.
+    pub acl: Acl,
+    /// Open public links: link id → expiry.
+    pub shares: BTreeMap<Uuid, DateTime<Utc>>,
 }
 
 const MAX_TAG_VALUE_CHARS: usize = 256;
@@ -106,7 +133,20 @@ impl Item {
             tags: BTreeMap::new(),
             links: BTreeMap::new(),
             provenance: None,
+            acl: Acl::new(),
+            shares: BTreeMap::new(),
         }
+    }
+
+    /// [`handle`](Self::handle) on someone's behalf: refuses what they may not do, and
+    /// makes the creator of a new item its admin.
+    pub fn handle_as(&self, command: &Command, access: &Access) -> Result<Vec<Event>, DomainError> {
+        self.authorize(command, access)?;
+        let mut events = self.handle(command)?;
+        if let (Some(Event::Created { grants, .. }), Access::Viewer(viewer)) = (events.first_mut(), access) {
+            grants.insert(viewer.owner(), Level::Admin);
+        }
+        Ok(events)
     }
 
     /// Decides what `command` changes. An empty result means "nothing to change", which
@@ -114,7 +154,11 @@ impl Item {
     pub fn handle(&self, command: &Command) -> Result<Vec<Event>, DomainError> {
         match command {
             Command::Create(fields) => return self.create(fields),
-            Command::Observe { fields, provenance } => return self.observe(fields, provenance),
+            Command::Observe {
+                fields,
+                provenance,
+                grants,
+            } => return self.observe(fields, provenance, grants),
             Command::Orphan => {
                 return Ok(if self.is_active() {
                     vec![Event::Orphaned]
@@ -171,6 +215,17 @@ impl Item {
             } else {
                 vec![]
             }),
+            (Lifecycle::Active, Command::Grant { principal, level }) => self.grant(*principal, *level),
+            (Lifecycle::Active, Command::Revoke { principal }) => self.revoke(*principal),
+            (Lifecycle::Active, Command::Share { link, expires_at }) => Ok(vec![Event::Shared {
+                link: *link,
+                expires_at: *expires_at,
+            }]),
+            (Lifecycle::Active, Command::Unshare { link }) => Ok(if self.shares.contains_key(link) {
+                vec![Event::Unshared { link: *link }]
+            } else {
+                vec![]
+            }),
             (Lifecycle::Active, Command::Create(_) | Command::Observe { .. } | Command::Orphan) => {
                 unreachable!("handled above")
             }
@@ -186,14 +241,21 @@ impl Item {
         }
         Ok(vec![Event::Created {
             fields: self.initial_fields(fields)?,
+            grants: Acl::new(),
         }])
     }
 
-    fn observe(&self, fields: &Fields, provenance: &Provenance) -> Result<Vec<Event>, DomainError> {
+    fn observe(
+        &self,
+        fields: &Fields,
+        provenance: &Provenance,
+        grants: &Acl,
+    ) -> Result<Vec<Event>, DomainError> {
         match self.lifecycle {
             Lifecycle::New => Ok(vec![Event::Discovered {
                 provenance: provenance.clone(),
                 fields: self.initial_fields(fields)?,
+                grants: grants.clone(),
             }]),
             Lifecycle::Deleted => Ok([Event::Restored]
                 .into_iter()
@@ -241,6 +303,35 @@ impl Item {
         } else {
             vec![Event::Updated { changes }]
         })
+    }
+
+    fn grant(&self, principal: Uuid, level: Level) -> Result<Vec<Event>, DomainError> {
+        if self.acl.get(&principal) == Some(&level) {
+            return Ok(vec![]);
+        }
+        self.keep_an_admin(principal)?;
+        Ok(vec![Event::Granted { principal, level }])
+    }
+
+    fn revoke(&self, principal: Uuid) -> Result<Vec<Event>, DomainError> {
+        if !self.acl.contains_key(&principal) {
+            return Ok(vec![]);
+        }
+        self.keep_an_admin(principal)?;
+        Ok(vec![Event::Revoked { principal }])
+    }
+
+    /// An item whose last admin lost their grant could no longer be shared or deleted by
+    /// anyone: that change is refused.
+    fn keep_an_admin(&self, losing: Uuid) -> Result<(), DomainError> {
+        let admins = access::holders(&self.acl, Level::Admin);
+        if admins == [losing] {
+            return Err(DomainError::invalid(
+                "principal",
+                "is the item's last admin; grant admin to someone else first",
+            ));
+        }
+        Ok(())
     }
 
     fn link(&self, link: &Link) -> Result<Vec<Event>, DomainError> {
@@ -361,9 +452,10 @@ impl Item {
     pub fn apply(&mut self, event: &Event) {
         self.version += 1;
         match event {
-            Event::Created { fields } => {
+            Event::Created { fields, grants } => {
                 self.lifecycle = Lifecycle::Active;
                 self.fields = fields.clone();
+                self.acl = grants.clone();
             }
             Event::Updated { changes } => {
                 for (name, value) in changes {
@@ -412,12 +504,29 @@ impl Item {
             Event::Untagged { key } => {
                 self.tags.remove(key);
             }
-            Event::Discovered { provenance, fields } => {
+            Event::Discovered {
+                provenance,
+                fields,
+                grants,
+            } => {
+                self.acl = grants.clone();
                 self.lifecycle = Lifecycle::Active;
                 self.fields = fields.clone();
                 self.provenance = Some(provenance.clone());
             }
             Event::Orphaned => self.lifecycle = Lifecycle::Deleted,
+            Event::Granted { principal, level } => {
+                self.acl.insert(*principal, *level);
+            }
+            Event::Revoked { principal } => {
+                self.acl.remove(principal);
+            }
+            Event::Shared { link, expires_at } => {
+                self.shares.insert(*link, *expires_at);
+            }
+            Event::Unshared { link } => {
+                self.shares.remove(link);
+            }
         }
     }
 
@@ -446,6 +555,14 @@ impl Item {
         let provenance = match doc.remove("provenance") {
             Some(provenance) => Some(serde_json::from_value(provenance).ok()?),
             None => None,
+        };
+        let acl = match doc.remove("acl") {
+            Some(acl) => serde_json::from_value(acl).ok()?,
+            None => Acl::new(),
+        };
+        let shares = match doc.remove("shares") {
+            Some(shares) => serde_json::from_value(shares).ok()?,
+            None => BTreeMap::new(),
         };
         let tags = tags
             .as_array()?
@@ -482,6 +599,8 @@ impl Item {
             tags,
             links,
             provenance,
+            acl,
+            shares,
         })
     }
 
@@ -515,6 +634,14 @@ impl Item {
         );
         if let Some(provenance) = &self.provenance {
             doc.insert("provenance".into(), json!(provenance));
+        }
+        // Grants and links are part of what history shows; empty ones are left out so
+        // that items without them keep the documents they always had.
+        if !self.acl.is_empty() {
+            doc.insert("acl".into(), json!(self.acl));
+        }
+        if !self.shares.is_empty() {
+            doc.insert("shares".into(), json!(self.shares));
         }
         Value::Object(doc)
     }

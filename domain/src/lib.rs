@@ -5,6 +5,7 @@
 //! `projections` crate folds them into read models. Both lean on [`Item::handle`] and
 //! [`Item::apply`], which is why every rule about what may change lives here.
 
+mod access;
 mod error;
 mod event;
 mod fields;
@@ -14,9 +15,10 @@ mod metadata;
 mod relation;
 mod values;
 
+pub use access::{holders, Access, Acl, Level, Membership, Viewer};
 pub use error::{DomainError, EventDecodeError};
 pub use event::{Event, EVENT_TYPES};
-pub use fields::{FieldSpec, FieldType, Fields};
+pub use fields::{grants, FieldSpec, FieldType, Fields};
 pub use item::{Command, Item, ItemRef, Lifecycle, Link, Provenance};
 pub use kind::Kind;
 pub use metadata::{ActorKind, Metadata};

@@ -40,12 +40,4 @@ impl Metadata {
             ..Metadata::default()
         }
     }
-
-    /// The actor as a user id, when the actor is a user identified by one.
-    pub fn user_id(&self) -> Option<Uuid> {
-        match self.actor_kind {
-            ActorKind::User => Uuid::parse_str(&self.actor).ok(),
-            _ => None,
-        }
-    }
 }

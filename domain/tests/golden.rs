@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use domain::{Event, Kind, Protocol, Provenance, Relation, TagKey, EVENT_TYPES};
+use domain::{Acl, Event, Kind, Level, Protocol, Provenance, Relation, TagKey, EVENT_TYPES};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
@@ -15,6 +15,7 @@ fn samples() -> Vec<Event> {
                 ("name".into(), json!("web-1")),
             ]
             .into(),
+            grants: Acl::from([(Uuid::from_u128(11), Level::Admin)]),
         },
         Event::Updated {
             changes: [("cpu".into(), json!(4)), ("role".into(), Value::Null)].into(),
@@ -51,8 +52,23 @@ fn samples() -> Vec<Event> {
                 ("name".into(), json!("ip-10-0-0-1")),
             ]
             .into(),
+            grants: Acl::new(),
         },
         Event::Orphaned,
+        Event::Granted {
+            principal: Uuid::from_u128(11),
+            level: Level::Write,
+        },
+        Event::Revoked {
+            principal: Uuid::from_u128(11),
+        },
+        Event::Shared {
+            link: Uuid::from_u128(12),
+            expires_at: "2026-12-01T00:00:00Z".parse().unwrap(),
+        },
+        Event::Unshared {
+            link: Uuid::from_u128(12),
+        },
     ]
 }
 
@@ -88,6 +104,15 @@ fn current_events_match_their_golden_json() {
             event
         );
     }
+}
+
+#[test]
+fn events_from_before_access_control_decode_with_no_grants() {
+    let old = json!({"fields": {"hostname": "web-1", "name": "web-1"}});
+    let Event::Created { grants, .. } = Event::decode("created", 1, &old).unwrap() else {
+        panic!("a created event")
+    };
+    assert!(grants.is_empty());
 }
 
 #[test]

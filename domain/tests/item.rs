@@ -1,7 +1,9 @@
 //! Given/when/then tests of the item aggregate: given past events, when a command is
 //! handled, then these events (or this error) come out. No I/O.
 
-use domain::{Command, DomainError, Event, Fields, Item, ItemRef, Kind, Link, Protocol, Relation, TagKey};
+use domain::{
+    Acl, Command, DomainError, Event, Fields, Item, ItemRef, Kind, Link, Protocol, Relation, TagKey,
+};
 use proptest::prelude::*;
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -24,6 +26,7 @@ fn created(input: Value) -> Event {
     };
     Event::Created {
         fields: map.into_iter().collect(),
+        grants: Acl::new(),
     }
 }
 
@@ -434,6 +437,7 @@ fn a_first_observation_discovers_the_item_with_its_provenance() {
     let observe = Command::Observe {
         fields: fields(Kind::Server, json!({"hostname": "ip-10-0-0-1", "cpu": 2})),
         provenance: seen_by("i-1"),
+        grants: Acl::new(),
     };
     let events = given(Kind::Server, &[]).handle(&observe).unwrap();
     let discovered = given(Kind::Server, &events);
@@ -455,6 +459,7 @@ fn an_observation_changes_only_observed_fields_and_leaves_the_rest_to_people() {
     let observe = |cpu: u64| Command::Observe {
         fields: fields(Kind::Server, json!({"hostname": "ip-10-0-0-1", "cpu": cpu})),
         provenance: seen_by("i-1"),
+        grants: Acl::new(),
     };
     let mut item = given(Kind::Server, &[]);
     for event in item.handle(&observe(2)).unwrap() {
@@ -480,6 +485,7 @@ fn orphans_are_tombstones_that_a_new_sighting_restores() {
     let discovered = Event::Discovered {
         provenance: seen_by("i-1"),
         fields: [("hostname".into(), json!("a")), ("name".into(), json!("a"))].into(),
+        grants: Acl::new(),
     };
     let item = given(Kind::Server, std::slice::from_ref(&discovered));
     assert_eq!(item.handle(&Command::Orphan).unwrap(), vec![Event::Orphaned]);
@@ -489,6 +495,7 @@ fn orphans_are_tombstones_that_a_new_sighting_restores() {
     let seen_again = Command::Observe {
         fields: fields(Kind::Server, json!({"hostname": "a", "cpu": 8})),
         provenance: seen_by("i-1"),
+        grants: Acl::new(),
     };
     assert_eq!(
         orphan.handle(&seen_again).unwrap(),

@@ -53,6 +53,9 @@ pub fn command_error(error: CommandError) -> Error {
             DomainError::AlreadyExists { .. } | DomainError::Deleted { .. } => {
                 Error::new(message).extend_with(|_, e| e.set("code", "CONFLICT"))
             }
+            DomainError::Forbidden { .. } => {
+                Error::new(message).extend_with(|_, e| e.set("code", "FORBIDDEN"))
+            }
             DomainError::WrongKind { .. } | DomainError::InvalidRelation { .. } | DomainError::SelfLink => {
                 Error::new(message).extend_with(|_, e| e.set("code", "BAD_USER_INPUT"))
             }
@@ -63,5 +66,29 @@ pub fn command_error(error: CommandError) -> Error {
             e.set("actualVersion", actual);
         }),
         CommandError::Store(error) => internal(error),
+    }
+}
+
+/// An error with just a code.
+pub fn coded(message: impl Into<String>, code: &'static str) -> Error {
+    Error::new(message.into()).extend_with(move |_, e| e.set("code", code))
+}
+
+/// Identity errors: UNAUTHENTICATED (log in, again), FORBIDDEN, TOO_MANY_REQUESTS (with
+/// `retryAfter` in seconds), and the usual BAD_USER_INPUT, NOT_FOUND and CONFLICT.
+pub fn identity_error(error: identity::IdentityError) -> Error {
+    use identity::IdentityError as E;
+    let message = error.to_string();
+    match error {
+        E::Invalid { field, .. } => bad_input(field, message),
+        E::Unauthenticated(_) => coded(message, "UNAUTHENTICATED"),
+        E::Forbidden(_) => coded(message, "FORBIDDEN"),
+        E::NotFound(_) => not_found(message),
+        E::Conflict(_) => coded(message, "CONFLICT"),
+        E::TooManyRequests { retry_after } => Error::new(message).extend_with(|_, e| {
+            e.set("code", "TOO_MANY_REQUESTS");
+            e.set("retryAfter", retry_after);
+        }),
+        E::Database { .. } | E::Internal(_) => internal(message),
     }
 }

@@ -2,16 +2,19 @@
 //! time limit, and the answer in the media type the client asked for, with the status
 //! codes the GraphQL-over-HTTP specification gives.
 
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use async_graphql::ErrorExtensions;
 use async_graphql_axum::rejection::GraphQLRejection;
 use async_graphql_axum::GraphQLRequest;
-use axum::extract::{FromRequest, Request, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::extract::{ConnectInfo, FromRequest, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use domain::Viewer;
+use identity::{Identity, IdentityError};
 
-use crate::{graphql, limits, App};
+use crate::{graphql, limits, App, ClientAddress, TEAM_HEADER};
 
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
 /// Request bodies understood: JSON, and multipart for file uploads.
@@ -67,8 +70,94 @@ fn request_error(graphql_media_type: bool, message: String, code: &'static str) 
     response
 }
 
+/// The token of an `Authorization: Bearer <token>` value (the scheme in any case); the
+/// value itself when it has no scheme.
+pub(crate) fn strip_bearer(value: &str) -> &str {
+    let value = value.trim();
+    match value.split_once(' ') {
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token.trim(),
+        _ => value,
+    }
+}
+
+/// The person a request's token stands for, acting as `team` when given; `None` without
+/// a token (anonymous).
+pub(crate) async fn viewer(
+    identity: &Identity,
+    token: Option<&str>,
+    team: Option<&str>,
+) -> Result<Option<Viewer>, IdentityError> {
+    match token {
+        Some(token) => identity.authenticate(token, team).await.map(Some),
+        None if team.is_some_and(|team| !team.trim().is_empty()) => Err(IdentityError::Unauthenticated(
+            format!("log in to act as a team: send `Authorization: Bearer <token>` with `{TEAM_HEADER}`"),
+        )),
+        None => Ok(None),
+    }
+}
+
+/// Authenticates an HTTP request from its `Authorization` and `X-Maestro-Team` headers
+/// and adds the viewer (if any) and the client's address to the request's data. A bad
+/// token or team is refused before the request runs: 401 (log in again), 403 or 400.
+async fn authenticated(
+    app: &App,
+    headers: &HeaderMap,
+    client: Option<IpAddr>,
+    request: async_graphql::Request,
+    graphql_media_type: bool,
+) -> Result<async_graphql::Request, Response> {
+    let refuse = |error: IdentityError| {
+        let status = match &error {
+            IdentityError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+            IdentityError::Forbidden(_) => StatusCode::FORBIDDEN,
+            IdentityError::Invalid { .. } | IdentityError::NotFound(_) => StatusCode::BAD_REQUEST,
+            IdentityError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            IdentityError::Conflict(_) => StatusCode::CONFLICT,
+            IdentityError::Database { .. } | IdentityError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        let error = crate::errors::identity_error(error).into_server_error(async_graphql::Pos::default());
+        let mut response = answer(
+            graphql_media_type,
+            async_graphql::Response::from_errors(vec![error]),
+            true,
+        );
+        *response.status_mut() = status;
+        if status == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    };
+    let token = match headers.get(header::AUTHORIZATION).map(|value| value.to_str()) {
+        None => None,
+        Some(Ok(value)) if value.trim().is_empty() => None,
+        Some(Ok(value)) => Some(strip_bearer(value)),
+        Some(Err(_)) => {
+            return Err(refuse(IdentityError::Unauthenticated(
+                "the Authorization header is not text; send `Authorization: Bearer <token>`".into(),
+            )))
+        }
+    };
+    let team = headers.get(TEAM_HEADER).and_then(|value| value.to_str().ok());
+    let viewer = viewer(&app.identity, token, team).await.map_err(refuse)?;
+    let request = match client {
+        Some(address) => request.data(ClientAddress(address)),
+        None => request,
+    };
+    Ok(match viewer {
+        Some(viewer) => request.data(viewer),
+        None => request,
+    })
+}
+
 /// Runs one GraphQL request with its own data loaders, within the size and time limits.
 pub async fn graphql(State(app): State<Arc<App>>, request: Request) -> Response {
+    let client = app.client_address(
+        request.headers(),
+        request.extensions().get::<ConnectInfo<SocketAddr>>(),
+    );
+    let headers = request.headers().clone();
     let graphql_media_type = wants_graphql_media_type(request.headers());
     let content_type = request
         .headers()
@@ -82,12 +171,14 @@ pub async fn graphql(State(app): State<Arc<App>>, request: Request) -> Response 
         let message = format!("send the request as Content-Type: application/json (got `{content_type}`)");
         return request_error(graphql_media_type, message, "BAD_REQUEST");
     }
+    // Only uploads (multipart) may be large; a plain query is held to the small limit.
+    let (limit, advice) = match content_type.starts_with("multipart/form-data") {
+        true => (limits::MAX_UPLOAD_BYTES, "upload fewer or smaller files"),
+        false => (limits::MAX_BODY_BYTES, "send a smaller query"),
+    };
     let (parts, body) = request.into_parts();
-    let Ok(body) = axum::body::to_bytes(body, limits::MAX_BODY_BYTES).await else {
-        let message = format!(
-            "the request body is larger than {} bytes; send a smaller query",
-            limits::MAX_BODY_BYTES
-        );
+    let Ok(body) = axum::body::to_bytes(body, limit).await else {
+        let message = format!("the request body is larger than {limit} bytes; {advice}");
         return request_error(graphql_media_type, message, "BAD_REQUEST");
     };
     let request = Request::from_parts(parts, axum::body::Body::from(body));
@@ -98,12 +189,20 @@ pub async fn graphql(State(app): State<Arc<App>>, request: Request) -> Response 
             return request_error(graphql_media_type, message, "BAD_REQUEST");
         }
     };
-    execute(&app, request, graphql_media_type).await
+    match authenticated(&app, &headers, client, request, graphql_media_type).await {
+        Ok(request) => execute(&app, request, graphql_media_type).await,
+        Err(refused) => refused,
+    }
 }
 
 /// `GET /graphql?query=…`: queries only. A mutation must not ride on a GET, which
 /// caches, prefetchers and crawlers may send on their own.
-pub async fn graphql_get(app: &App, headers: &HeaderMap, query_string: &str) -> Response {
+pub async fn graphql_get(
+    app: &App,
+    headers: &HeaderMap,
+    client: Option<IpAddr>,
+    query_string: &str,
+) -> Response {
     let graphql_media_type = wants_graphql_media_type(headers);
     let request = match async_graphql::http::parse_query_string(query_string) {
         Ok(request) => request,
@@ -127,7 +226,10 @@ pub async fn graphql_get(app: &App, headers: &HeaderMap, query_string: &str) -> 
             .insert(header::ALLOW, header::HeaderValue::from_static("POST"));
         return response;
     }
-    execute(app, request, graphql_media_type).await
+    match authenticated(app, headers, client, request, graphql_media_type).await {
+        Ok(request) => execute(app, request, graphql_media_type).await,
+        Err(refused) => refused,
+    }
 }
 
 fn is_mutation(request: &async_graphql::Request) -> bool {
@@ -144,7 +246,12 @@ fn is_mutation(request: &async_graphql::Request) -> bool {
 }
 
 async fn execute(app: &App, request: async_graphql::Request, graphql_media_type: bool) -> Response {
-    let (links, items) = graphql::loaders(app.handler.store().pool());
+    let sight = request
+        .data
+        .get(&std::any::TypeId::of::<domain::Viewer>())
+        .and_then(|viewer| viewer.downcast_ref::<domain::Viewer>())
+        .map_or(crate::read::Sight::Nobody, crate::read::Sight::of);
+    let (links, items) = graphql::loaders(app.handler.store().pool(), sight);
     let execution = app.schema.execute(request.data(links).data(items));
     match tokio::time::timeout(limits::QUERY_TIMEOUT, execution).await {
         Ok(response) => {

@@ -10,5 +10,8 @@ pub const MAX_DEPTH: usize = 12;
 pub const MAX_COMPLEXITY: usize = 2_000;
 /// The largest request body accepted.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+/// The largest multipart request body (GraphQL file uploads: Terraform states, Ansible
+/// facts), files and query together. Such a body is held in memory while it is read.
+pub const MAX_UPLOAD_BYTES: usize = 64 * 1024 * 1024;
 /// How long one query or mutation may run.
 pub const QUERY_TIMEOUT: Duration = Duration::from_secs(30);

@@ -39,7 +39,7 @@ pub fn page() -> Html<String> {
         }
     };
     Html(format!(
-        r#"<!DOCTYPE html>
+        r##"<!DOCTYPE html>
 <html lang="en">
 <head>
   <meta charset="utf-8">
@@ -56,13 +56,44 @@ pub fn page() -> Html<String> {
     const url = new URL("/graphql", window.location.origin);
     const subscriptionUrl = new URL("/graphql", window.location.origin);
     subscriptionUrl.protocol = url.protocol === "https:" ? "wss:" : "ws:";
-    const fetcher = GraphiQL.createFetcher({{ url: url.toString(), subscriptionUrl: subscriptionUrl.toString() }});
-    const defaultQuery = "{{\n  servers(first: 10) {{\n    totalCount\n    nodes {{ id hostname environment ipv4Private applications {{ name }} }}\n  }}\n}}\n";
+    // Sessions: a token from logIn, signUp, resetPassword or changePassword run here is
+    // kept (in this browser's localStorage) and sent with the requests that follow, over
+    // HTTP and in the WebSocket's connection_init, unless the Headers tab sets its own
+    // Authorization. A token the gateway no longer takes (401) is dropped.
+    const SESSION = "maestro.session";
+    const SESSION_FIELDS = ["logIn", "signUp", "resetPassword", "changePassword"];
+    async function sessionFetch(input, init = {{}}) {{
+      let response = await window.fetch(input, init);
+      const headers = new Headers(init.headers || {{}});
+      const stored = window.localStorage.getItem(SESSION);
+      if (response.status === 401 && stored && headers.get("Authorization") === "Bearer " + stored) {{
+        window.localStorage.removeItem(SESSION);
+        headers.delete("Authorization");
+        response = await window.fetch(input, {{ ...init, headers }});
+      }}
+      response.clone().json().then((body) => {{
+        for (const field of SESSION_FIELDS) {{
+          const token = body && body.data && body.data[field] && body.data[field].token;
+          if (typeof token === "string") window.localStorage.setItem(SESSION, token);
+        }}
+      }}, () => {{}});
+      return response;
+    }}
+    const graphiqlFetcher = GraphiQL.createFetcher({{ url: url.toString(), subscriptionUrl: subscriptionUrl.toString(), fetch: sessionFetch }});
+    const fetcher = (params, options = {{}}) => {{
+      const headers = {{ ...(options.headers || {{}}) }};
+      const stored = window.localStorage.getItem(SESSION);
+      if (stored && !Object.keys(headers).some((name) => name.toLowerCase() === "authorization")) {{
+        headers.Authorization = "Bearer " + stored;
+      }}
+      return graphiqlFetcher(params, {{ ...options, headers }});
+    }};
+    const defaultQuery = "# Log in first: the playground keeps the session for the requests that follow\n# (ops/demo prints the demo user's password).\n#\n#   mutation {{ logIn(email: \"demo@maestro.local\", password: \"...\") {{ token }} }}\n#\n# Or set {{\"Authorization\": \"Bearer <token>\"}} in the Headers tab below.\n\n{{\n  servers(first: 10) {{\n    totalCount\n    nodes {{ id hostname environment ipv4Private applications {{ name }} }}\n  }}\n}}\n";
     ReactDOM.createRoot(document.getElementById("graphiql"))
       .render(React.createElement(GraphiQL, {{ fetcher, defaultQuery, defaultEditorToolsVisibility: true }}));
   </script>
 </body>
-</html>"#,
+</html>"##,
         css = url(3),
         react = url(0),
         react_dom = url(1),

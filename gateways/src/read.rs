@@ -58,6 +58,53 @@ impl ItemRow {
     }
 }
 
+/// Which rows a read may fetch at all. Every read of the read models takes one, and it
+/// becomes part of the SQL: a query never fetches a row it would then have to hide.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Sight {
+    /// A person: rows that grant read to one of these principals (them and their teams).
+    Principals(Vec<Uuid>),
+    /// A public share link: that one item, and nothing through it.
+    Item(Uuid),
+    /// Nobody signed in: no row.
+    Nobody,
+}
+
+impl Sight {
+    pub fn of(viewer: &domain::Viewer) -> Sight {
+        Sight::Principals(viewer.principals(domain::Level::Read))
+    }
+
+    /// The same decision as the SQL condition, for an item in hand.
+    pub fn allows(&self, id: Uuid, acl: &domain::Acl) -> bool {
+        match self {
+            Sight::Principals(principals) => principals.iter().any(|p| acl.contains_key(p)),
+            Sight::Item(item) => *item == id,
+            Sight::Nobody => false,
+        }
+    }
+
+    fn condition(&self) -> Condition {
+        match self {
+            Sight::Principals(principals) => Condition {
+                expression: "readers".to_string(),
+                op: Op::Overlaps,
+                value: Bind::Uuids(principals.clone()),
+            },
+            Sight::Item(id) => Condition {
+                expression: "id".to_string(),
+                op: Op::Eq,
+                value: Bind::Uuid(*id),
+            },
+            Sight::Nobody => Condition {
+                expression: "FALSE".to_string(),
+                op: Op::Eq,
+                value: Bind::Bool(true),
+            },
+        }
+    }
+}
+
 /// A value bound into a filter.
 #[derive(Debug, Clone)]
 pub enum Bind {
@@ -67,6 +114,8 @@ pub enum Bind {
     Bool(bool),
     Time(DateTime<Utc>),
     Json(Value),
+    Uuid(Uuid),
+    Uuids(Vec<Uuid>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,6 +131,8 @@ pub enum Op {
     Lte,
     /// jsonb containment, for tags.
     Has,
+    /// Array overlap, for access lists.
+    Overlaps,
 }
 
 /// One condition on a column expression. Expressions come from code, never from input.
@@ -95,6 +146,7 @@ pub struct Condition {
 #[derive(Debug, Clone)]
 pub struct ListQuery {
     pub kind: Kind,
+    pub sight: Sight,
     pub conditions: Vec<Condition>,
     pub order_by: String,
     pub descending: bool,
@@ -110,6 +162,8 @@ fn push_bind(builder: &mut QueryBuilder<'_, Postgres>, value: &Bind) {
         Bind::Bool(v) => builder.push_bind(v),
         Bind::Time(v) => builder.push_bind(v),
         Bind::Json(v) => builder.push_bind(v),
+        Bind::Uuid(v) => builder.push_bind(v),
+        Bind::Uuids(v) => builder.push_bind(v),
     };
 }
 
@@ -123,9 +177,10 @@ fn like_pattern(value: &Bind) -> Bind {
     }
 }
 
-fn push_where(builder: &mut QueryBuilder<'_, Postgres>, conditions: &[Condition]) {
+/// `WHERE` with the sight's condition first, then the caller's.
+fn push_where(builder: &mut QueryBuilder<'_, Postgres>, sight: &Sight, conditions: &[Condition]) {
     builder.push(" WHERE TRUE");
-    for condition in conditions {
+    for condition in std::iter::once(&sight.condition()).chain(conditions) {
         let column = &condition.expression;
         builder.push(" AND ");
         let (prefix, suffix) = match condition.op {
@@ -140,6 +195,7 @@ fn push_where(builder: &mut QueryBuilder<'_, Postgres>, conditions: &[Condition]
             Op::Lt => (format!("{column} < "), ""),
             Op::Lte => (format!("{column} <= "), ""),
             Op::Has => (format!("{column} @> "), ""),
+            Op::Overlaps => (format!("{column} && "), ""),
         };
         builder.push(prefix);
         match condition.op {
@@ -154,7 +210,7 @@ const ROW_COLUMNS: &str = "id, version, active, doc, created_at, updated_at, cre
 
 pub async fn list(pool: &PgPool, query: &ListQuery) -> ReadResult<Vec<ItemRow>> {
     let mut builder = QueryBuilder::new(format!("SELECT {ROW_COLUMNS} FROM {}", query.kind.table()));
-    push_where(&mut builder, &query.conditions);
+    push_where(&mut builder, &query.sight, &query.conditions);
     let direction = if query.descending { "DESC" } else { "ASC" };
     builder.push(format!(
         " ORDER BY {} {direction} NULLS LAST, id {direction} LIMIT ",
@@ -172,7 +228,7 @@ pub async fn list(pool: &PgPool, query: &ListQuery) -> ReadResult<Vec<ItemRow>> 
 
 pub async fn count(pool: &PgPool, query: &ListQuery) -> ReadResult<i64> {
     let mut builder = QueryBuilder::new(format!("SELECT count(*) FROM {}", query.kind.table()));
-    push_where(&mut builder, &query.conditions);
+    push_where(&mut builder, &query.sight, &query.conditions);
     builder
         .build_query_scalar()
         .fetch_one(pool)
@@ -180,18 +236,26 @@ pub async fn count(pool: &PgPool, query: &ListQuery) -> ReadResult<i64> {
         .map_err(read_failed)
 }
 
-pub async fn get(pool: &PgPool, kind: Kind, id: Uuid) -> ReadResult<Option<ItemRow>> {
-    let row = sqlx::query(&format!(
-        "SELECT {ROW_COLUMNS} FROM {} WHERE id = $1",
-        kind.table()
-    ))
-    .bind(id)
-    .fetch_optional(pool)
-    .await
-    .map_err(read_failed)?;
-    row.map(|row| ItemRow::from_row(kind, &row))
-        .transpose()
-        .map_err(read_failed)
+pub async fn get(pool: &PgPool, sight: &Sight, kind: Kind, id: Uuid) -> ReadResult<Option<ItemRow>> {
+    Ok(get_many(pool, sight, kind, &[id]).await?.pop())
+}
+
+/// Whether `sight` may read item `id`, by the item's grants in the read model; `None`
+/// when the read model does not hold the item (yet).
+pub async fn readable(pool: &PgPool, sight: &Sight, id: Uuid) -> ReadResult<Option<bool>> {
+    let mut builder = QueryBuilder::new("SELECT EXISTS (SELECT 1 FROM item_access");
+    push_where(&mut builder, sight, &[]);
+    builder.push(" AND id = ");
+    builder.push_bind(id);
+    builder.push(") FROM item_access WHERE id = ");
+    builder.push_bind(id);
+    match builder.build_query_scalar().fetch_optional(pool).await {
+        // Before the projector first ran there is no read model: the stream decides.
+        Err(error) if error.as_database_error().and_then(|e| e.code()).as_deref() == Some("42P01") => {
+            Ok(None)
+        }
+        other => other.map_err(read_failed),
+    }
 }
 
 /// One change of an item, from the audit trail.
@@ -245,15 +309,15 @@ pub async fn history_count(pool: &PgPool, id: Uuid) -> ReadResult<i64> {
         .map_err(read_failed)
 }
 
-pub async fn get_many(pool: &PgPool, kind: Kind, ids: &[Uuid]) -> ReadResult<Vec<ItemRow>> {
-    let rows = sqlx::query(&format!(
-        "SELECT {ROW_COLUMNS} FROM {} WHERE id = ANY($1)",
-        kind.table()
-    ))
-    .bind(ids)
-    .fetch_all(pool)
-    .await
-    .map_err(read_failed)?;
+pub async fn get_many(pool: &PgPool, sight: &Sight, kind: Kind, ids: &[Uuid]) -> ReadResult<Vec<ItemRow>> {
+    let mut builder = QueryBuilder::new(format!("SELECT {ROW_COLUMNS} FROM {}", kind.table()));
+    let wanted = Condition {
+        expression: "id".to_string(),
+        op: Op::In,
+        value: Bind::Uuids(ids.to_vec()),
+    };
+    push_where(&mut builder, sight, &[wanted]);
+    let rows = builder.build().fetch_all(pool).await.map_err(read_failed)?;
     rows.iter()
         .map(|row| ItemRow::from_row(kind, row))
         .collect::<Result<_, _>>()

@@ -12,8 +12,9 @@ async fn the_checked_in_schema_matches_the_code() {
     let services = gateways::Services {
         handler: CommandHandler::new(EventStore::new(pool.clone())),
         feed: gateways::EventFeed::silent(),
-        vault: commands::Vault::from_env(pool).unwrap(),
+        vault: commands::Vault::new(pool.clone(), None).unwrap(),
         jobs: None,
+        identity: identity::Identity::new(pool, identity::Settings::new("unused", "unused")).unwrap(),
     };
     let schema = gateways::build_schema(services).unwrap();
     let sdl = schema.sdl();

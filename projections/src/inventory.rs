@@ -16,6 +16,16 @@ use uuid::Uuid;
 use crate::{Projection, ProjectionError, Table, Tables};
 
 pub const RELATIONS_TABLE: &str = "relations";
+/// Every item's grants by id, whatever its kind: what the raw event log and subscriptions
+/// check an event's item against.
+pub const ACCESS_TABLE: &str = "item_access";
+
+/// The columns, derived from the document's grants, that queries filter access on.
+fn access_columns() -> [String; 3] {
+    [("readers", 1), ("writers", 3), ("admins", 7)].map(|(column, rank)| {
+        format!("{column} uuid[] GENERATED ALWAYS AS (maestro_holders(doc -> 'acl', {rank})) STORED")
+    })
+}
 
 pub struct Inventory;
 
@@ -33,7 +43,7 @@ fn column_type(field_type: FieldType) -> Option<&'static str> {
         Cidr => Some("cidr"),
         Count => Some("bigint"),
         Flag => Some("boolean"),
-        IpList | TextList | Object | ObjectList => None,
+        IpList | TextList | Object | ObjectList | Grants => None,
     }
 }
 
@@ -47,11 +57,8 @@ fn kind_table(kind: Kind) -> Table {
         "updated_at timestamptz NOT NULL".to_string(),
         "created_by text NOT NULL".to_string(),
         "updated_by text NOT NULL".to_string(),
-        // Access lists (user and team ids), filtered on in SQL by every query.
-        "readers uuid[] NOT NULL DEFAULT '{}'".to_string(),
-        "writers uuid[] NOT NULL DEFAULT '{}'".to_string(),
-        "admins uuid[] NOT NULL DEFAULT '{}'".to_string(),
     ];
+    columns.extend(access_columns());
     let mut indexes = vec![
         "(active)".to_string(),
         "(updated_at)".to_string(),
@@ -86,6 +93,22 @@ fn kind_table(kind: Kind) -> Table {
     }
 }
 
+fn access_table() -> Table {
+    let mut columns = vec![
+        "id uuid PRIMARY KEY".to_string(),
+        "kind text NOT NULL".to_string(),
+        "version bigint NOT NULL".to_string(),
+        // Only the grants: the same derivation as the kind tables' columns.
+        "doc jsonb NOT NULL".to_string(),
+    ];
+    columns.extend(access_columns());
+    Table {
+        name: ACCESS_TABLE.to_string(),
+        columns: columns.join(",\n  "),
+        indexes: vec!["USING gin (readers)".to_string()],
+    }
+}
+
 fn relations_table() -> Table {
     Table {
         name: RELATIONS_TABLE.to_string(),
@@ -104,7 +127,7 @@ fn relations_table() -> Table {
 /// An item being folded, with the row facts that are not part of its document.
 struct Folded {
     item: Item,
-    created: Option<(DateTime<Utc>, String, Option<Uuid>)>,
+    created: Option<(DateTime<Utc>, String)>,
     updated_at: DateTime<Utc>,
     updated_by: String,
     /// Whether this batch applied any event to it (a re-delivered batch may not).
@@ -120,7 +143,7 @@ impl Projection for Inventory {
         Kind::ALL
             .into_iter()
             .map(kind_table)
-            .chain([relations_table()])
+            .chain([relations_table(), access_table()])
             .collect()
     }
 
@@ -181,7 +204,7 @@ impl Projection for Inventory {
             entry.item.apply(&event.event()?);
             let metadata = event.metadata();
             if event.version == 1 {
-                entry.created = Some((event.recorded_at, metadata.actor.clone(), metadata.user_id()));
+                entry.created = Some((event.recorded_at, metadata.actor.clone()));
             }
             entry.updated_at = event.recorded_at;
             entry.updated_by = metadata.actor;
@@ -205,6 +228,12 @@ impl Projection for Inventory {
             .filter(|id| folded.contains_key(id))
             .copied()
             .collect();
+        upsert_access(
+            connection,
+            &tables.name(ACCESS_TABLE),
+            all_ids.iter().map(|id| &folded[id]),
+        )
+        .await?;
         replace_relations(connection, &tables.name(RELATIONS_TABLE), &all_ids, &folded).await
     }
 }
@@ -215,34 +244,29 @@ async fn upsert_items<'a>(
     items: impl Iterator<Item = &'a Folded>,
 ) -> Result<(), ProjectionError> {
     let (mut ids, mut versions, mut actives, mut docs) = (vec![], vec![], vec![], vec![]);
-    let (mut created_at, mut created_by, mut creators) = (vec![], vec![], vec![]);
+    let (mut created_at, mut created_by) = (vec![], vec![]);
     let (mut updated_at, mut updated_by) = (vec![], vec![]);
     for folded in items {
         let item = &folded.item;
         // An item whose first event is not in the batch already has its row: only the
         // updated columns matter then, and the created ones are ignored on conflict.
-        let (at, by, creator) =
-            folded
-                .created
-                .clone()
-                .unwrap_or((folded.updated_at, folded.updated_by.clone(), None));
+        let (at, by) = folded
+            .created
+            .clone()
+            .unwrap_or((folded.updated_at, folded.updated_by.clone()));
         ids.push(item.id);
         versions.push(item.version);
         actives.push(item.is_active());
         docs.push(item.document());
         created_at.push(at);
         created_by.push(by);
-        creators.push(creator);
         updated_at.push(folded.updated_at);
         updated_by.push(folded.updated_by.clone());
     }
     sqlx::query(&format!(
-        "INSERT INTO {table} (id, version, active, doc, created_at, created_by, admins, updated_at, updated_by)
-         SELECT id, version, active, doc, created_at, created_by,
-                CASE WHEN creator IS NULL THEN '{{}}'::uuid[] ELSE ARRAY[creator] END, updated_at, updated_by
-         FROM UNNEST($1::uuid[], $2::bigint[], $3::bool[], $4::jsonb[], $5::timestamptz[], $6::text[], $7::uuid[],
-                     $8::timestamptz[], $9::text[])
-              AS row(id, version, active, doc, created_at, created_by, creator, updated_at, updated_by)
+        "INSERT INTO {table} (id, version, active, doc, created_at, created_by, updated_at, updated_by)
+         SELECT * FROM UNNEST($1::uuid[], $2::bigint[], $3::bool[], $4::jsonb[], $5::timestamptz[], $6::text[],
+                              $7::timestamptz[], $8::text[])
          ON CONFLICT (id) DO UPDATE SET version = EXCLUDED.version, active = EXCLUDED.active, doc = EXCLUDED.doc,
                 updated_at = EXCLUDED.updated_at, updated_by = EXCLUDED.updated_by"
     ))
@@ -252,9 +276,34 @@ async fn upsert_items<'a>(
     .bind(&docs)
     .bind(&created_at)
     .bind(&created_by)
-    .bind(&creators)
     .bind(&updated_at)
     .bind(&updated_by)
+    .execute(connection)
+    .await?;
+    Ok(())
+}
+
+async fn upsert_access<'a>(
+    connection: &mut PgConnection,
+    table: &str,
+    items: impl Iterator<Item = &'a Folded>,
+) -> Result<(), ProjectionError> {
+    let (mut ids, mut kinds, mut versions, mut docs) = (vec![], vec![], vec![], vec![]);
+    for Folded { item, .. } in items {
+        ids.push(item.id);
+        kinds.push(item.kind.stream_type());
+        versions.push(item.version);
+        docs.push(serde_json::json!({ "acl": item.acl }));
+    }
+    sqlx::query(&format!(
+        "INSERT INTO {table} (id, kind, version, doc)
+         SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::bigint[], $4::jsonb[])
+         ON CONFLICT (id) DO UPDATE SET version = EXCLUDED.version, doc = EXCLUDED.doc"
+    ))
+    .bind(&ids)
+    .bind(&kinds)
+    .bind(&versions)
+    .bind(&docs)
     .execute(connection)
     .await?;
     Ok(())

@@ -3,12 +3,15 @@
 // begins with MUST, SHOULD or MAY and status is ok, notice (a MAY), warn (a SHOULD) or
 // error (a MUST). A failed audit carries the response it saw: status, content type, body.
 //
-//   node tests/clients/audit.mjs http://127.0.0.1:PORT/graphql
+//   node tests/clients/audit.mjs http://127.0.0.1:PORT/graphql [TOKEN]
+//
+// With TOKEN (a session token from logIn), every request is signed in with
+// `Authorization: Bearer TOKEN`.
 import { serverAudits } from 'graphql-http';
 
-const url = process.argv[2];
+const [url, token] = process.argv.slice(2);
 if (!url) {
-  console.error('usage: node audit.mjs URL');
+  console.error('usage: node audit.mjs URL [TOKEN]');
   process.exit(2);
 }
 
@@ -16,7 +19,9 @@ if (!url) {
 // the body the audit already consumed.
 const bodies = new WeakMap();
 async function fetchFn(input, init) {
-  const response = await fetch(input, { ...init, signal: AbortSignal.timeout(20_000) });
+  const headers = new Headers(init?.headers);
+  if (token) headers.set('Authorization', `Bearer ${token}`);
+  const response = await fetch(input, { ...init, headers, signal: AbortSignal.timeout(20_000) });
   const text = await response.text();
   const nullBody = [101, 204, 205, 304].includes(response.status);
   const copy = new Response(nullBody ? null : text, {

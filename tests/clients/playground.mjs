@@ -1,16 +1,18 @@
 // Opens the GraphiQL playground in headless Chromium (Debian's, driven by playwright-core),
 // types a query into its editor the way a person would, runs it, and prints the text of
-// the result panel. Always leaves a screenshot of the page at SCREENSHOT (when given).
+// the result panel. With EMAIL and PASSWORD it first logs in the same way (a logIn
+// mutation typed and run in the editor; the playground keeps the session). Always leaves
+// a screenshot of the page at SCREENSHOT (when given).
 //
-//   node tests/clients/playground.mjs http://127.0.0.1:PORT/graphql '{ servers { nodes { hostname } } }' [SCREENSHOT]
+//   node tests/clients/playground.mjs http://127.0.0.1:PORT/graphql '{ servers { nodes { hostname } } }' [SCREENSHOT [EMAIL PASSWORD]]
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 
-const [url, query, screenshot] = process.argv.slice(2);
+const [url, query, screenshot, email, password] = process.argv.slice(2);
 if (!url || !query) {
-  console.error('usage: node playground.mjs URL QUERY [SCREENSHOT]');
+  console.error('usage: node playground.mjs URL QUERY [SCREENSHOT [EMAIL PASSWORD]]');
   process.exit(2);
 }
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
@@ -66,29 +68,41 @@ try {
   await Promise.race([editor.waitFor({ state: 'visible' }), pageError]);
   await page.waitForFunction(() => document.querySelector('.graphiql-query-editor .CodeMirror')?.CodeMirror?.getValue().length > 0);
 
-  // Replace the query as a person would: click into it, select all, type the new one.
-  // insertText types it in one go, so that closing brackets and hints do not interfere.
-  await editor.click();
-  await page.keyboard.press('Control+A');
-  await page.keyboard.insertText(query);
-  const typed = await page.evaluate(() => document.querySelector('.graphiql-query-editor .CodeMirror').CodeMirror.getValue());
-  if (typed !== query) {
-    throw new Error(`the editor holds ${JSON.stringify(typed)} instead of the query typed`);
+  const resultText = () =>
+    page.evaluate(() => {
+      const window = document.querySelector('.graphiql-response .result-window');
+      return window?.querySelector('.CodeMirror')?.CodeMirror?.getValue() ?? window?.innerText ?? '';
+    });
+  // Types `text` into the editor as a person would (click into it, select all, type the
+  // new one; insertText types it in one go, so that closing brackets and hints do not
+  // interfere), runs it, and returns the answer once the result panel shows a new one.
+  async function run(text) {
+    const before = await resultText();
+    await editor.click();
+    await page.keyboard.press('Control+A');
+    await page.keyboard.insertText(text);
+    const typed = await page.evaluate(() => document.querySelector('.graphiql-query-editor .CodeMirror').CodeMirror.getValue());
+    if (typed !== text) {
+      throw new Error(`the editor holds ${JSON.stringify(typed)} instead of the text typed`);
+    }
+    await page.locator('.graphiql-execute-button').click();
+    // The response editor fills in once the answer arrived.
+    await page.waitForFunction((previous) => {
+      const window = document.querySelector('.graphiql-response .result-window');
+      const shown = window?.querySelector('.CodeMirror')?.CodeMirror?.getValue() ?? window?.innerText ?? '';
+      return shown !== previous && /"(data|errors)"/.test(shown);
+    }, before);
+    await page.locator('.graphiql-response .result-window').waitFor({ state: 'visible' });
+    return (await resultText()).trim();
   }
 
-  await page.locator('.graphiql-execute-button').click();
-  // The response editor fills in once the answer arrived.
-  const result = page.locator('.graphiql-response .result-window');
-  await page.waitForFunction(() => {
-    const text = document.querySelector('.graphiql-response .result-window')?.innerText ?? '';
-    return /"(data|errors)"/.test(text);
-  });
-  const text = await page.evaluate(() => {
-    const window = document.querySelector('.graphiql-response .result-window');
-    return window.querySelector('.CodeMirror')?.CodeMirror?.getValue() ?? window.innerText;
-  });
-  await result.waitFor({ state: 'visible' });
-  process.stdout.write(text.trim() + '\n');
+  if (email) {
+    const answer = await run(`mutation { logIn(email: ${JSON.stringify(email)}, password: ${JSON.stringify(password ?? '')}) { token me { email } } }`);
+    if (!/"token"/.test(answer)) throw new Error(`logging in failed: ${answer}`);
+    const kept = await page.evaluate(() => window.localStorage.getItem('maestro.session'));
+    if (!kept) throw new Error('the playground did not keep the session token');
+  }
+  process.stdout.write((await run(query)) + '\n');
 } catch (error) {
   failed = true;
   console.error(`playground.mjs: ${error?.stack ?? error}`);

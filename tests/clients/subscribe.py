@@ -1,10 +1,11 @@
 """Subscribes to a GraphQL subscription with the `gql` client over WebSocket and prints
-each result as one JSON line, then exits after COUNT results.
+each result as one JSON line, then exits after COUNT results. With COUNT 0 it prints
+every result until the server completes the subscription, then `COMPLETE`.
 
     python3 tests/clients/subscribe.py ws://127.0.0.1:PORT/graphql PROTOCOL QUERY COUNT [TOKEN]
 
 PROTOCOL is `graphql-transport-ws` or the legacy `graphql-ws`. The client sends
-`{"authToken": TOKEN}` in connection_init. It prints `READY` once the server acknowledged
+`{"Authorization": "Bearer TOKEN"}` in connection_init (TOKEN: a session token from logIn). It prints `READY` once the server acknowledged
 the connection and the subscribe message has gone out (neither protocol acknowledges a
 subscription itself, so a caller should still allow for a moment before it is live).
 A result with errors (gql raises on those) or a failed connection ends it with a
@@ -33,7 +34,7 @@ async def main(url: str, protocol: str, query: str, count: int, token: str) -> N
     transport = WebsocketsTransport(
         url=url,
         subprotocols=[PROTOCOLS[protocol]],
-        init_payload={"authToken": token},
+        init_payload={"Authorization": f"Bearer {token}"},
         connect_timeout=20,
         ack_timeout=20,
     )
@@ -48,13 +49,18 @@ async def main(url: str, protocol: str, query: str, count: int, token: str) -> N
             await asyncio.sleep(0.01)
         emit("READY")
         received = 0
-        result = await first
-        while True:
-            emit(json.dumps({"data": result}, sort_keys=True))
-            received += 1
-            if received >= count:
-                break
-            result = await results.__anext__()
+        try:
+            result = await first
+            while True:
+                emit(json.dumps({"data": result}, sort_keys=True))
+                received += 1
+                if received == count:
+                    break
+                result = await results.__anext__()
+        except StopAsyncIteration:
+            if count:
+                raise SystemExit(f"the server completed the subscription after {received} of {count} results")
+            emit("COMPLETE")
         await results.aclose()
 
 

@@ -3,6 +3,8 @@
 //! and projections.
 #![allow(dead_code)] // each test binary uses its own part of this module
 
+pub mod subscriber;
+
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -175,6 +177,7 @@ pub fn request(kind: Kind, id: Uuid, command: DomainCommand) -> CommandRequest {
         expected_version: None,
         idempotency_key: None,
         metadata: Metadata::new("tester", ActorKind::User),
+        access: domain::Access::Unrestricted,
     }
 }
 
@@ -273,33 +276,75 @@ where
 /// used outside tests.
 pub const TEST_CREDENTIALS_KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
 
-/// The gateway served in-process on a free port, over a test database.
+/// Keys of the test gateway's sessions and share links. Never used outside tests.
+pub const TEST_SESSION_SECRET: &[u8] = b"test-session-secret-of-at-least-32-bytes!";
+pub const TEST_LINK_SECRET: &[u8] = b"test-link-secret-of-at-least-32-bytes!!!";
+
+/// The gateway served in-process on a free port, over a test database. Its requests
+/// (`post`, `data`, `error`) are signed in as `tester@example.com`, created at start.
 pub struct Gateway {
     pub url: String,
+    /// The session token of the default tester.
+    pub token: String,
+    /// The default tester's user id.
+    pub user: Uuid,
     client: reqwest::Client,
     task: tokio::task::JoinHandle<()>,
 }
 
+/// The default tester every test gateway signs up at start.
+pub const TESTER_EMAIL: &str = "tester@example.com";
+pub const TESTER_PASSWORD: &str = "correct horse battery";
+
+/// The identity settings of test gateways: the test keys, no SMTP.
+pub fn test_identity_settings() -> identity::Settings {
+    identity::Settings::new(TEST_SESSION_SECRET, TEST_LINK_SECRET)
+}
+
 impl Gateway {
     pub async fn start(db: &TestDb, nats: Option<async_nats::Client>) -> Gateway {
+        Gateway::start_with(db, nats, test_identity_settings()).await
+    }
+
+    /// A gateway with other identity settings (SMTP, public URL, token lifetime…).
+    pub async fn start_with(
+        db: &TestDb,
+        nats: Option<async_nats::Client>,
+        settings: identity::Settings,
+    ) -> Gateway {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let vault = commands::Vault::with_key(db.pool.clone(), TEST_CREDENTIALS_KEY).unwrap();
-        let app = gateways::App::new(db.handler(), vault, nats);
+        let identity = identity::Identity::new(db.pool.clone(), settings).unwrap();
+        let session = identity
+            .sign_up(TESTER_EMAIL, TESTER_PASSWORD, Some("Tester"))
+            .await
+            .unwrap();
+        let app = gateways::App::new(db.handler(), vault, nats, identity);
         let task = tokio::spawn(async move {
             gateways::serve(listener, app).await.unwrap();
         });
         Gateway {
             url,
+            token: session.token,
+            user: session.user.id,
             client: reqwest::Client::new(),
             task,
         }
     }
 
-    /// Posts a GraphQL request and returns the whole response body.
+    /// Posts a GraphQL request as the default tester and returns the whole response body.
     pub async fn post(&self, query: &str, variables: Value) -> Value {
-        self.client
-            .post(format!("{}/graphql", self.url))
+        self.post_as(Some(&self.token), query, variables).await
+    }
+
+    /// Posts a GraphQL request with another session token, or none.
+    pub async fn post_as(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
+        let mut request = self.client.post(format!("{}/graphql", self.url));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request
             .json(&serde_json::json!({"query": query, "variables": variables}))
             .send()
             .await
@@ -307,6 +352,26 @@ impl Gateway {
             .json()
             .await
             .unwrap()
+    }
+
+    /// Signs up `name@example.com` through the gateway; returns the session token.
+    pub async fn sign_up(&self, name: &str) -> String {
+        let data = self
+            .data_as(
+                "",
+                "mutation($email: String!) { signUp(email: $email, password: \"correct horse battery\") { token } }",
+                serde_json::json!({"email": format!("{name}@example.com")}),
+            )
+            .await;
+        data["signUp"]["token"].as_str().unwrap().to_string()
+    }
+
+    /// The `data` of a request that must succeed, with a session token ("" for none).
+    pub async fn data_as(&self, token: &str, query: &str, variables: Value) -> Value {
+        let token = (!token.is_empty()).then_some(token);
+        let response = self.post_as(token, query, variables).await;
+        assert!(response.get("errors").is_none(), "unexpected errors: {response}");
+        response["data"].clone()
     }
 
     /// The `data` of a request that must succeed.
@@ -322,9 +387,11 @@ impl Gateway {
         response["errors"][0].clone()
     }
 
+    /// A GET as the default tester (health checks ignore the token).
     pub async fn get(&self, path: &str) -> reqwest::Response {
         self.client
             .get(format!("{}{path}", self.url))
+            .bearer_auth(&self.token)
             .send()
             .await
             .unwrap()

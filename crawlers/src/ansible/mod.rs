@@ -1,6 +1,7 @@
 //! Ansible facts discovery: the servers and disks that `ansible HOSTS -m setup --tree DIR`
 //! describes, one JSON file per host, read from the connection's source (a local file or
-//! directory, or over SSH, see [`crate::source`]).
+//! directory, over SSH, or S3 objects, see [`crate::source`]) or given directly (uploaded
+//! files, each named after its host).
 //!
 //! Tasks: `server-list` (one server per host: hostname ← `ansible_nodename` made a valid
 //! host name, ipv4_private ← `ansible_default_ipv4.address`, ipv6_all ←
@@ -26,13 +27,15 @@ use domain::Kind;
 use futures::future::BoxFuture;
 use futures::FutureExt;
 
-use crate::source::{Shape, Source};
+use crate::source::{Shape, Source, SourceFile};
 use crate::{CrawlError, CrawlRequest, Observation, Provider, Task};
 use facts::Host;
 
 pub struct Ansible;
 
-const READ: &[&str] = &["read access to the facts files written by `ansible HOSTS -m setup --tree DIR`"];
+const READ: &[&str] = &[
+    "read access to the facts files written by `ansible HOSTS -m setup --tree DIR` (for S3: s3:ListBucket and s3:GetObject)",
+];
 
 const TASKS: &[Task] = &[
     Task {
@@ -79,9 +82,25 @@ impl Provider for Ansible {
 
     fn crawl<'a>(&'a self, request: CrawlRequest<'a>) -> BoxFuture<'a, Result<Vec<Observation>, CrawlError>> {
         async move {
+            let files = Source::from_options(request.options)?
+                .read(Shape::FileOrDirectory, &request)
+                .await?;
+            self.crawl_files(request, &files).await
+        }
+        .boxed()
+    }
+
+    fn file_shape(&self) -> Option<Shape> {
+        Some(Shape::FileOrDirectory)
+    }
+
+    fn crawl_files<'a>(
+        &'a self,
+        request: CrawlRequest<'a>,
+        files: &'a [SourceFile],
+    ) -> BoxFuture<'a, Result<Vec<Observation>, CrawlError>> {
+        async move {
             let task = self.task(request.task)?;
-            let source = Source::from_options(request.options)?;
-            let files = source.read(Shape::FileOrDirectory, request.credentials).await?;
             let hosts = files.iter().map(Host::parse).collect::<Result<Vec<_>, _>>()?;
             observations(&hosts, task.name)
         }

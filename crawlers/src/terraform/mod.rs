@@ -1,6 +1,7 @@
 //! Terraform state discovery: the resources a state file (format version 4) records, by
 //! type, from their `attributes`. The state is read from the connection's source (a local
-//! path or over SSH, see [`crate::source`]); one connection is one state.
+//! path, over SSH or from S3, see [`crate::source`]) or given directly (an upload); one
+//! connection is one state.
 //!
 //! Each task sees a family of resource types (see [`map::MAPPINGS`]): `server-list`
 //! (`aws_instance`, `google_compute_instance`), `volumes` (`aws_ebs_volume`), `snapshots`
@@ -23,7 +24,7 @@ use domain::Kind;
 use futures::future::BoxFuture;
 use futures::FutureExt;
 
-use crate::source::{Shape, Source};
+use crate::source::{Shape, Source, SourceFile};
 use crate::{CrawlError, CrawlRequest, Observation, Provider, Task};
 use map::Attributes;
 use state::State;
@@ -34,7 +35,9 @@ const MINUTE: u64 = 60;
 const HOUR: u64 = 60 * MINUTE;
 const DAY: u64 = 24 * HOUR;
 
-const READ: &[&str] = &["read access to the state file (locally, or over SSH as the connection's user)"];
+const READ: &[&str] = &[
+    "read access to the state file (locally, over SSH as the connection's user, or s3:GetObject on its S3 object)",
+];
 
 const fn task(name: &'static str, kinds: &'static [Kind], every_seconds: u64) -> Task {
     Task {
@@ -116,9 +119,25 @@ impl Provider for Terraform {
 
     fn crawl<'a>(&'a self, request: CrawlRequest<'a>) -> BoxFuture<'a, Result<Vec<Observation>, CrawlError>> {
         async move {
+            let files = Source::from_options(request.options)?
+                .read(Shape::File, &request)
+                .await?;
+            self.crawl_files(request, &files).await
+        }
+        .boxed()
+    }
+
+    fn file_shape(&self) -> Option<Shape> {
+        Some(Shape::File)
+    }
+
+    fn crawl_files<'a>(
+        &'a self,
+        request: CrawlRequest<'a>,
+        files: &'a [SourceFile],
+    ) -> BoxFuture<'a, Result<Vec<Observation>, CrawlError>> {
+        async move {
             let task = self.task(request.task)?;
-            let source = Source::from_options(request.options)?;
-            let files = source.read(Shape::File, request.credentials).await?;
             let file = files
                 .first()
                 .ok_or_else(|| CrawlError::Settings("path".into(), "no state file was read".into()))?;

@@ -1,7 +1,10 @@
-//! Real tools for the file-source tests: the installer (`tools/ansible.sh`), a private
-//! `sshd` on a free local port, and crawling a provider by name.
+//! Real tools for the provider and file-source tests: the installer (`tools/ansible.sh`),
+//! a private `sshd` on a free local port, a private moto server ([`moto`]), and crawling
+//! a provider by name.
 
 #![allow(dead_code)] // each test binary uses its part
+
+pub mod moto;
 
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
@@ -67,7 +70,7 @@ pub fn keygen(path: &Path) {
 }
 
 /// A port nobody listens on right now.
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
         .and_then(|listener| listener.local_addr())
         .expect("a free local port")

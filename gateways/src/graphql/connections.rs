@@ -5,25 +5,30 @@ use std::collections::BTreeMap;
 
 use async_graphql::dynamic::{Field, FieldFuture, FieldValue, InputValue, Object, ResolverContext, TypeRef};
 use commands::{CommandError, CommandRequest, Vault, VaultError};
-use crawlers::{CrawlRequest, Credentials, Job, JobQueue};
-use domain::{ActorKind, Command, Fields, Item, Kind, Metadata};
+use crawlers::{CrawlRequest, Credentials, Job};
+use domain::{Command, Fields, Item, Kind, Level};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use super::kinds;
 use super::queries::{handler, id_argument};
 use super::values::{from_json, value_object};
+use super::{access, jobs, kinds};
 use crate::errors::{bad_input, command_error, internal};
 use crate::read::ItemRow;
 
-fn optional(ctx: &ResolverContext<'_>, name: &str) -> async_graphql::Result<Option<String>> {
+pub(super) fn optional(ctx: &ResolverContext<'_>, name: &str) -> async_graphql::Result<Option<String>> {
     match ctx.args.get(name) {
         Some(value) if !value.is_null() => Ok(Some(value.string()?.to_string())),
         _ => Ok(None),
     }
 }
 
-async fn connection(ctx: &ResolverContext<'_>, argument: &str) -> async_graphql::Result<(Uuid, Item)> {
+/// The connection an argument names, when the person has `needed` on it.
+pub(super) async fn connection(
+    ctx: &ResolverContext<'_>,
+    argument: &str,
+    needed: Level,
+) -> async_graphql::Result<(Uuid, Item)> {
     let id = id_argument(ctx, argument)?;
     let loaded = handler(ctx)?
         .load(Kind::Connection, id, None)
@@ -37,10 +42,14 @@ async fn connection(ctx: &ResolverContext<'_>, argument: &str) -> async_graphql:
             },
         )));
     }
+    loaded
+        .item
+        .require(&access::access(ctx)?, needed)
+        .map_err(|e| command_error(e.into()))?;
     Ok((id, loaded.item))
 }
 
-fn vault_error(error: VaultError) -> async_graphql::Error {
+pub(super) fn vault_error(error: VaultError) -> async_graphql::Error {
     match error {
         VaultError::NoKey | VaultError::BadKey(_) => internal(error),
         other => bad_input("credentials", other.to_string()),
@@ -50,7 +59,7 @@ fn vault_error(error: VaultError) -> async_graphql::Error {
 fn set_credentials() -> Field {
     Field::new("setConnectionCredentials", TypeRef::named_nn("Connection"), |ctx| {
         FieldFuture::new(async move {
-            let (id, _) = connection(&ctx, "id").await?;
+            let (id, _) = connection(&ctx, "id", Level::Admin).await?;
             let given = ctx.args.try_get("credentials")?.deserialize::<BTreeMap<String, Value>>()?;
             let credentials: BTreeMap<String, String> = given
                 .into_iter()
@@ -68,7 +77,8 @@ fn set_credentials() -> Field {
                 command: Command::Update(fields),
                 expected_version: None,
                 idempotency_key: None,
-                metadata: Metadata::new("anonymous", ActorKind::User),
+                metadata: access::metadata(&ctx)?,
+                access: access::access(&ctx)?,
             };
             let outcome = handler(&ctx)?.execute(&request).await.map_err(command_error)?;
             Ok(Some(kinds::node(ItemRow::from_loaded(&outcome.loaded))))
@@ -82,7 +92,7 @@ fn set_credentials() -> Field {
 fn test_connection() -> Field {
     Field::new("testConnection", TypeRef::named_nn("ConnectionTest"), |ctx| {
         FieldFuture::new(async move {
-            let (id, item) = connection(&ctx, "id").await?;
+            let (id, item) = connection(&ctx, "id", Level::Write).await?;
             let provider_name = item.fields.get("provider").and_then(Value::as_str).unwrap_or_default();
             let provider = crawlers::provider(provider_name)
                 .ok_or_else(|| bad_input("id", format!("Maestro cannot crawl `{provider_name}` yet")))?;
@@ -118,17 +128,13 @@ fn test_connection() -> Field {
 fn start_crawl() -> Field {
     Field::new("startCrawl", TypeRef::named_nn("CrawlJob"), |ctx| {
         FieldFuture::new(async move {
-            let (connection, _) = connection(&ctx, "connectionId").await?;
+            let (connection, _) = connection(&ctx, "connectionId", Level::Write).await?;
             let job = Job { id: Uuid::now_v7(), connection, task: optional(&ctx, "task")?, region: optional(&ctx, "region")? };
-            let queue = ctx
-                .data::<Option<JobQueue>>()?
-                .as_ref()
-                .ok_or_else(|| internal("crawls are queued through NATS, which this gateway does not use"))?;
-            queue.submit(&job).await.map_err(internal)?;
+            jobs::queue(&ctx)?.submit(&job).await.map_err(internal)?;
             Ok(Some(FieldValue::value(from_json(&json!({"id": job.id, "connectionId": connection, "task": job.task, "region": job.region})))))
         })
     })
-    .description("Queues a crawl for a crawler process. Its progress and end show as changes of the connection (subscribe to `changes(kind: \"connection\")`), with the job id as their correlation id.")
+    .description("Queues a crawl for a crawler process. Follow its progress and end with the subscription `crawlJob(id:)`, or ask its last state with the query `crawlJob(id:)`; each task's last state also shows on the connection.")
     .argument(InputValue::new("connectionId", TypeRef::named_nn(TypeRef::ID)))
     .argument(InputValue::new("task", TypeRef::named(TypeRef::STRING)))
     .argument(InputValue::new("region", TypeRef::named(TypeRef::STRING)))

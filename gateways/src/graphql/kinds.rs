@@ -22,7 +22,7 @@ fn type_ref(field_type: FieldType) -> TypeRef {
         Count => TypeRef::named(TypeRef::INT),
         Flag => TypeRef::named(TypeRef::BOOLEAN),
         IpList | TextList => TypeRef::named_nn_list(TypeRef::STRING),
-        Object | ObjectList => TypeRef::named("JSON"),
+        Object | ObjectList | Grants => TypeRef::named("JSON"),
         Text | Hostname | Ipv4 | Cidr | Environment | Status | Family | Provider | Source => {
             TypeRef::named(TypeRef::STRING)
         }
@@ -38,7 +38,7 @@ fn filter_type(field_type: FieldType) -> Option<&'static str> {
         Text | Hostname | Ipv4 | Cidr | Environment | Status | Family | Provider | Source => {
             Some("StringFilter")
         }
-        IpList | TextList | Object | ObjectList => None,
+        IpList | TextList | Object | ObjectList | Grants => None,
     }
 }
 
@@ -107,6 +107,18 @@ fn common_fields() -> Vec<ItemField> {
         }),
         row_field("tags", TypeRef::named_nn_list_nn("Tag"), |row| {
             Some(from_json(&row.doc["tags"]))
+        }),
+        row_field("grants", TypeRef::named_nn_list_nn("Grant"), |row| {
+            let grants: Vec<serde_json::Value> = row.doc["acl"]
+                .as_object()
+                .into_iter()
+                .flatten()
+                .map(|(principal, level)| {
+                    let level = level.as_str().unwrap_or_default().to_uppercase();
+                    serde_json::json!({"principal": principal, "level": level})
+                })
+                .collect();
+            Some(from_json(&serde_json::Value::Array(grants)))
         }),
         row_field("relations", TypeRef::named_nn_list_nn("Relation"), |row| {
             let relations: Vec<serde_json::Value> = row.doc["relations"]

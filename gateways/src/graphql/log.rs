@@ -7,12 +7,14 @@ use async_graphql::dynamic::{Field, FieldFuture, FieldValue, InputObject, InputV
 use commands::{Cursor, EventFilter, StreamPoint};
 use serde_json::json;
 
+use super::access;
 use super::connection::{self, Page};
 use super::kinds;
 use super::queries::{handler, id_argument, page_arguments, page_of, page_window, MAX_PAGE_SIZE};
 use super::values::{from_json, value_object, Node};
 use crate::errors::{bad_input, command_error, internal};
-use crate::read::{self, Change, ItemRow};
+use crate::read::{self, Change, ItemRow, Sight};
+use projections::Inventory;
 
 fn change_type() -> Object {
     value_object(
@@ -83,7 +85,17 @@ fn history_field() -> Field {
         FieldFuture::new(async move {
             let id = id_argument(&ctx, "id")?;
             let (first, offset) = page_window(&ctx)?;
-            let pool = handler(&ctx)?.store().pool().clone();
+            let handler = handler(&ctx)?;
+            if !access::may_read(handler, &access::sight(&ctx)?, id).await? {
+                return Ok(Some(FieldValue::owned_any(page_of(
+                    vec![],
+                    first,
+                    offset,
+                    change_node,
+                    None,
+                ))));
+            }
+            let pool = handler.store().pool().clone();
             let changes = read::history(&pool, id, first + 1, offset).await?;
             let total: connection::Counter = Arc::new(move || {
                 let pool = pool.clone();
@@ -121,6 +133,10 @@ fn as_of_field() -> Field {
                 _ => return Err(bad_input("at", "give exactly one of `at` and `version`")),
             };
             let handler = handler(&ctx)?;
+            // Whoever may read the item now may see its past; nobody else any of it.
+            if !access::may_read(handler, &access::sight(&ctx)?, id).await? {
+                return Ok(None);
+            }
             let Some(kind) = handler.store().stream_kind(id).await.map_err(internal)? else {
                 return Ok(None);
             };
@@ -157,7 +173,13 @@ fn events_field() -> Field {
                 }
                 None => Cursor::default(),
             };
-            let mut filter = EventFilter::default();
+            let Sight::Principals(readers) = access::sight(&ctx)? else {
+                return Err(access::unauthenticated());
+            };
+            let mut filter = EventFilter {
+                readers: Some(readers),
+                ..EventFilter::default()
+            };
             if let Some(given) = ctx.args.get("filter").filter(|v| !v.is_null()) {
                 let given = given.object()?;
                 let text = |name: &str| -> async_graphql::Result<Option<String>> {
@@ -176,9 +198,12 @@ fn events_field() -> Field {
                     })
                     .transpose()?;
             }
-            let events = handler(&ctx)?
-                .store()
-                .read(after, None, &filter, first + 1)
+            // Only as far as the inventory projector got: the grants of every event's item
+            // are known there, so a page never skips an event that becomes visible later.
+            let store = handler(&ctx)?.store();
+            let until = store.checkpoint(Inventory::NAME).await.map_err(internal)?;
+            let events = store
+                .read(after, Some(until), &filter, first + 1)
                 .await
                 .map_err(internal)?;
             let has_next_page = events.len() as i64 > first;
@@ -196,7 +221,7 @@ fn events_field() -> Field {
         })
     })
     .description(
-        "The event log in commit order, for clients that replay it. Page with `after` = the last cursor.",
+        "The event log in commit order, for clients that replay it: the events of the items you may read, as far as the read models reach. Page with `after` = the last cursor.",
     )
     .argument(InputValue::new("after", TypeRef::named(TypeRef::STRING)))
     .argument(

@@ -1,14 +1,19 @@
 //! The GraphQL schema, built at start-up from the domain: one set of types, queries and
 //! mutations per inventory kind, plus history, time travel and the raw event log.
 
+mod access;
 mod connection;
 mod connections;
+mod identity;
+mod jobs;
 mod kinds;
 mod log;
 mod mutations;
 mod queries;
 mod relations;
+mod sharing;
 mod subscriptions;
+mod uploads;
 mod values;
 
 use async_graphql::dynamic::{Enum, InputObject, InputValue, Object, Schema, SchemaError, TypeRef};
@@ -29,6 +34,13 @@ fn shared_types() -> (Vec<Object>, Vec<InputObject>, Vec<Enum>) {
             &[
                 ("key", TypeRef::named_nn(TypeRef::STRING)),
                 ("value", TypeRef::named_nn(TypeRef::STRING)),
+            ],
+        ),
+        value_object(
+            "Grant",
+            &[
+                ("principal", TypeRef::named_nn(TypeRef::ID)),
+                ("level", TypeRef::named_nn("AccessLevel")),
             ],
         ),
         value_object(
@@ -68,6 +80,11 @@ fn shared_types() -> (Vec<Object>, Vec<InputObject>, Vec<Enum>) {
     ];
     let enums = vec![
         Enum::new("SortDirection").item("ASC").item("DESC"),
+        domain::Level::ALL
+            .iter()
+            .fold(Enum::new("AccessLevel"), |e, level| {
+                e.item(level.as_str().to_uppercase())
+            }),
         Relation::ALL
             .iter()
             .fold(Enum::new("RelationKind"), |e, relation| {
@@ -84,6 +101,8 @@ pub struct Services {
     pub vault: commands::Vault,
     /// Where crawl jobs are queued; `None` when this gateway runs without NATS.
     pub jobs: Option<crawlers::JobQueue>,
+    /// Accounts, sessions and teams.
+    pub identity: ::identity::Identity,
 }
 
 pub fn build_schema(services: Services) -> Result<Schema, SchemaError> {
@@ -92,12 +111,13 @@ pub fn build_schema(services: Services) -> Result<Schema, SchemaError> {
         feed,
         vault,
         jobs,
+        identity,
     } = services;
     let mut query = Object::new("Query");
     let mut mutation = Object::new("Mutation");
     let (subscription, item_change) = subscriptions::subscription();
     let mut schema = Schema::build("Query", Some("Mutation"), Some("Subscription"))
-        .register(subscription)
+        .register(subscription.field(jobs::subscription()))
         .register(item_change)
         .register(values::json_scalar())
         .register(values::datetime_scalar())
@@ -142,6 +162,27 @@ pub fn build_schema(services: Services) -> Result<Schema, SchemaError> {
         schema = schema.register(object);
     }
     mutation = connections::mutations().into_iter().fold(mutation, Object::field);
+    for object in uploads::types() {
+        schema = schema.register(object);
+    }
+    schema = schema.enable_uploading();
+    mutation = mutation.field(uploads::mutation());
+    let (job_types, job_state) = jobs::types();
+    for object in job_types {
+        schema = schema.register(object);
+    }
+    schema = schema.register(job_state);
+    query = query.field(jobs::query());
+    for object in identity::types() {
+        schema = schema.register(object);
+    }
+    query = identity::queries().into_iter().fold(query, Object::field);
+    mutation = identity::mutations().into_iter().fold(mutation, Object::field);
+    for object in sharing::types() {
+        schema = schema.register(object);
+    }
+    query = sharing::queries().into_iter().fold(query, Object::field);
+    mutation = sharing::mutations().into_iter().fold(mutation, Object::field);
     schema
         .register(query)
         .register(mutation)
@@ -149,6 +190,7 @@ pub fn build_schema(services: Services) -> Result<Schema, SchemaError> {
         .data(feed)
         .data(vault)
         .data(jobs)
+        .data(identity)
         .limit_depth(limits::MAX_DEPTH)
         .limit_complexity(limits::MAX_COMPLEXITY)
         .finish()

@@ -3,22 +3,15 @@
 
 use async_graphql::dynamic::{Field, FieldFuture, FieldValue, InputValue, ResolverContext, TypeRef};
 use commands::{CommandError, CommandRequest, StreamPoint};
-use domain::{ActorKind, Command, Fields, Kind, Link, Metadata, Protocol, Relation, TagKey};
+use domain::{Command, Fields, ItemRef, Kind, Link, Protocol, Relation, TagKey};
 use uuid::Uuid;
 
+use super::access;
 use super::kinds;
 use super::queries::{handler, id_argument};
 use crate::errors::{bad_input, command_error};
 use crate::names::type_name;
 use crate::read::ItemRow;
-
-fn metadata() -> Metadata {
-    // Who is acting comes with access control; until then every request is anonymous.
-    Metadata {
-        correlation_id: Some(Uuid::now_v7()),
-        ..Metadata::new("anonymous", ActorKind::User)
-    }
-}
 
 fn optional_string(ctx: &ResolverContext<'_>, name: &str) -> async_graphql::Result<Option<String>> {
     match ctx.args.get(name) {
@@ -27,29 +20,9 @@ fn optional_string(ctx: &ResolverContext<'_>, name: &str) -> async_graphql::Resu
     }
 }
 
-/// Runs a command and answers with the item, as its concrete type or (for mutations
-/// declared to return `Node`) as a node that names its type.
-async fn execute(
-    ctx: &ResolverContext<'_>,
-    kind: Kind,
-    id: Uuid,
-    command: Command,
-) -> async_graphql::Result<Option<FieldValue<'static>>> {
-    let row = run(ctx, kind, id, command).await?;
-    Ok(Some(kinds::node(row)))
-}
-
-async fn execute_on_node(
-    ctx: &ResolverContext<'_>,
-    kind: Kind,
-    id: Uuid,
-    command: Command,
-) -> async_graphql::Result<Option<FieldValue<'static>>> {
-    let row = run(ctx, kind, id, command).await?;
-    Ok(Some(kinds::any_node(row)))
-}
-
-async fn run(
+/// Runs a command on the person's behalf and answers with the item as it then is.
+/// Whether they may is the aggregate's decision (`Item::authorize`).
+pub(super) async fn run(
     ctx: &ResolverContext<'_>,
     kind: Kind,
     id: Uuid,
@@ -65,7 +38,8 @@ async fn run(
         command,
         expected_version,
         idempotency_key: optional_string(ctx, "idempotencyKey")?,
-        metadata: metadata(),
+        metadata: access::metadata(ctx)?,
+        access: access::access(ctx)?,
     };
     let outcome = handler(ctx)?.execute(&request).await.map_err(command_error)?;
     Ok(ItemRow::from_loaded(&outcome.loaded))
@@ -104,7 +78,9 @@ pub fn kind_fields(kind: Kind) -> Vec<Field> {
                 None => Uuid::now_v7(),
             };
             let fields = parse_input(&ctx, kind)?;
-            execute(&ctx, kind, id, Command::Create(fields)).await
+            Ok(Some(kinds::node(
+                run(&ctx, kind, id, Command::Create(fields)).await?,
+            )))
         })
     })
     .argument(input())
@@ -115,17 +91,27 @@ pub fn kind_fields(kind: Kind) -> Vec<Field> {
     let update = Field::new(format!("update{name}"), output(), move |ctx| {
         FieldFuture::new(async move {
             let fields = parse_input(&ctx, kind)?;
-            execute(&ctx, kind, id_argument(&ctx, "id")?, Command::Update(fields)).await
+            Ok(Some(kinds::node(
+                run(&ctx, kind, id_argument(&ctx, "id")?, Command::Update(fields)).await?,
+            )))
         })
     })
     .argument(id())
     .argument(input());
     let delete = Field::new(format!("delete{name}"), output(), move |ctx| {
-        FieldFuture::new(async move { execute(&ctx, kind, id_argument(&ctx, "id")?, Command::Delete).await })
+        FieldFuture::new(async move {
+            Ok(Some(kinds::node(
+                run(&ctx, kind, id_argument(&ctx, "id")?, Command::Delete).await?,
+            )))
+        })
     })
     .argument(id());
     let restore = Field::new(format!("restore{name}"), output(), move |ctx| {
-        FieldFuture::new(async move { execute(&ctx, kind, id_argument(&ctx, "id")?, Command::Restore).await })
+        FieldFuture::new(async move {
+            Ok(Some(kinds::node(
+                run(&ctx, kind, id_argument(&ctx, "id")?, Command::Restore).await?,
+            )))
+        })
     })
     .argument(id());
     vec![
@@ -141,22 +127,16 @@ fn relation_argument(ctx: &ResolverContext<'_>) -> async_graphql::Result<Relatio
     Relation::parse(&value.enum_name()?.to_lowercase()).map_err(|problem| bad_input("relation", problem))
 }
 
-/// Commands on any item, whatever its kind: links and tags.
+/// Commands on any item, whatever its kind: links, tags, reverts and grants. Items are
+/// named by id alone; one the person cannot read is answered as if it did not exist.
 pub fn item_fields() -> Vec<Field> {
     let node = || TypeRef::named_nn("Node");
     let id = |name: &str| InputValue::new(name, TypeRef::named_nn(TypeRef::ID));
     let relation = || InputValue::new("relation", TypeRef::named_nn("RelationKind"));
     let link = Field::new("link", node(), |ctx| {
         FieldFuture::new(async move {
-            let handler = handler(&ctx)?;
-            let source = handler
-                .resolve(id_argument(&ctx, "sourceId")?)
-                .await
-                .map_err(command_error)?;
-            let target = handler
-                .resolve(id_argument(&ctx, "targetId")?)
-                .await
-                .map_err(command_error)?;
+            let source = access::resolve(&ctx, "sourceId").await?;
+            let target = access::resolve(&ctx, "targetId").await?;
             let protocol = optional_string(&ctx, "protocol")?
                 .map(|raw| Protocol::parse(&raw).map_err(|problem| bad_input("protocol", problem)))
                 .transpose()?;
@@ -165,7 +145,7 @@ pub fn item_fields() -> Vec<Field> {
                 target,
                 protocol,
             });
-            execute_on_node(&ctx, source.kind, source.id, command).await
+            on_node(&ctx, source, command).await
         })
     })
     .argument(id("sourceId"))
@@ -177,25 +157,10 @@ pub fn item_fields() -> Vec<Field> {
     );
     let unlink = Field::new("unlink", node(), |ctx| {
         FieldFuture::new(async move {
-            let handler = handler(&ctx)?;
-            let source = handler
-                .resolve(id_argument(&ctx, "sourceId")?)
-                .await
-                .map_err(command_error)?;
-            let target = handler
-                .resolve(id_argument(&ctx, "targetId")?)
-                .await
-                .map_err(command_error)?;
-            execute_on_node(
-                &ctx,
-                source.kind,
-                source.id,
-                Command::Unlink {
-                    relation: relation_argument(&ctx)?,
-                    target,
-                },
-            )
-            .await
+            let source = access::resolve(&ctx, "sourceId").await?;
+            let target = access::resolve(&ctx, "targetId").await?;
+            let relation = relation_argument(&ctx)?;
+            on_node(&ctx, source, Command::Unlink { relation, target }).await
         })
     })
     .argument(id("sourceId"))
@@ -206,15 +171,11 @@ pub fn item_fields() -> Vec<Field> {
     };
     let tag = Field::new("tag", node(), move |ctx| {
         FieldFuture::new(async move {
-            let item = handler(&ctx)?
-                .resolve(id_argument(&ctx, "id")?)
-                .await
-                .map_err(command_error)?;
+            let item = access::resolve(&ctx, "id").await?;
             let value = ctx.args.try_get("value")?.string()?.to_string();
-            execute_on_node(
+            on_node(
                 &ctx,
-                item.kind,
-                item.id,
+                item,
                 Command::Tag {
                     key: key(&ctx)?,
                     value,
@@ -228,22 +189,15 @@ pub fn item_fields() -> Vec<Field> {
     .argument(InputValue::new("value", TypeRef::named_nn(TypeRef::STRING)));
     let untag = Field::new("untag", node(), move |ctx| {
         FieldFuture::new(async move {
-            let item = handler(&ctx)?
-                .resolve(id_argument(&ctx, "id")?)
-                .await
-                .map_err(command_error)?;
-            execute_on_node(&ctx, item.kind, item.id, Command::Untag { key: key(&ctx)? }).await
+            let item = access::resolve(&ctx, "id").await?;
+            on_node(&ctx, item, Command::Untag { key: key(&ctx)? }).await
         })
     })
     .argument(id("id"))
     .argument(InputValue::new("key", TypeRef::named_nn(TypeRef::STRING)));
     let revert = Field::new("revert", node(), |ctx| {
         FieldFuture::new(async move {
-            let handler = handler(&ctx)?;
-            let item = handler
-                .resolve(id_argument(&ctx, "id")?)
-                .await
-                .map_err(command_error)?;
+            let item = access::resolve(&ctx, "id").await?;
             let version = ctx.args.try_get("toVersion")?.i64()?;
             if version < 1 {
                 return Err(bad_input(
@@ -251,7 +205,7 @@ pub fn item_fields() -> Vec<Field> {
                     format!("must be a version of the item (1 or more), got {version}"),
                 ));
             }
-            let old = handler
+            let old = handler(&ctx)?
                 .load(item.kind, item.id, Some(StreamPoint::Version(version)))
                 .await
                 .map_err(command_error)?;
@@ -262,15 +216,8 @@ pub fn item_fields() -> Vec<Field> {
                 );
                 return Err(bad_input("toVersion", problem));
             }
-            execute_on_node(
-                &ctx,
-                item.kind,
-                item.id,
-                Command::Revert {
-                    to: Box::new(old.item),
-                },
-            )
-            .await
+            let to = Box::new(old.item);
+            on_node(&ctx, item, Command::Revert { to }).await
         })
     })
     .description(
@@ -278,8 +225,43 @@ pub fn item_fields() -> Vec<Field> {
     )
     .argument(id("id"))
     .argument(InputValue::new("toVersion", TypeRef::named_nn(TypeRef::INT)));
-    [link, unlink, tag, untag, revert]
+    let grant = Field::new("grant", node(), |ctx| {
+        FieldFuture::new(async move {
+            let item = access::resolve(&ctx, "id").await?;
+            let principal = id_argument(&ctx, "principal")?;
+            let level = access::level_argument(&ctx, "level")?;
+            on_node(&ctx, item, Command::Grant { principal, level }).await
+        })
+    })
+    .description(
+        "Gives a user or a team read, write or admin on an item (replacing what they had). Needs admin.",
+    )
+    .argument(id("id"))
+    .argument(id("principal").description("A user id or a team id."))
+    .argument(InputValue::new("level", TypeRef::named_nn("AccessLevel")));
+    let revoke = Field::new("revoke", node(), |ctx| {
+        FieldFuture::new(async move {
+            let item = access::resolve(&ctx, "id").await?;
+            let principal = id_argument(&ctx, "principal")?;
+            on_node(&ctx, item, Command::Revoke { principal }).await
+        })
+    })
+    .description("Takes away what a user or a team was granted on an item. Needs admin.")
+    .argument(id("id"))
+    .argument(id("principal"));
+    [link, unlink, tag, untag, revert, grant, revoke]
         .into_iter()
         .map(|field| common_arguments(field, true))
         .collect()
+}
+
+/// A command on an item named by id; the answer names the item's concrete type.
+pub(super) async fn on_node(
+    ctx: &ResolverContext<'_>,
+    item: ItemRef,
+    command: Command,
+) -> async_graphql::Result<Option<FieldValue<'static>>> {
+    Ok(Some(kinds::any_node(
+        run(ctx, item.kind, item.id, command).await?,
+    )))
 }

@@ -8,6 +8,7 @@ use commands::CommandHandler;
 use domain::Kind;
 use uuid::Uuid;
 
+use super::access;
 use super::connection::{offset_cursor, parse_offset_cursor, Page};
 use super::kinds;
 use super::values::Node;
@@ -111,6 +112,7 @@ fn list_field(kind: Kind) -> Field {
                 };
                 let query = ListQuery {
                     kind,
+                    sight: access::sight(&ctx)?,
                     conditions,
                     order_by,
                     descending,
@@ -152,7 +154,7 @@ fn item_field(kind: Kind) -> Field {
         move |ctx| {
             FieldFuture::new(async move {
                 let id = id_argument(&ctx, "id")?;
-                let row = read::get(handler(&ctx)?.store().pool(), kind, id).await?;
+                let row = read::get(handler(&ctx)?.store().pool(), &access::sight(&ctx)?, kind, id).await?;
                 Ok(row.map(kinds::node))
             })
         },
@@ -168,11 +170,12 @@ pub fn node_fields() -> Vec<Field> {
     vec![Field::new("node", TypeRef::named("Node"), |ctx| {
         FieldFuture::new(async move {
             let id = id_argument(&ctx, "id")?;
+            let sight = access::sight(&ctx)?;
             let handler = handler(&ctx)?;
             let Some(kind) = handler.store().stream_kind(id).await.map_err(internal)? else {
                 return Ok(None);
             };
-            let row = read::get(handler.store().pool(), kind, id).await?;
+            let row = read::get(handler.store().pool(), &sight, kind, id).await?;
             Ok(row.map(kinds::any_node))
         })
     })

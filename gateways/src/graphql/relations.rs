@@ -12,7 +12,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::names::type_name;
-use crate::read::{self, ItemRow};
+use crate::read::{self, ItemRow, Sight};
 
 /// Where a relation field looks from: the item that holds the link, or the one linked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -75,7 +75,9 @@ impl Loader<LinkKey> for Links {
     }
 }
 
-pub struct Items(PgPool);
+/// Items by id, as far as the request's sight reaches: a relation to an item the person
+/// cannot read shows nothing of it.
+pub struct Items(PgPool, Sight);
 
 impl Loader<ItemRef> for Items {
     type Value = Arc<ItemRow>;
@@ -88,7 +90,7 @@ impl Loader<ItemRef> for Items {
         }
         let mut found = HashMap::new();
         for (kind, ids) in by_kind {
-            for row in read::get_many(&self.0, kind, &ids).await? {
+            for row in read::get_many(&self.0, &self.1, kind, &ids).await? {
                 found.insert(ItemRef { kind, id: row.id }, Arc::new(row));
             }
         }
@@ -96,11 +98,11 @@ impl Loader<ItemRef> for Items {
     }
 }
 
-/// The per-request loaders; a new request starts with empty caches.
-pub fn loaders(pool: &PgPool) -> (DataLoader<Links>, DataLoader<Items>) {
+/// The per-request loaders of the person asking; a new request starts with empty caches.
+pub fn loaders(pool: &PgPool, sight: Sight) -> (DataLoader<Links>, DataLoader<Items>) {
     (
         DataLoader::new(Links(pool.clone()), tokio::spawn),
-        DataLoader::new(Items(pool.clone()), tokio::spawn),
+        DataLoader::new(Items(pool.clone(), sight), tokio::spawn),
     )
 }
 

@@ -6,18 +6,19 @@ use std::sync::Arc;
 use async_graphql::dynamic::{
     FieldValue, InputValue, Object, Subscription, SubscriptionField, SubscriptionFieldFuture, TypeRef,
 };
-use commands::StreamPoint;
+use commands::{CommandHandler, StreamPoint};
 use domain::Kind;
 use futures::{Stream, StreamExt};
 use serde_json::{json, Value};
 use tokio_stream::wrappers::{errors::BroadcastStreamRecvError, BroadcastStream};
 
+use super::access;
 use super::kinds;
 use super::queries::handler;
 use super::values::from_json;
 use crate::errors::bad_input;
 use crate::feed::EventFeed;
-use crate::read::ItemRow;
+use crate::read::{ItemRow, Sight};
 
 /// The feed's events that pass `keep`; a subscriber too slow to keep up skips ahead.
 fn events(
@@ -34,6 +35,30 @@ fn events(
             }
         };
         futures::future::ready(kept)
+    })
+}
+
+/// Only the envelopes of items `sight` may read, decided as each arrives.
+fn readable(
+    envelopes: impl Stream<Item = Arc<Value>> + Send,
+    handler: CommandHandler,
+    sight: Sight,
+) -> impl Stream<Item = Arc<Value>> + Send {
+    envelopes.filter_map(move |envelope| {
+        let (handler, sight) = (handler.clone(), sight.clone());
+        async move {
+            let id = envelope["stream_id"]
+                .as_str()
+                .and_then(|id| uuid::Uuid::parse_str(id).ok())?;
+            match access::may_read(&handler, &sight, id).await {
+                Ok(true) => Some(envelope),
+                Ok(false) => None,
+                Err(error) => {
+                    tracing::warn!(?error, "could not check access to an event; leaving it out");
+                    None
+                }
+            }
+        }
     })
 }
 
@@ -66,6 +91,7 @@ fn events_field() -> SubscriptionField {
             let stream = events(feed, move |envelope| {
                 wanted.iter().all(|(key, value)| envelope[*key] == **value)
             });
+            let stream = readable(stream, handler(&ctx)?.clone(), access::sight(&ctx)?);
             Ok(stream.map(|envelope| Ok(as_event(&envelope))))
         })
     })
@@ -123,8 +149,8 @@ fn changes_field() -> SubscriptionField {
             let feed = ctx.data::<EventFeed>()?;
             let stream = events(feed, move |envelope| {
                 envelope["stream_type"] == kind.stream_type()
-            })
-            .then(move |envelope| {
+            });
+            let stream = readable(stream, handler.clone(), access::sight(&ctx)?).then(move |envelope| {
                 let handler = handler.clone();
                 async move {
                     let id = envelope["stream_id"]

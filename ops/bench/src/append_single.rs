@@ -47,6 +47,7 @@ async fn commands_per_second(pool: PgPool, writers: usize, duration: Duration) -
                 expected_version: None,
                 idempotency_key: None,
                 metadata: payload::user_metadata(),
+                access: domain::Access::Unrestricted,
             };
             let outcome = handler.execute(&request).await?;
             anyhow::ensure!(outcome.appended == 1, "a create appends one event");

@@ -7,8 +7,10 @@
 
 mod append_batch;
 mod append_single;
+mod crawl;
 mod db;
 mod measure;
+mod moto;
 mod nats;
 mod payload;
 mod pgbench;
@@ -43,16 +45,19 @@ enum Bench {
     Rebuild,
     /// Commit → JetStream latency through the relay beside a plain publish → ack round trip.
     RelayLatency,
+    /// AWS crawls of moto (first, unchanged, 100 changed) beside the AWS SDK listing the same.
+    Crawl,
     /// All of the above, then a summary table.
     All,
 }
 
 impl Bench {
-    const EACH: [Bench; 4] = [
+    const EACH: [Bench; 5] = [
         Bench::AppendSingle,
         Bench::AppendBatch,
         Bench::Rebuild,
         Bench::RelayLatency,
+        Bench::Crawl,
     ];
 
     fn name(self) -> &'static str {
@@ -61,6 +66,7 @@ impl Bench {
             Bench::AppendBatch => "append-batch",
             Bench::Rebuild => "rebuild",
             Bench::RelayLatency => "relay-latency",
+            Bench::Crawl => "crawl",
             Bench::All => "all",
         }
     }
@@ -71,6 +77,7 @@ impl Bench {
             Bench::AppendBatch => append_batch::run(options).await,
             Bench::Rebuild => rebuild::run(options).await,
             Bench::RelayLatency => relay_latency::run(options).await,
+            Bench::Crawl => crawl::run(options).await,
             Bench::All => unreachable!("`all` runs the others"),
         }
     }
@@ -110,6 +117,19 @@ pub struct Options {
     /// /usr/sbin/nats-server).
     #[arg(long, global = true, env = "BENCH_NATS_SERVER")]
     pub nats_server: Option<PathBuf>,
+    /// EC2 instances moto holds in crawl, in reservations of 100.
+    #[arg(long, global = true, default_value_t = 10_000, value_parser = at_least_one)]
+    pub instances: usize,
+    /// Volumes moto holds in crawl: the instances' root volumes, topped up to this many.
+    #[arg(long, global = true, default_value_t = 10_000)]
+    pub volumes: usize,
+    /// Items per AWS list call in crawl, for the crawler and the SDK alike.
+    #[arg(long, global = true, default_value_t = 500, value_parser = clap::value_parser!(i32).range(5..=500))]
+    pub page_size: i32,
+    /// The moto_server that crawl starts privately (default: from PATH; installed by
+    /// crawlers/tests/tools/aws.sh).
+    #[arg(long, global = true, env = "BENCH_MOTO_SERVER")]
+    pub moto_server: Option<PathBuf>,
     /// Keep the benchmark databases afterwards, for inspection.
     #[arg(long, global = true)]
     pub keep: bool,

@@ -189,6 +189,7 @@ async fn create_servers(handler: CommandHandler, options: &Options) -> anyhow::R
                 expected_version: None,
                 idempotency_key: None,
                 metadata: payload::user_metadata(),
+                access: domain::Access::Unrestricted,
             };
             let started = Instant::now();
             handler.execute(&request).await?;

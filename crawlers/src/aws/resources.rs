@@ -1,0 +1,263 @@
+//! `loadbalance-list`, `dbs-list` and `storage-object-list`: managed services as
+//! applications of their family (Loadbalance, Database, ObjectStorage).
+
+use aws_sdk_elasticloadbalancingv2::types::LoadBalancer;
+use aws_sdk_rds::types::DbInstance;
+use aws_sdk_s3::types::Bucket;
+use domain::Kind;
+use serde_json::json;
+
+use super::observe::{object, placement, Item};
+use super::session::Session;
+use crate::{CrawlError, Observation};
+
+const DESCRIBE_LOAD_BALANCERS: &str = "elbv2 DescribeLoadBalancers";
+const DESCRIBE_DB_INSTANCES: &str = "rds DescribeDBInstances";
+const LIST_BUCKETS: &str = "s3 ListBuckets";
+
+/// Application, network and gateway load balancers (ELBv2).
+pub(super) async fn load_balancers(session: &Session) -> Result<Vec<Observation>, CrawlError> {
+    let pages = session
+        .elbv2()
+        .describe_load_balancers()
+        .page_size(session.page_size(1, 400))
+        .into_paginator()
+        .send()
+        .try_collect()
+        .await
+        .map_err(|error| session.fail(DESCRIBE_LOAD_BALANCERS, error))?;
+    pages
+        .iter()
+        .flat_map(|page| page.load_balancers())
+        .map(|item| load_balancer(item, session.region()))
+        .collect()
+}
+
+pub(super) async fn databases(session: &Session) -> Result<Vec<Observation>, CrawlError> {
+    let pages = session
+        .rds()
+        .describe_db_instances()
+        .into_paginator()
+        .page_size(session.page_size(20, 100))
+        .send()
+        .try_collect()
+        .await
+        .map_err(|error| session.fail(DESCRIBE_DB_INSTANCES, error))?;
+    pages
+        .iter()
+        .flat_map(|page| page.db_instances())
+        .map(|item| database(item, session.region()))
+        .collect()
+}
+
+/// The buckets located in the crawled region. ListBuckets would name the account's
+/// buckets of every region in each region's crawl, which would move them from region to
+/// region at each crawl; the `BucketRegion` filter keeps each in its own region.
+///
+/// The page size option is not applied here: an S3-compatible endpoint that honours
+/// `MaxBuckets` but returns no continuation token (moto 5.2 does this) would cut the
+/// list short without telling, and the missing buckets would be orphaned. Without it,
+/// AWS returns every bucket, and the paginator still follows a token if one comes.
+pub(super) async fn buckets(session: &Session) -> Result<Vec<Observation>, CrawlError> {
+    let pages = session
+        .s3()
+        .list_buckets()
+        .bucket_region(session.region())
+        .into_paginator()
+        .send()
+        .try_collect()
+        .await
+        .map_err(|error| session.fail(LIST_BUCKETS, error))?;
+    pages
+        .iter()
+        .flat_map(|page| page.buckets())
+        .map(|item| bucket(item, session.region()))
+        .collect()
+}
+
+/// A load balancer, known by its ARN, reached at its DNS name.
+fn load_balancer(balancer: &LoadBalancer, region: &str) -> Result<Observation, CrawlError> {
+    let item = Item::new(
+        Kind::Application,
+        balancer.load_balancer_arn(),
+        DESCRIBE_LOAD_BALANCERS,
+    )?;
+    let name = balancer.load_balancer_name().unwrap_or(item.id()).to_string();
+    let zones: Vec<&str> = balancer
+        .availability_zones()
+        .iter()
+        .filter_map(|zone| zone.zone_name())
+        .collect();
+    let specs = object([
+        ("type", json!(balancer.r#type().map(|t| t.as_str()))),
+        ("scheme", json!(balancer.scheme().map(|s| s.as_str()))),
+        (
+            "ip_address_type",
+            json!(balancer.ip_address_type().map(|t| t.as_str())),
+        ),
+        ("vpc_id", json!(balancer.vpc_id())),
+        ("zones", json!(zones)),
+    ]);
+    Ok(item
+        .text("name", Some(&name))
+        .set("family", "Loadbalance")
+        .text("endpoint", balancer.dns_name())
+        .status(balancer.state().and_then(|s| s.code()).map(|code| code.as_str()))
+        .set("specs", specs)
+        .set("datacenters", placement(region, None, None))
+        .build())
+}
+
+/// A database instance, known by its ARN, with `{engine, version, …}` as specs and
+/// `address:port` as endpoint. (Its resource id `db-…` would be unique on AWS too, but
+/// moto 5.2 gives every instance the same one.)
+fn database(database: &DbInstance, region: &str) -> Result<Observation, CrawlError> {
+    let item = Item::new(
+        Kind::Application,
+        database.db_instance_arn(),
+        DESCRIBE_DB_INSTANCES,
+    )?;
+    let identifier = database.db_instance_identifier().unwrap_or(item.id()).to_string();
+    let endpoint = database.endpoint().and_then(|endpoint| match endpoint.port() {
+        Some(port) => Some(format!("{}:{port}", endpoint.address()?)),
+        None => endpoint.address().map(str::to_string),
+    });
+    let class = database.db_instance_class();
+    let specs = object([
+        ("engine", json!(database.engine())),
+        ("version", json!(database.engine_version())),
+        ("instance_class", json!(class)),
+        ("storage_gb", json!(database.allocated_storage())),
+        ("storage_type", json!(database.storage_type())),
+        ("storage_encrypted", json!(database.storage_encrypted())),
+        ("multi_az", json!(database.multi_az())),
+    ]);
+    Ok(item
+        .text("name", Some(&identifier))
+        .set("family", "Database")
+        .text("endpoint", endpoint.as_deref())
+        .text("cluster", database.db_cluster_identifier())
+        .status(database.db_instance_status())
+        .set("specs", specs)
+        .set(
+            "datacenters",
+            placement(
+                region,
+                database.availability_zone(),
+                class.map(|class| (class, identifier.as_str())),
+            ),
+        )
+        .build())
+}
+
+/// A bucket, known by its name (unique across AWS).
+fn bucket(bucket: &Bucket, region: &str) -> Result<Observation, CrawlError> {
+    let item = Item::new(Kind::Application, bucket.name(), LIST_BUCKETS)?;
+    let name = item.id().to_string();
+    Ok(item
+        .text("name", Some(&name))
+        .set("family", "ObjectStorage")
+        .set(
+            "datacenters",
+            placement(bucket.bucket_region().unwrap_or(region), None, None),
+        )
+        .build())
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_elasticloadbalancingv2::types::{
+        AvailabilityZone, LoadBalancerSchemeEnum, LoadBalancerState, LoadBalancerStateEnum,
+        LoadBalancerTypeEnum,
+    };
+    use aws_sdk_rds::types::Endpoint;
+    use domain::Fields;
+    use serde_json::Value;
+
+    use super::*;
+
+    fn parsed(observation: &Observation) -> impl Fn(&str) -> Value {
+        let fields = Fields::parse(observation.kind, &observation.fields)
+            .unwrap_or_else(|e| panic!("{}: {e}", observation.provider_id));
+        move |name| fields.get(name).cloned().unwrap_or(Value::Null)
+    }
+
+    #[test]
+    fn a_load_balancer_is_reached_at_its_dns_name() {
+        let arn = "arn:aws:elasticloadbalancing:eu-west-1:123456789012:loadbalancer/app/web/50dc6c495c0c9188";
+        let balancer = LoadBalancer::builder()
+            .load_balancer_arn(arn)
+            .load_balancer_name("web")
+            .dns_name("web-1234.eu-west-1.elb.amazonaws.com")
+            .r#type(LoadBalancerTypeEnum::Application)
+            .scheme(LoadBalancerSchemeEnum::InternetFacing)
+            .state(
+                LoadBalancerState::builder()
+                    .code(LoadBalancerStateEnum::Active)
+                    .build(),
+            )
+            .availability_zones(AvailabilityZone::builder().zone_name("eu-west-1a").build())
+            .build();
+        let observation = load_balancer(&balancer, "eu-west-1").unwrap();
+        let get = parsed(&observation);
+        assert_eq!(observation.provider_id, arn);
+        assert_eq!(get("name"), "web");
+        assert_eq!(get("family"), "Loadbalance");
+        assert_eq!(get("endpoint"), "web-1234.eu-west-1.elb.amazonaws.com");
+        assert_eq!(get("status"), "Active");
+        assert_eq!(
+            get("specs"),
+            json!({"type": "application", "scheme": "internet-facing", "zones": ["eu-west-1a"]})
+        );
+    }
+
+    #[test]
+    fn a_database_has_engine_version_and_endpoint() {
+        let instance = DbInstance::builder()
+            .db_instance_arn("arn:aws:rds:us-east-1:123456789012:db:orders")
+            .db_instance_identifier("orders")
+            .db_instance_class("db.t3.micro")
+            .engine("postgres")
+            .engine_version("16.3")
+            .db_instance_status("available")
+            .allocated_storage(20)
+            .availability_zone("us-east-1a")
+            .endpoint(
+                Endpoint::builder()
+                    .address("orders.abc.us-east-1.rds.amazonaws.com")
+                    .port(5432)
+                    .build(),
+            )
+            .build();
+        let observation = database(&instance, "us-east-1").unwrap();
+        let get = parsed(&observation);
+        assert_eq!(
+            observation.provider_id,
+            "arn:aws:rds:us-east-1:123456789012:db:orders"
+        );
+        assert_eq!(get("name"), "orders");
+        assert_eq!(get("family"), "Database");
+        assert_eq!(get("endpoint"), "orders.abc.us-east-1.rds.amazonaws.com:5432");
+        assert_eq!(get("status"), "Available");
+        assert_eq!(
+            get("specs"),
+            json!({"engine": "postgres", "version": "16.3", "instance_class": "db.t3.micro", "storage_gb": 20})
+        );
+        assert_eq!(
+            get("datacenters"),
+            json!({"provider": "aws", "region": "us-east-1", "zone": "us-east-1a", "instance_type": "db.t3.micro", "instance_id": "orders"})
+        );
+    }
+
+    #[test]
+    fn a_bucket_is_object_storage_in_its_region() {
+        let observation = bucket(&Bucket::builder().name("logs-archive").build(), "eu-west-1").unwrap();
+        let get = parsed(&observation);
+        assert_eq!(observation.provider_id, "logs-archive");
+        assert_eq!(get("family"), "ObjectStorage");
+        assert_eq!(
+            get("datacenters"),
+            json!({"provider": "aws", "region": "eu-west-1"})
+        );
+    }
+}

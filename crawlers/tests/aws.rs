@@ -1,0 +1,826 @@
+//! The AWS provider against moto (`moto_server`, installed by `tests/tools/aws.sh`), a
+//! local fake of the AWS APIs: each test seeds its own moto process through the AWS SDK
+//! and checks what the crawl maps, region by region and page by page. Failures (a page
+//! that fails, a garbled answer, nothing listening, a silent endpoint, refused
+//! credentials) are checked against moto or against tiny fake servers. The last test
+//! goes end to end through `Crawler::run` into a Postgres database of its own.
+
+mod tools;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crawlers::{CrawlError, CrawlRequest, Credentials, Observation};
+use serde_json::{json, Map, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tools::free_port;
+use tools::moto::{credentials, Moto, ACCESS_KEY_ID, SECRET_ACCESS_KEY};
+use uuid::Uuid;
+
+const EU: &str = "eu-west-1";
+const US: &str = "us-east-1";
+
+/// Crawls one task in one region through the registered `aws` provider.
+async fn crawl(options: Value, task: &str, region: &str) -> Result<Vec<Observation>, CrawlError> {
+    let provider = crawlers::provider("aws").expect("aws is registered");
+    let options: Map<String, Value> = options.as_object().expect("options are an object").clone();
+    let credentials = credentials();
+    provider
+        .crawl(CrawlRequest {
+            connection: Uuid::nil(),
+            options: &options,
+            credentials: &credentials,
+            task,
+            region,
+        })
+        .await
+}
+
+/// Crawls moto with `page_size`; every observation must be one the domain takes.
+async fn crawl_moto(moto: &Moto, task: &str, region: &str, page_size: u32) -> BTreeMap<String, Observation> {
+    let observations = crawl(
+        json!({"endpoint": moto.endpoint, "page_size": page_size}),
+        task,
+        region,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{task} in {region}: {e}"));
+    observations
+        .into_iter()
+        .map(|observation| {
+            domain::Fields::parse(observation.kind, &observation.fields)
+                .unwrap_or_else(|e| panic!("{task} {}: {e}", observation.provider_id));
+            (observation.provider_id.clone(), observation)
+        })
+        .collect()
+}
+
+fn field<'a>(observation: &'a Observation, name: &str) -> &'a Value {
+    observation.fields.get(name).unwrap_or(&Value::Null)
+}
+
+/// Launches one instance (one reservation: DescribeInstances pages by reservation).
+async fn launch(
+    ec2: &aws_sdk_ec2::Client,
+    instance_type: aws_sdk_ec2::types::InstanceType,
+) -> aws_sdk_ec2::types::Instance {
+    let output = ec2
+        .run_instances()
+        .image_id("ami-12345678")
+        .instance_type(instance_type)
+        .min_count(1)
+        .max_count(1)
+        .send()
+        .await
+        .expect("moto runs the instance");
+    output.instances()[0].clone()
+}
+
+#[tokio::test]
+async fn servers_are_crawled_region_by_region_across_pages() {
+    use aws_sdk_ec2::types::InstanceType;
+    let moto = Moto::start().await;
+    let (eu, us) = (moto.ec2(EU), moto.ec2(US));
+    let mut launched = vec![];
+    for _ in 0..6 {
+        launched.push(launch(&eu, InstanceType::T3Micro).await);
+    }
+    launched.push(launch(&eu, InstanceType::M5Large).await);
+    let in_us = launch(&us, InstanceType::T3Small).await;
+    let stopped = launched[0].instance_id().unwrap().to_string();
+    eu.stop_instances().instance_ids(&stopped).send().await.unwrap();
+
+    // Moto honours the page size: the first page alone does not hold everything.
+    let first_page = eu.describe_instances().max_results(5).send().await.unwrap();
+    assert_eq!(first_page.reservations().len(), 5);
+    assert!(first_page.next_token().is_some(), "moto pages DescribeInstances");
+
+    let servers = crawl_moto(&moto, "server-list", EU, 5).await;
+    assert_eq!(servers.len(), 7, "every page of eu-west-1: {:?}", servers.keys());
+    for instance in &launched {
+        let id = instance.instance_id().unwrap();
+        let server = &servers[id];
+        assert_eq!(server.kind, domain::Kind::Server);
+        let private_dns = instance.private_dns_name().unwrap();
+        assert_eq!(field(server, "hostname"), private_dns.split('.').next().unwrap());
+        assert_eq!(field(server, "dns_private"), private_dns);
+        assert_eq!(
+            field(server, "ipv4_private"),
+            instance.private_ip_address().unwrap()
+        );
+        assert_eq!(field(server, "image"), "ami-12345678");
+        assert_eq!(field(server, "os"), &json!({"base": "Linux"}));
+        let zone = instance.placement().unwrap().availability_zone().unwrap();
+        assert!(zone.starts_with(EU), "{zone}");
+        assert_eq!(
+            field(server, "datacenters"),
+            &json!({"provider": "aws", "region": EU, "zone": zone, "instance_type": instance.instance_type().unwrap().as_str(), "instance_id": id})
+        );
+        let root_volume = instance.block_device_mappings()[0]
+            .ebs()
+            .unwrap()
+            .volume_id()
+            .unwrap();
+        assert_eq!(field(server, "storage")[0]["volume_id"], root_volume);
+        assert_eq!(field(server, "storage")[0]["root"], true);
+    }
+    let running = &servers[launched[1].instance_id().unwrap()];
+    assert_eq!(field(running, "status"), "Running");
+    assert_eq!(
+        field(running, "ipv4_public"),
+        launched[1].public_ip_address().unwrap()
+    );
+    assert_eq!(field(&servers[&stopped], "status"), "Stopped");
+    assert_eq!(
+        field(&servers[launched[6].instance_id().unwrap()], "datacenters")["instance_type"],
+        "m5.large"
+    );
+
+    let servers = crawl_moto(&moto, "server-list", US, 5).await;
+    let ids: Vec<&String> = servers.keys().collect();
+    assert_eq!(ids, [in_us.instance_id().unwrap()], "us-east-1 sees only its own");
+    let server = servers.values().next().unwrap();
+    assert_eq!(field(server, "datacenters")["region"], US);
+    assert_eq!(field(server, "datacenters")["instance_type"], "t3.small");
+}
+
+#[tokio::test]
+async fn volumes_keep_size_type_encryption_iops_and_zone() {
+    use aws_sdk_ec2::types::VolumeType;
+    let moto = Moto::start().await;
+    let eu = moto.ec2(EU);
+    let mut created = vec![];
+    for size in [10, 20, 30, 40, 50, 60] {
+        let volume = eu
+            .create_volume()
+            .size(size)
+            .availability_zone("eu-west-1b")
+            .volume_type(VolumeType::Gp2)
+            .send()
+            .await
+            .unwrap();
+        created.push(volume.volume_id().unwrap().to_string());
+    }
+    let fast = eu
+        .create_volume()
+        .size(500)
+        .availability_zone("eu-west-1c")
+        .volume_type(VolumeType::Io1)
+        .iops(4000)
+        .encrypted(true)
+        .send()
+        .await
+        .unwrap();
+    let in_us = moto
+        .ec2(US)
+        .create_volume()
+        .size(8)
+        .availability_zone("us-east-1a")
+        .send()
+        .await
+        .unwrap();
+
+    let volumes = crawl_moto(&moto, "volumes-list", EU, 5).await;
+    assert_eq!(volumes.len(), 7, "{:?}", volumes.keys());
+    for (id, size) in created.iter().zip([10, 20, 30, 40, 50, 60]) {
+        let volume = &volumes[id];
+        assert_eq!(volume.kind, domain::Kind::Volume);
+        assert_eq!(field(volume, "name"), id.as_str());
+        assert_eq!(field(volume, "size"), size);
+        assert_eq!(field(volume, "volume_type"), "gp2");
+        assert_eq!(field(volume, "encrypted"), false);
+        assert_eq!(field(volume, "state"), "available");
+        assert_eq!(field(volume, "status"), "Available");
+        assert_eq!(
+            field(volume, "datacenters"),
+            &json!({"provider": "aws", "region": EU, "zone": "eu-west-1b"})
+        );
+    }
+    let volume = &volumes[fast.volume_id().unwrap()];
+    assert_eq!(
+        (
+            field(volume, "size"),
+            field(volume, "volume_type"),
+            field(volume, "iops"),
+            field(volume, "encrypted")
+        ),
+        (&json!(500), &json!("io1"), &json!(4000), &json!(true))
+    );
+    assert_eq!(field(volume, "datacenters")["zone"], "eu-west-1c");
+
+    let volumes = crawl_moto(&moto, "volumes-list", US, 5).await;
+    assert_eq!(volumes.keys().collect::<Vec<_>>(), [in_us.volume_id().unwrap()]);
+    assert_eq!(field(&volumes[in_us.volume_id().unwrap()], "size"), 8);
+}
+
+#[tokio::test]
+async fn snapshots_and_images_of_the_account() {
+    use aws_sdk_ec2::types::InstanceType;
+    let moto = Moto::start().await;
+    let eu = moto.ec2(EU);
+    let volume = eu
+        .create_volume()
+        .size(25)
+        .availability_zone("eu-west-1a")
+        .send()
+        .await
+        .unwrap();
+    let snapshot = eu
+        .create_snapshot()
+        .volume_id(volume.volume_id().unwrap())
+        .description("nightly")
+        .send()
+        .await
+        .unwrap();
+    let instance = launch(&eu, InstanceType::T3Micro).await;
+    let image = eu
+        .create_image()
+        .instance_id(instance.instance_id().unwrap())
+        .name("web-2024-05")
+        .send()
+        .await
+        .unwrap();
+
+    let snapshots = crawl_moto(&moto, "snapshot-list", EU, 5).await;
+    let ours = &snapshots[snapshot.snapshot_id().unwrap()];
+    assert_eq!(ours.kind, domain::Kind::Snapshot);
+    assert_eq!(field(ours, "volume_id"), volume.volume_id().unwrap());
+    assert_eq!(field(ours, "size"), 25);
+    assert_eq!(field(ours, "description"), "nightly");
+    assert_eq!(
+        field(ours, "datacenters"),
+        &json!({"provider": "aws", "region": EU})
+    );
+
+    let images = crawl_moto(&moto, "images-list", EU, 5).await;
+    let ids: Vec<&String> = images.keys().collect();
+    assert_eq!(ids, [image.image_id().unwrap()], "only the account's own images");
+    let ours = &images[image.image_id().unwrap()];
+    assert_eq!(field(ours, "name"), "web-2024-05");
+    assert_eq!(field(ours, "state"), "available");
+    assert_eq!(field(ours, "architecture"), "x86_64");
+    assert!(crawl_moto(&moto, "images-list", US, 5).await.is_empty());
+}
+
+#[tokio::test]
+async fn security_groups_vpcs_and_subnets_are_networks() {
+    use aws_sdk_ec2::types::{IpPermission, IpRange};
+    let moto = Moto::start().await;
+    let eu = moto.ec2(EU);
+    let vpc = eu.create_vpc().cidr_block("10.20.0.0/16").send().await.unwrap();
+    let vpc_id = vpc.vpc().unwrap().vpc_id().unwrap();
+    let subnet = eu
+        .create_subnet()
+        .vpc_id(vpc_id)
+        .cidr_block("10.20.1.0/24")
+        .availability_zone("eu-west-1b")
+        .send()
+        .await
+        .unwrap();
+    let group = eu
+        .create_security_group()
+        .group_name("ssh-from-office")
+        .description("ssh from the office")
+        .vpc_id(vpc_id)
+        .send()
+        .await
+        .unwrap();
+    let group_id = group.group_id().unwrap();
+    eu.authorize_security_group_ingress()
+        .group_id(group_id)
+        .ip_permissions(
+            IpPermission::builder()
+                .ip_protocol("tcp")
+                .from_port(22)
+                .to_port(22)
+                .ip_ranges(
+                    IpRange::builder()
+                        .cidr_ip("192.0.2.0/24")
+                        .description("office")
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+
+    let groups = crawl_moto(&moto, "security-list", EU, 5).await;
+    let ours = &groups[group_id];
+    assert_eq!(ours.kind, domain::Kind::Network);
+    assert_eq!(field(ours, "name"), "ssh-from-office");
+    assert_eq!(field(ours, "description"), "ssh from the office");
+    assert_eq!(field(ours, "network_type"), "security-group");
+    let rules = field(ours, "rules").as_array().unwrap();
+    assert!(
+        rules.contains(&json!({"direction": "ingress", "protocol": "tcp", "from_port": 22, "to_port": 22, "peer_type": "cidr", "peer": "192.0.2.0/24", "description": "office"})),
+        "{rules:?}"
+    );
+    assert!(
+        rules.iter().any(|rule| rule["direction"] == "egress"),
+        "{rules:?}"
+    );
+    assert!(
+        groups.len() >= 2,
+        "the default groups are listed too: {:?}",
+        groups.keys()
+    );
+
+    let networks = crawl_moto(&moto, "network-list", EU, 5).await;
+    let ours = &networks[vpc_id];
+    assert_eq!(
+        (field(ours, "network_type"), field(ours, "cidr")),
+        (&json!("vpc"), &json!("10.20.0.0/16"))
+    );
+    let ours = &networks[subnet.subnet().unwrap().subnet_id().unwrap()];
+    assert_eq!(field(ours, "network_type"), "subnet");
+    assert_eq!(field(ours, "cidr"), "10.20.1.0/24");
+    assert_eq!(field(ours, "datacenters")["zone"], "eu-west-1b");
+    assert!(
+        networks
+            .values()
+            .any(|n| field(n, "network_type") == "vpc" && n.provider_id != vpc_id),
+        "the default VPC is listed too"
+    );
+    let us = crawl_moto(&moto, "network-list", US, 5).await;
+    assert!(!us.contains_key(vpc_id), "us-east-1 does not see eu-west-1's VPC");
+}
+
+#[tokio::test]
+async fn load_balancers_databases_and_buckets_are_applications() {
+    let moto = Moto::start().await;
+    let eu = moto.sdk(EU);
+    let subnets: Vec<String> = aws_sdk_ec2::Client::new(&eu)
+        .describe_subnets()
+        .send()
+        .await
+        .unwrap()
+        .subnets()
+        .iter()
+        .filter_map(|subnet| subnet.subnet_id().map(str::to_string))
+        .collect();
+    let elbv2 = aws_sdk_elasticloadbalancingv2::Client::new(&eu);
+    let mut balancers = vec![];
+    for name in ["web", "api", "admin"] {
+        let created = elbv2
+            .create_load_balancer()
+            .name(name)
+            .set_subnets(Some(subnets[..2].to_vec()))
+            .send()
+            .await
+            .unwrap();
+        balancers.push(created.load_balancers()[0].clone());
+    }
+    let rds = aws_sdk_rds::Client::new(&eu);
+    for index in 0..21 {
+        rds.create_db_instance()
+            .db_instance_identifier(format!("orders-{index}"))
+            .db_instance_class("db.t3.micro")
+            .engine("postgres")
+            .allocated_storage(20)
+            .master_username("maestro")
+            .master_user_password("not-a-real-password")
+            .send()
+            .await
+            .unwrap();
+    }
+    let s3_eu = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&eu)
+            .force_path_style(true)
+            .build(),
+    );
+    s3_eu
+        .create_bucket()
+        .bucket("maestro-logs-eu")
+        .create_bucket_configuration(
+            aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::EuWest1)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let us = moto.sdk(US);
+    let s3_us = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&us)
+            .force_path_style(true)
+            .build(),
+    );
+    s3_us
+        .create_bucket()
+        .bucket("maestro-logs-us")
+        .send()
+        .await
+        .unwrap();
+
+    // Two load balancers a page: three need two pages.
+    let found = crawl_moto(&moto, "loadbalance-list", EU, 2).await;
+    assert_eq!(found.len(), 3, "{:?}", found.keys());
+    for balancer in &balancers {
+        let lb = &found[balancer.load_balancer_arn().unwrap()];
+        assert_eq!(lb.kind, domain::Kind::Application);
+        assert_eq!(field(lb, "family"), "Loadbalance");
+        assert_eq!(field(lb, "name"), balancer.load_balancer_name().unwrap());
+        assert_eq!(field(lb, "endpoint"), balancer.dns_name().unwrap());
+        assert_eq!(field(lb, "specs")["type"], "application");
+    }
+
+    // RDS pages hold at least 20: 21 databases need two pages.
+    let databases = crawl_moto(&moto, "dbs-list", EU, 20).await;
+    assert_eq!(databases.len(), 21);
+    let orders = databases
+        .values()
+        .find(|db| field(db, "name") == "orders-7")
+        .expect("orders-7 is listed");
+    assert_eq!(
+        orders.provider_id,
+        "arn:aws:rds:eu-west-1:123456789012:db:orders-7"
+    );
+    assert_eq!(field(orders, "family"), "Database");
+    assert_eq!(field(orders, "specs")["engine"], "postgres");
+    assert!(field(orders, "specs")["version"].is_string());
+    assert!(
+        field(orders, "endpoint").as_str().unwrap().ends_with(":5432"),
+        "{}",
+        field(orders, "endpoint")
+    );
+    assert_eq!(field(orders, "datacenters")["instance_type"], "db.t3.micro");
+    assert!(crawl_moto(&moto, "dbs-list", US, 20).await.is_empty());
+
+    let buckets = crawl_moto(&moto, "storage-object-list", EU, 5).await;
+    assert_eq!(
+        buckets.keys().collect::<Vec<_>>(),
+        ["maestro-logs-eu"],
+        "only eu-west-1's bucket"
+    );
+    let bucket = &buckets["maestro-logs-eu"];
+    assert_eq!(field(bucket, "family"), "ObjectStorage");
+    assert_eq!(
+        field(bucket, "datacenters"),
+        &json!({"provider": "aws", "region": EU})
+    );
+    let buckets = crawl_moto(&moto, "storage-object-list", US, 5).await;
+    assert_eq!(buckets.keys().collect::<Vec<_>>(), ["maestro-logs-us"]);
+}
+
+/// A fake EC2 endpoint: `answer` gives the status and body for each request body; the
+/// bodies it was sent are kept.
+async fn fake_ec2(answer: fn(&str) -> (u16, String)) -> (String, Arc<Mutex<Vec<String>>>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    let requests = Arc::new(Mutex::new(vec![]));
+    let seen = requests.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut socket, _)) = listener.accept().await else {
+                return;
+            };
+            let seen = seen.clone();
+            tokio::spawn(async move {
+                while let Some(body) = read_request(&mut socket).await {
+                    seen.lock().unwrap().push(body.clone());
+                    let (status, reply) = answer(&body);
+                    let head = format!(
+                        "HTTP/1.1 {status} X\r\ncontent-type: text/xml\r\ncontent-length: {}\r\n\r\n",
+                        reply.len()
+                    );
+                    if socket
+                        .write_all(format!("{head}{reply}").as_bytes())
+                        .await
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (endpoint, requests)
+}
+
+/// One HTTP/1.1 request's body, or None when the client closed the connection.
+async fn read_request(socket: &mut tokio::net::TcpStream) -> Option<String> {
+    let mut buffer = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let header_end = loop {
+        if let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
+            break end + 4;
+        }
+        let read = socket.read(&mut chunk).await.ok().filter(|n| *n > 0)?;
+        buffer.extend_from_slice(&chunk[..read]);
+    };
+    let head = String::from_utf8_lossy(&buffer[..header_end]).to_ascii_lowercase();
+    let length: usize = head
+        .lines()
+        .find_map(|line| line.strip_prefix("content-length:"))
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or(0);
+    while buffer.len() < header_end + length {
+        let read = socket.read(&mut chunk).await.ok().filter(|n| *n > 0)?;
+        buffer.extend_from_slice(&chunk[..read]);
+    }
+    Some(String::from_utf8_lossy(&buffer[header_end..header_end + length]).into_owned())
+}
+
+const FIRST_PAGE: &str = r#"<DescribeInstancesResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/">
+  <requestId>req-1</requestId>
+  <reservationSet><item><reservationId>r-1</reservationId><ownerId>123456789012</ownerId>
+    <instancesSet><item><instanceId>i-firstpage</instanceId>
+      <privateDnsName>ip-10-0-0-1.ec2.internal</privateDnsName></item></instancesSet>
+  </item></reservationSet>
+  <nextToken>page-2</nextToken>
+</DescribeInstancesResponse>"#;
+
+#[tokio::test]
+async fn a_page_that_fails_fails_the_whole_crawl() {
+    let (endpoint, requests) = fake_ec2(|body| {
+        if body.contains("NextToken=page-2") {
+            (
+                500,
+                "<Response><Errors><Error><Code>InternalError</Code><Message>page two is gone</Message></Error></Errors><RequestID>req-2</RequestID></Response>".into(),
+            )
+        } else {
+            (200, FIRST_PAGE.into())
+        }
+    })
+    .await;
+    let error = crawl(json!({"endpoint": endpoint, "page_size": 5}), "server-list", EU)
+        .await
+        .expect_err("a crawl with a failed page is no list at all");
+    assert_eq!(
+        error,
+        CrawlError::Provider {
+            status: 500,
+            what: "ec2 DescribeInstances".into(),
+            message: "InternalError: page two is gone".into(),
+        }
+    );
+    let requests = requests.lock().unwrap();
+    let second_pages = requests
+        .iter()
+        .filter(|body| body.contains("NextToken=page-2"))
+        .count();
+    assert!(second_pages >= 2, "the failed page was retried: {requests:?}");
+    assert!(requests[0].contains("MaxResults=5"), "{}", requests[0]);
+}
+
+#[tokio::test]
+async fn a_garbled_answer_is_malformed() {
+    let (endpoint, _) = fake_ec2(|_| (200, "<html>this is not EC2</html".into())).await;
+    let error = crawl(json!({"endpoint": endpoint}), "volumes-list", EU)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, CrawlError::Malformed(ref m) if m.contains("ec2 DescribeVolumes")),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn nothing_listening_is_unreachable_at_once() {
+    let endpoint = format!("http://127.0.0.1:{}", free_port());
+    let started = Instant::now();
+    let error = crawl(json!({"endpoint": endpoint}), "server-list", EU)
+        .await
+        .unwrap_err();
+    assert!(matches!(error, CrawlError::Unreachable(_)), "{error}");
+    assert!(error.to_string().contains("ec2 DescribeInstances"), "{error}");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn a_silent_endpoint_times_out_instead_of_hanging() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    // Accepts connections and never answers.
+    let held = tokio::spawn(async move {
+        let mut sockets = vec![];
+        while let Ok((socket, _)) = listener.accept().await {
+            sockets.push(socket);
+        }
+    });
+    let started = Instant::now();
+    let error = crawl(
+        json!({"endpoint": endpoint, "timeout_seconds": 1}),
+        "server-list",
+        EU,
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(error, CrawlError::Unreachable(_)), "{error}");
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "took {:?}",
+        started.elapsed()
+    );
+    held.abort();
+}
+
+#[tokio::test]
+async fn refused_credentials_are_unauthorized_and_never_shown() {
+    // With no free actions, moto checks every request's access key against its IAM users.
+    let moto = Moto::start_with(&[("INITIAL_NO_AUTH_ACTION_COUNT", "0")]).await;
+    for task in [
+        "server-list",
+        "volumes-list",
+        "loadbalance-list",
+        "dbs-list",
+        "storage-object-list",
+    ] {
+        let error = crawl(json!({"endpoint": moto.endpoint}), task, EU)
+            .await
+            .unwrap_err();
+        assert!(matches!(error, CrawlError::Unauthorized(_)), "{task}: {error}");
+        let text = format!("{error} {error:?}");
+        assert!(!text.contains(SECRET_ACCESS_KEY), "{text}");
+        assert!(!text.contains(ACCESS_KEY_ID), "{text}");
+    }
+    let error = crawl(json!({"endpoint": moto.endpoint}), "server-list", EU)
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains("AuthFailure"), "{error}");
+}
+
+#[tokio::test]
+async fn a_connection_without_regions_or_credentials_says_what_to_set() {
+    let error = crawl(json!({}), "server-list", "default").await.unwrap_err();
+    assert!(
+        matches!(error, CrawlError::Settings(ref name, _) if name == "regions"),
+        "{error}"
+    );
+    let provider = crawlers::provider("aws").unwrap();
+    let options = Map::new();
+    let error = provider
+        .crawl(CrawlRequest {
+            connection: Uuid::nil(),
+            options: &options,
+            credentials: &Credentials::default(),
+            task: "server-list",
+            region: EU,
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(error, CrawlError::Credentials(_)), "{error}");
+}
+
+mod end_to_end {
+    //! Through `Crawler::run`: credentials from the vault, every region of the
+    //! connection, commands into a real Postgres event log.
+
+    use commands::{CommandHandler, CommandRequest, EventStore, Vault};
+    use crawlers::{Crawler, Job};
+    use domain::{ActorKind, Command, Fields, Kind, Metadata};
+    use sqlx::{Connection, PgConnection, PgPool};
+
+    use super::*;
+
+    const KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="; // 32 bytes, tests only
+
+    fn admin_url() -> String {
+        std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+    }
+
+    /// A migrated database of the test's own, dropped at the end.
+    struct TestDb {
+        pool: PgPool,
+        name: String,
+    }
+
+    impl TestDb {
+        async fn new() -> TestDb {
+            let name = format!("maestro_aws_{}", Uuid::new_v4().simple());
+            let mut admin = PgConnection::connect(&admin_url())
+                .await
+                .expect("Postgres must run for this test: start it with ops/up");
+            sqlx::query(&format!("CREATE DATABASE {name}"))
+                .execute(&mut admin)
+                .await
+                .unwrap();
+            let (server, _) = admin_url()
+                .rsplit_once('/')
+                .map(|(s, d)| (s.to_string(), d.to_string()))
+                .unwrap();
+            let pool = PgPool::connect(&format!("{server}/{name}")).await.unwrap();
+            commands::migrate(&pool).await.unwrap();
+            TestDb { pool, name }
+        }
+    }
+
+    impl Drop for TestDb {
+        fn drop(&mut self) {
+            let name = self.name.clone();
+            std::thread::spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                runtime.block_on(async {
+                    if let Ok(mut admin) = PgConnection::connect(&admin_url()).await {
+                        let drop = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+                        let _ = sqlx::query(&drop).execute(&mut admin).await;
+                    }
+                });
+            })
+            .join()
+            .unwrap();
+        }
+    }
+
+    #[tokio::test]
+    async fn crawler_run_discovers_every_region_once_and_stores_no_secret() {
+        use aws_sdk_ec2::types::InstanceType;
+        let moto = Moto::start().await;
+        for _ in 0..6 {
+            launch(&moto.ec2(EU), InstanceType::T3Micro).await;
+        }
+        launch(&moto.ec2(US), InstanceType::T3Micro).await;
+        let db = TestDb::new().await;
+        let store = EventStore::new(db.pool.clone());
+        // The crawler reads what a scope found before from the read models.
+        projections::ensure(&store, &projections::Inventory)
+            .await
+            .unwrap();
+        let handler = CommandHandler::new(store);
+        let vault = Vault::with_key(db.pool.clone(), KEY).unwrap();
+        let connection = Uuid::now_v7();
+        let settings = json!({
+            "name": "aws test account",
+            "provider": "aws",
+            "regions": [EU, US],
+            "options": {"endpoint": moto.endpoint, "page_size": 5},
+        });
+        let fields = Fields::parse(Kind::Connection, settings.as_object().unwrap()).unwrap();
+        handler
+            .execute(&CommandRequest {
+                kind: Kind::Connection,
+                id: connection,
+                command: Command::Create(fields),
+                expected_version: None,
+                idempotency_key: None,
+                metadata: Metadata::new("tester", ActorKind::User),
+                access: domain::Access::Unrestricted,
+            })
+            .await
+            .unwrap();
+        let secrets = BTreeMap::from([
+            ("access_key_id".to_string(), ACCESS_KEY_ID.to_string()),
+            ("secret_access_key".to_string(), SECRET_ACCESS_KEY.to_string()),
+        ]);
+        vault.store(connection, &secrets).await.unwrap();
+
+        let crawler = Crawler::new(handler, vault);
+        let job = |id| Job {
+            id,
+            connection,
+            task: Some("server-list".into()),
+            region: None,
+        };
+        let first = crawler.run(&job(Uuid::now_v7()), |_| {}).await.unwrap();
+        assert_eq!(
+            (first.discovered, first.failed),
+            (7, 0),
+            "{first} {:?}",
+            first.errors
+        );
+        assert!(first.errors.is_empty(), "{:?}", first.errors);
+
+        let regions: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT data -> 'provenance' ->> 'region', count(*) FROM events
+              WHERE stream_type = 'server' GROUP BY 1 ORDER BY 1",
+        )
+        .fetch_all(&db.pool)
+        .await
+        .unwrap();
+        assert_eq!(regions, [(EU.to_string(), 6), (US.to_string(), 1)]);
+
+        let events = || async {
+            let count: i64 = sqlx::query_scalar("SELECT count(*) FROM events WHERE stream_type = 'server'")
+                .fetch_one(&db.pool)
+                .await
+                .unwrap();
+            count
+        };
+        let before = events().await;
+        let again = crawler.run(&job(Uuid::now_v7()), |_| {}).await.unwrap();
+        assert_eq!(
+            (again.discovered, again.updated, again.unchanged),
+            (0, 0, 7),
+            "{again}"
+        );
+        assert_eq!(events().await, before, "an unchanged crawl writes no event");
+
+        let leaks: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM events WHERE data::text LIKE $1 OR metadata::text LIKE $1",
+        )
+        .bind(format!("%{SECRET_ACCESS_KEY}%"))
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+        assert_eq!(leaks, 0, "the secret key is in the event log");
+    }
+}

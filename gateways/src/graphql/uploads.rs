@@ -1,0 +1,115 @@
+//! Crawls of uploaded files: a Terraform state, or Ansible facts files (one per host,
+//! each named after it), sent with the GraphQL multipart request
+//! (<https://github.com/jaydenseric/graphql-multipart-request-spec>) and crawled for a
+//! connection instead of its configured source. The crawl runs at once and otherwise like
+//! any other: it records each task's status on the connection, and what the files no
+//! longer hold that an earlier crawl of the connection found is orphaned. The request's
+//! size is capped by [`crate::limits::MAX_UPLOAD_BYTES`].
+
+use std::io::Read;
+
+use async_graphql::dynamic::{Field, FieldFuture, FieldValue, InputValue, Object, ResolverContext, TypeRef};
+use commands::Vault;
+use crawlers::{CrawlError, Crawler, Job, RunError, SourceFile};
+use domain::Level;
+use serde_json::json;
+use uuid::Uuid;
+
+use super::connections::{connection, optional, vault_error};
+use super::queries::handler;
+use super::values::{from_json, value_object};
+use crate::errors::{bad_input, command_error, internal, not_found};
+
+const SUMMARY: &str = "CrawlSummary";
+
+/// The uploaded files as text, named by the last part of their file names. Reading them
+/// (from the temporary files the multipart parser wrote) blocks, so it runs aside.
+async fn uploaded_files(ctx: &ResolverContext<'_>) -> async_graphql::Result<Vec<SourceFile>> {
+    let mut uploads = vec![];
+    for upload in ctx.args.try_get("files")?.list()?.iter() {
+        uploads.push(upload.upload()?.value(ctx).map_err(internal)?);
+    }
+    let read = tokio::task::spawn_blocking(move || {
+        uploads
+            .into_iter()
+            .map(|upload| {
+                let name = upload
+                    .filename
+                    .rsplit(['/', '\\'])
+                    .next()
+                    .unwrap_or_default()
+                    .to_string();
+                if name.is_empty() {
+                    return Err(bad_input(
+                        "files",
+                        "an uploaded file has no name; send each with its file name",
+                    ));
+                }
+                let mut bytes = vec![];
+                upload.into_read().read_to_end(&mut bytes).map_err(internal)?;
+                SourceFile::from_bytes(format!("{name} (uploaded)"), name, bytes).map_err(|error| match error
+                {
+                    CrawlError::Malformed(message) => bad_input("files", message),
+                    other => bad_input("files", other.to_string()),
+                })
+            })
+            .collect()
+    });
+    read.await.map_err(internal)?
+}
+
+fn run_error(error: RunError) -> async_graphql::Error {
+    match error {
+        RunError::NoConnection(_) => not_found(error.to_string()),
+        RunError::NoProvider(..) => bad_input("id", error.to_string()),
+        RunError::Files(_) => bad_input("files", error.to_string()),
+        // The only crawl error before anything runs: a task the provider does not have.
+        RunError::Crawl(error) => bad_input("task", error.to_string()),
+        RunError::Vault(error) => vault_error(error),
+        RunError::Command(error) => command_error(error),
+        RunError::Database(_) => internal(error),
+    }
+}
+
+pub fn mutation() -> Field {
+    Field::new("crawlUpload", TypeRef::named_nn(SUMMARY), |ctx| {
+        FieldFuture::new(async move {
+            let (connection, _) = connection(&ctx, "id", Level::Write).await?;
+            let files = uploaded_files(&ctx).await?;
+            let job = Job { id: Uuid::now_v7(), connection, task: optional(&ctx, "task")?, region: None };
+            let crawler = Crawler::new(handler(&ctx)?.clone(), ctx.data::<Vault>()?.clone());
+            // On a task of its own, the crawl ends and records its status even when the
+            // answer runs out of time.
+            let run = tokio::spawn(async move { crawler.run_files(&job, &files, |_| {}).await.map(|summary| (job, summary)) });
+            let (job, summary) = run.await.map_err(internal)?.map_err(run_error)?;
+            let value = json!({"jobId": job.id, "connectionId": connection, "total": summary.counts(), "errors": summary.errors});
+            Ok(Some(FieldValue::value(from_json(&value))))
+        })
+    })
+    .description(
+        "Crawls uploaded files for a Terraform or Ansible connection instead of its configured source: one \
+         Terraform state, or Ansible facts files (`ansible HOSTS -m setup --tree DIR`) each named after its host. \
+         Send them as a GraphQL multipart request. The crawl runs now, records each task's status on the \
+         connection like any crawl, and orphans what the files no longer hold; a file that cannot be read \
+         fails its tasks (see `errors`) and orphans nothing.",
+    )
+    .argument(InputValue::new("id", TypeRef::named_nn(TypeRef::ID)).description("The connection."))
+    .argument(InputValue::new("task", TypeRef::named(TypeRef::STRING)).description("Only this task; every task when null."))
+    .argument(InputValue::new("files", TypeRef::named_nn_list_nn(TypeRef::UPLOAD)))
+}
+
+pub fn types() -> Vec<Object> {
+    vec![value_object(
+        SUMMARY,
+        &[
+            ("jobId", TypeRef::named_nn(TypeRef::ID)),
+            ("connectionId", TypeRef::named_nn(TypeRef::ID)),
+            ("total", TypeRef::named_nn("CrawlCounts")),
+            ("errors", TypeRef::named_nn_list_nn(TypeRef::STRING)),
+        ],
+    )
+    .description(
+        "What a crawl of uploaded files changed. `jobId` is the correlation id of the changes it made; `errors` \
+         says what failed (a file that cannot be read, items Maestro cannot take).",
+    )]
+}

@@ -1,0 +1,218 @@
+//! Crawl jobs end to end: `startCrawl` through the gateway, two crawler workers sharing
+//! the JetStream work queue of a NATS of the test's own, Postgres, and the job's updates
+//! as a third-party client subscribed over WebSocket sees them (`tests/clients`, needs
+//! `ops/clients`): every step with its counts, then the summary, or the error.
+
+mod support;
+
+use std::time::Duration;
+
+use commands::Vault;
+use crawlers::{Crawler, JobQueue};
+use serde_json::{json, Value};
+use support::subscriber::{Subscriber, TRANSPORT_WS};
+use support::{Gateway, NatsServer, TestDb, TEST_CREDENTIALS_KEY};
+use uuid::Uuid;
+
+/// How long a job's next update may take: a crawl of a few items, on a busy machine.
+const UPDATE_WITHIN: Duration = Duration::from_secs(60);
+const WORKERS: usize = 2;
+
+/// Postgres, a NATS of its own, the gateway and two crawler workers.
+struct Setup {
+    // Dropped in this order: what uses NATS and Postgres before them.
+    gateway: Gateway,
+    workers: Vec<tokio::task::JoinHandle<()>>,
+    files: Vec<std::path::PathBuf>,
+    _nats: NatsServer,
+    db: TestDb,
+}
+
+impl Setup {
+    async fn start() -> Setup {
+        let db = TestDb::new().await;
+        // The crawlers read what a connection found before from the read models.
+        projections::ensure(&db.store(), &projections::Inventory)
+            .await
+            .unwrap();
+        let nats = NatsServer::started().await;
+        let gateway = Gateway::start(&db, Some(async_nats::connect(nats.url()).await.unwrap())).await;
+        let mut workers = vec![];
+        for _ in 0..WORKERS {
+            let queue = JobQueue::new(async_nats::connect(nats.url()).await.unwrap());
+            let crawler = Crawler::new(
+                db.handler(),
+                Vault::with_key(db.pool.clone(), TEST_CREDENTIALS_KEY).unwrap(),
+            );
+            workers.push(tokio::spawn(async move {
+                let _ = queue.work(&crawler).await;
+            }));
+        }
+        Setup {
+            gateway,
+            workers,
+            files: vec![],
+            _nats: nats,
+            db,
+        }
+    }
+
+    /// A JSON import connection reading `content` from a file of its own, created by the
+    /// gateway's tester.
+    async fn connection(&mut self, content: &str) -> String {
+        let file = std::env::temp_dir().join(format!("maestro-job-{}.json", Uuid::now_v7()));
+        std::fs::write(&file, content).unwrap();
+        let input =
+            json!({"name": "cmdb export", "provider": "json", "options": {"path": file.to_str().unwrap()}});
+        self.files.push(file);
+        let created = self
+            .gateway
+            .data(
+                "mutation($input: ConnectionInput!) { createConnection(input: $input) { id } }",
+                json!({"input": input}),
+            )
+            .await;
+        created["createConnection"]["id"].as_str().unwrap().to_string()
+    }
+
+    async fn start_crawl(&self, connection: &str) -> String {
+        let started = self
+            .gateway
+            .data(
+                "mutation($id: ID!) { startCrawl(connectionId: $id) { id connectionId } }",
+                json!({"id": connection}),
+            )
+            .await["startCrawl"]
+            .clone();
+        assert_eq!(started["connectionId"], connection);
+        started["id"].as_str().unwrap().to_string()
+    }
+
+    /// Every update of the job, as a subscriber sees them, until the subscription completes.
+    async fn updates(&self, job: &str) -> Vec<Value> {
+        let query = format!(
+            r#"subscription {{ crawlJob(id: "{job}") {{ jobId state task region done steps
+                 step {{ discovered updated orphaned unchanged errors failed }}
+                 total {{ discovered updated orphaned unchanged errors failed }} errors error }} }}"#
+        );
+        let url = format!("{}/graphql", self.gateway.url.replacen("http://", "ws://", 1));
+        let subscriber = Subscriber::start(&url, TRANSPORT_WS, &query, 0, &self.gateway.token).await;
+        subscriber
+            .until_complete(UPDATE_WITHIN)
+            .await
+            .into_iter()
+            .map(|result| result["data"]["crawlJob"].clone())
+            .collect()
+    }
+
+    async fn count(&self, sql: &str) -> i64 {
+        sqlx::query_scalar(sql).fetch_one(&self.db.pool).await.unwrap()
+    }
+}
+
+impl Drop for Setup {
+    fn drop(&mut self) {
+        self.workers.iter().for_each(|worker| worker.abort());
+        self.files.iter().for_each(|file| {
+            let _ = std::fs::remove_file(file);
+        });
+    }
+}
+
+fn counts(discovered: i64, errors: i64, failed: i64) -> Value {
+    json!({"discovered": discovered, "updated": 0, "orphaned": 0, "unchanged": 0, "errors": errors, "failed": failed})
+}
+
+const EXPORT: &str = r#"{"servers": [{"hostname": "web-1", "cpu": 2}, {"hostname": "web-2", "cpu": 4}],
+                         "volumes": [{"name": "data", "size": "100"}]}"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_runs_once_and_tells_each_step_then_its_summary() {
+    let mut setup = Setup::start().await;
+    // More jobs than workers, queued at once: the two share them, each job runs once.
+    let mut jobs = vec![];
+    for _ in 0..4 {
+        let connection = setup.connection(EXPORT).await;
+        jobs.push(setup.start_crawl(&connection).await);
+    }
+    for job in &jobs {
+        // Subscribing late (the job may be over by now) still tells the whole story.
+        let updates = setup.updates(job).await;
+        let quiet = |state: &str, done: i64, steps: i64, step: Value, total: Value| {
+            let (task, region) = match state {
+                "RUNNING" => (json!("import"), json!("default")),
+                _ => (Value::Null, Value::Null),
+            };
+            json!({"jobId": job, "state": state, "task": task, "region": region, "done": done, "steps": steps,
+                   "step": step, "total": total, "errors": [], "error": null})
+        };
+        assert_eq!(
+            updates,
+            [
+                quiet("QUEUED", 0, 0, Value::Null, counts(0, 0, 0)),
+                quiet("RUNNING", 0, 1, Value::Null, counts(0, 0, 0)),
+                quiet("RUNNING", 1, 1, counts(3, 0, 0), counts(3, 0, 0)),
+                quiet("SUCCEEDED", 1, 1, Value::Null, counts(3, 0, 0)),
+            ],
+            "job {job}"
+        );
+        let last = setup
+            .gateway
+            .data(
+                "query($id: ID!) { crawlJob(id: $id) { state total { discovered } } }",
+                json!({"id": job}),
+            )
+            .await;
+        assert_eq!(
+            last,
+            json!({"crawlJob": {"state": "SUCCEEDED", "total": {"discovered": 3}}})
+        );
+        let statuses = setup
+            .count(&format!(
+                "SELECT count(*) FROM events WHERE stream_type = 'connection' AND event_type = 'updated'
+                  AND metadata ->> 'correlation_id' = '{job}'"
+            ))
+            .await;
+        assert_eq!(statuses, 1, "job {job} ran once: one status of its task");
+    }
+    let discovered = setup
+        .count("SELECT count(*) FROM events WHERE event_type = 'discovered'")
+        .await;
+    assert_eq!(discovered, 4 * 3, "each job discovered its three items once");
+
+    let unknown = Uuid::now_v7();
+    let none = setup
+        .gateway
+        .data(
+            "query($id: ID!) { crawlJob(id: $id) { state } }",
+            json!({"id": unknown}),
+        )
+        .await;
+    assert_eq!(none, json!({"crawlJob": null}));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_job_ends_with_its_error() {
+    let mut setup = Setup::start().await;
+    let connection = setup.connection("{ not json").await;
+    let job = setup.start_crawl(&connection).await;
+    let updates = setup.updates(&job).await;
+    let states: Vec<&Value> = updates.iter().map(|update| &update["state"]).collect();
+    assert_eq!(states, ["QUEUED", "RUNNING", "RUNNING", "FAILED"], "{updates:?}");
+    let end = &updates[3];
+    assert_eq!(end["total"], counts(0, 1, 1));
+    let error = end["error"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no error in {end}"));
+    assert!(
+        error.starts_with("1 task region(s) failed: import in default:") && error.contains("is not JSON"),
+        "{error}"
+    );
+    assert_eq!(end["errors"].as_array().unwrap().len(), 1, "{end}");
+    assert_eq!(
+        setup
+            .count("SELECT count(*) FROM events WHERE stream_type <> 'connection'")
+            .await,
+        0
+    );
+}

@@ -1,0 +1,212 @@
+//! Crawling uploaded files through GraphQL, end to end: real multipart requests (the
+//! GraphQL multipart request spec) carrying a recorded Terraform state, against real
+//! Postgres. The upload replaces the connection's source; a later upload without a
+//! resource orphans exactly that one; a broken file fails with its name and orphans
+//! nothing; files that do not fit are refused before anything runs.
+
+mod support;
+
+use domain::Kind;
+use reqwest::multipart::{Form, Part};
+use serde_json::{json, Map, Value};
+use support::{catch_up, Gateway, TestDb};
+
+const CRAWL_UPLOAD: &str = "mutation($id: ID!, $files: [Upload!]!) {
+    crawlUpload(id: $id, files: $files) {
+        jobId connectionId total { discovered updated orphaned unchanged errors failed } errors } }";
+
+/// The recorded state of two VPCs: `aws_default_vpc.default` and `aws_vpc.vpc`.
+fn vpc_state() -> Value {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/crawlers/tests/data/terraform/aws_vpc.tfstate"
+    );
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// The multipart request of `crawlUpload` for connection `id` with these files (name,
+/// content): `operations`, then `map` of each file part to its variable, then the files.
+fn upload_form(id: &str, files: Vec<(&str, Vec<u8>)>) -> Form {
+    let operations =
+        json!({"query": CRAWL_UPLOAD, "variables": {"id": id, "files": vec![Value::Null; files.len()]}});
+    let map: Map<String, Value> = (0..files.len())
+        .map(|i| (i.to_string(), json!([format!("variables.files.{i}")])))
+        .collect();
+    let form = Form::new()
+        .text("operations", operations.to_string())
+        .text("map", Value::Object(map).to_string());
+    files
+        .into_iter()
+        .enumerate()
+        .fold(form, |form, (i, (name, content))| {
+            form.part(i.to_string(), Part::bytes(content).file_name(name.to_string()))
+        })
+}
+
+/// Uploads as the gateway's tester.
+async fn upload(gateway: &Gateway, id: &str, files: Vec<(&str, Vec<u8>)>) -> Value {
+    reqwest::Client::new()
+        .post(format!("{}/graphql", gateway.url))
+        .bearer_auth(&gateway.token)
+        .multipart(upload_form(id, files))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// The networks the connection discovered, by provider id, and whether each is active.
+async fn networks(db: &TestDb) -> Vec<(String, bool)> {
+    catch_up(&db.store(), &projections::Inventory).await;
+    sqlx::query_as("SELECT doc -> 'provenance' ->> 'provider_id', active FROM networks ORDER BY 1")
+        .fetch_all(&db.pool)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn uploaded_states_are_crawled_and_orphan_only_what_they_no_longer_hold() {
+    let db = TestDb::new().await;
+    let gateway = Gateway::start(&db, None).await;
+    let created = gateway
+        .data(
+            "mutation($input: ConnectionInput!) { createConnection(input: $input) { id } }",
+            json!({"input": {"name": "network state", "provider": "terraform",
+                             "options": {"source": "path", "path": "/nowhere/terraform.tfstate"}}}),
+        )
+        .await;
+    let id = created["createConnection"]["id"].as_str().unwrap().to_string();
+    catch_up(&db.store(), &projections::Inventory).await;
+
+    let state = vpc_state();
+    let first = upload(
+        &gateway,
+        &id,
+        vec![("terraform.tfstate", state.to_string().into())],
+    )
+    .await;
+    let summary = &first["data"]["crawlUpload"];
+    assert_eq!(
+        summary["total"],
+        json!({"discovered": 2, "updated": 0, "orphaned": 0, "unchanged": 0, "errors": 0, "failed": 0}),
+        "{first}"
+    );
+    assert_eq!(
+        (&summary["connectionId"], &summary["errors"]),
+        (&json!(id), &json!([]))
+    );
+    let (default_vpc, other_vpc) = ("vpc-41d1d13b".to_string(), "vpc-0a5666c0cfc366714".to_string());
+    assert_eq!(
+        networks(&db).await,
+        [(other_vpc.clone(), true), (default_vpc.clone(), true)]
+    );
+
+    let mut without_one = state.clone();
+    without_one["resources"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|resource| resource["type"] != "aws_vpc");
+    let second = upload(
+        &gateway,
+        &id,
+        vec![("terraform.tfstate", without_one.to_string().into())],
+    )
+    .await;
+    let total = &second["data"]["crawlUpload"]["total"];
+    assert_eq!(
+        (&total["orphaned"], &total["unchanged"], &total["discovered"]),
+        (&json!(1), &json!(1), &json!(0)),
+        "{second}"
+    );
+    assert_eq!(
+        networks(&db).await,
+        [(other_vpc.clone(), false), (default_vpc.clone(), true)],
+        "exactly the resource no longer in the state is orphaned"
+    );
+
+    let text = state.to_string();
+    let broken = upload(
+        &gateway,
+        &id,
+        vec![("broken.tfstate", text[..text.len() / 2].into())],
+    )
+    .await;
+    let summary = &broken["data"]["crawlUpload"];
+    assert_eq!(summary["total"]["orphaned"], 0, "{broken}");
+    assert_eq!(summary["total"]["failed"], 7, "every task failed: {broken}");
+    assert!(
+        summary["errors"][0]
+            .as_str()
+            .unwrap()
+            .contains("Terraform state broken.tfstate (uploaded): not a JSON document"),
+        "{broken}"
+    );
+    assert_eq!(
+        networks(&db).await,
+        [(other_vpc, false), (default_vpc, true)],
+        "a broken upload orphans nothing"
+    );
+    let connection = db
+        .handler()
+        .load(Kind::Connection, id.parse().unwrap(), None)
+        .await
+        .unwrap()
+        .item;
+    assert_eq!(connection.fields["tasks"]["network"]["state"], "danger");
+}
+
+#[tokio::test]
+async fn uploads_that_do_not_fit_are_refused_before_anything_runs() {
+    let db = TestDb::new().await;
+    let gateway = Gateway::start(&db, None).await;
+    let created = gateway
+        .data(
+            "mutation($input: ConnectionInput!) { createConnection(input: $input) { id } }",
+            json!({"input": {"name": "state", "provider": "terraform"}}),
+        )
+        .await;
+    let id = created["createConnection"]["id"].as_str().unwrap().to_string();
+    let state = vpc_state().to_string();
+
+    let error = |response: Value| response["errors"][0].clone();
+    let two = upload(
+        &gateway,
+        &id,
+        vec![
+            ("a.tfstate", state.clone().into()),
+            ("b.tfstate", state.clone().into()),
+        ],
+    )
+    .await;
+    assert_eq!(error(two.clone())["extensions"]["field"], "files", "{two}");
+    assert!(
+        error(two.clone())["message"]
+            .as_str()
+            .unwrap()
+            .contains("2 files were given, and this connection reads one file"),
+        "{two}"
+    );
+    let binary = upload(&gateway, &id, vec![("state.bin", vec![0xff, 0xfe, 0x00])]).await;
+    assert_eq!(
+        error(binary.clone())["message"],
+        "state.bin (uploaded) is not UTF-8 text",
+        "{binary}"
+    );
+
+    let huge = vec![b' '; 64 * 1024 * 1024 + 1];
+    let too_large = upload(&gateway, &id, vec![("huge.tfstate", huge)]).await;
+    assert!(
+        error(too_large.clone())["message"]
+            .as_str()
+            .unwrap()
+            .contains("larger than 67108864 bytes; upload fewer or smaller files"),
+        "{too_large}"
+    );
+    let events: i64 = sqlx::query_scalar("SELECT count(*) FROM events WHERE stream_type = 'network'")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(events, 0, "nothing was crawled");
+}
