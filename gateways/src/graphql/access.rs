@@ -3,18 +3,20 @@
 //! rows whose grants include the person or one of their teams.
 
 use async_graphql::dynamic::ResolverContext;
-use async_graphql::{Error, ErrorExtensions};
+use async_graphql::Error;
 use commands::{CommandError, CommandHandler};
 use domain::{Access, ActorKind, DomainError, ItemRef, Metadata, Viewer};
 use uuid::Uuid;
 
 use super::queries::handler;
-use crate::errors::{command_error, read_failed};
+use crate::errors::{coded, command_error, read_failed};
 use crate::read::Sight;
 
 pub fn unauthenticated() -> Error {
-    Error::new("sign in first: send `Authorization: Bearer <token>` with a token from `logIn`")
-        .extend_with(|_, e| e.set("code", "UNAUTHENTICATED"))
+    coded(
+        "sign in first: send `Authorization: Bearer <token>` with a token from `logIn`",
+        "UNAUTHENTICATED",
+    )
 }
 
 /// The signed-in person, or an UNAUTHENTICATED error.

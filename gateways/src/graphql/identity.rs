@@ -12,7 +12,8 @@ use domain::{Level, Viewer};
 use identity::{Identity, Member, Session, Team, User};
 use uuid::Uuid;
 
-use crate::errors::{bad_input, coded, identity_error};
+use super::access::{level_argument, viewer};
+use crate::errors::{bad_input, identity_error};
 use crate::ClientAddress;
 
 /// The person's own account, as `me` and sessions show it.
@@ -39,15 +40,6 @@ fn identity<'a>(ctx: &ResolverContext<'a>) -> async_graphql::Result<&'a Identity
 }
 
 /// The signed-in person, or UNAUTHENTICATED.
-fn signed_in<'a>(ctx: &ResolverContext<'a>) -> async_graphql::Result<&'a Viewer> {
-    ctx.data_opt::<Viewer>().ok_or_else(|| {
-        coded(
-            "log in first: send `Authorization: Bearer <token>` with a token from `logIn`",
-            "UNAUTHENTICATED",
-        )
-    })
-}
-
 fn text<'a>(ctx: &'a ResolverContext<'_>, name: &str) -> async_graphql::Result<&'a str> {
     ctx.args.try_get(name)?.string()
 }
@@ -63,8 +55,6 @@ fn uuid_argument(ctx: &ResolverContext<'_>, name: &str, what: &str) -> async_gra
     let raw = text(ctx, name)?;
     Uuid::parse_str(raw.trim()).map_err(|_| bad_input(name, format!("`{raw}` is not {what} (a UUID)")))
 }
-
-use super::access::level_argument;
 
 fn time(at: chrono::DateTime<chrono::Utc>) -> Value {
     Value::String(at.to_rfc3339())
@@ -184,7 +174,7 @@ pub fn queries() -> Vec<Field> {
         .description("The signed-in person; null without a session."),
         Field::new("teams", TypeRef::named_nn_list_nn("Team"), |ctx| {
             FieldFuture::new(async move {
-                let viewer = signed_in(&ctx)?;
+                let viewer = viewer(&ctx)?;
                 let teams = identity(&ctx)?
                     .teams_of(viewer.user)
                     .await
@@ -197,7 +187,7 @@ pub fn queries() -> Vec<Field> {
         .description("The teams the signed-in person belongs to, by name."),
         Field::new("team", TypeRef::named("Team"), |ctx| {
             FieldFuture::new(async move {
-                let viewer = signed_in(&ctx)?;
+                let viewer = viewer(&ctx)?;
                 let id = uuid_argument(&ctx, "id", "a team id")?;
                 match identity(&ctx)?.team(viewer.user, id).await {
                     Ok((team, role)) => Ok(Some(team_value(team, role))),
@@ -256,7 +246,7 @@ pub fn mutations() -> Vec<Field> {
         .description("Signs in. After 5 failures in 15 minutes for one address or from one client, answers TOO_MANY_REQUESTS with `retryAfter` (seconds)."),
         Field::new("changePassword", TypeRef::named_nn("Session"), |ctx| {
             FieldFuture::new(async move {
-                let viewer = signed_in(&ctx)?;
+                let viewer = viewer(&ctx)?;
                 let session = identity(&ctx)?
                     .change_password(viewer.user, text(&ctx, "currentPassword")?, text(&ctx, "newPassword")?)
                     .await
@@ -269,7 +259,7 @@ pub fn mutations() -> Vec<Field> {
         .description("Changes the password. Every earlier session ends; the answer is a new one."),
         Field::new("updateProfile", TypeRef::named_nn("Me"), |ctx| {
             FieldFuture::new(async move {
-                let viewer = signed_in(&ctx)?;
+                let viewer = viewer(&ctx)?;
                 let user = identity(&ctx)?
                     .update_profile(
                         viewer.user,
@@ -314,7 +304,7 @@ pub fn mutations() -> Vec<Field> {
         .description("Sets a new password with a reset link's token, and signs in. Every earlier session ends."),
         Field::new("createTeam", TypeRef::named_nn("Team"), |ctx| {
             FieldFuture::new(async move {
-                let viewer = signed_in(&ctx)?;
+                let viewer = viewer(&ctx)?;
                 let team = identity(&ctx)?
                     .create_team(viewer.user, text(&ctx, "name")?)
                     .await
@@ -326,7 +316,7 @@ pub fn mutations() -> Vec<Field> {
         .description("Creates a team with the signed-in person as its admin."),
         Field::new("renameTeam", TypeRef::named_nn("Team"), |ctx| {
             FieldFuture::new(async move {
-                let viewer = signed_in(&ctx)?;
+                let viewer = viewer(&ctx)?;
                 let id = uuid_argument(&ctx, "id", "a team id")?;
                 let team = identity(&ctx)?
                     .rename_team(viewer.user, id, text(&ctx, "name")?)
@@ -340,7 +330,7 @@ pub fn mutations() -> Vec<Field> {
         .description("Renames a team (its admins only)."),
         Field::new("addTeamMember", TypeRef::named_nn("TeamMember"), |ctx| {
             FieldFuture::new(async move {
-                let viewer = signed_in(&ctx)?;
+                let viewer = viewer(&ctx)?;
                 let team = uuid_argument(&ctx, "teamId", "a team id")?;
                 let role = level_argument(&ctx, "role")?;
                 let member = identity(&ctx)?
@@ -356,7 +346,7 @@ pub fn mutations() -> Vec<Field> {
         .description("Adds a person to a team, or changes a member's role (the team's admins only). The last admin cannot lose the role."),
         Field::new("removeTeamMember", TypeRef::named_nn(TypeRef::BOOLEAN), |ctx| {
             FieldFuture::new(async move {
-                let viewer = signed_in(&ctx)?;
+                let viewer = viewer(&ctx)?;
                 let team = uuid_argument(&ctx, "teamId", "a team id")?;
                 let user = uuid_argument(&ctx, "userId", "a user id")?;
                 identity(&ctx)?
