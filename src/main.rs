@@ -1,5 +1,6 @@
 //! `maestro`: the one binary that runs every role of the inventory.
 
+mod adopt;
 mod config;
 mod crawl;
 mod demo;
@@ -45,6 +46,16 @@ enum Command {
     },
     /// Loads a small demo inventory (safe to run again: it adds nothing the second time).
     Demo,
+    /// Gives a user or team a level (admin by default) on every item that grants nobody
+    /// anything: items from before access control, or found by a connection without grants.
+    Adopt {
+        /// The user or team id.
+        #[arg(long)]
+        to: uuid::Uuid,
+        /// read, write or admin.
+        #[arg(long, default_value = "admin", value_parser = |raw: &str| domain::Level::parse(raw).map_err(|e| e.to_string()))]
+        level: domain::Level,
+    },
     /// Crawls a connection now: all its tasks and regions, or only those given.
     Crawl {
         #[arg(long)]
@@ -118,6 +129,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             if let Some(failure) = summary.failure() {
                 anyhow::bail!(failure);
             }
+        }
+        Command::Adopt { to, level } => {
+            let pool = infrastructure::connect_postgres(&config).await?;
+            let adopted = adopt::run(&pool, to, level).await?;
+            println!(
+                "{to} now holds {} on {adopted} item(s) that granted nobody anything",
+                level.as_str()
+            );
         }
         Command::Demo => {
             let pool = infrastructure::connect_postgres(&config).await?;

@@ -513,3 +513,65 @@ async fn a_share_link_shows_one_item_until_it_is_closed() {
         "{forged}"
     );
 }
+
+#[tokio::test]
+async fn maestro_adopt_hands_ungranted_items_to_someone_and_leaves_the_rest() {
+    let db = TestDb::new().await;
+    let gateway = Gateway::start(&db, None).await;
+    // Written without access (as before access control existed): nobody can read it.
+    let (orphan, _) = support::create_server(&db.handler(), "old-1").await;
+    let owner = sign_up(&gateway, "owner").await;
+    let created = post(
+        &gateway,
+        Some(&owner.token),
+        "mutation { createServer(input: {hostname: \"new-1\"}) { id } }",
+        json!({}),
+    )
+    .await;
+    let owned = created["data"]["createServer"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let admin = sign_up(&gateway, "ops-admin").await;
+
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_maestro"))
+        .args(["adopt", "--to", &admin.id, "--level", "write"])
+        .env("DATABASE_URL", &db.url)
+        .env("MAESTRO_LOG", "warn")
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        stdout,
+        format!(
+            "{} now holds write on 1 item(s) that granted nobody anything\n",
+            admin.id
+        )
+    );
+    project_all(&db.store()).await;
+
+    let seen = post(
+        &gateway,
+        Some(&admin.token),
+        "{ servers { edges { node { id } } } }",
+        json!({}),
+    )
+    .await;
+    let ids: Vec<&str> = seen["data"]["servers"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|edge| edge["node"]["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        vec![orphan.to_string().as_str()],
+        "only the ungranted item, not {owned}"
+    );
+}
