@@ -281,3 +281,61 @@ async fn an_unknown_event_in_the_log_is_a_clear_error_not_a_panic() {
         "{error}"
     );
 }
+
+/// A batch decides each command on its own and commits all their events at once.
+#[tokio::test]
+async fn a_batch_commits_its_commands_together_and_fails_them_one_by_one() {
+    let db = TestDb::new().await;
+    let handler = db.handler();
+    let (existing, _) = create_server(&handler, "web-0").await;
+    let new: Vec<Uuid> = (0..3).map(|_| Uuid::now_v7()).collect();
+    let mut batch: Vec<_> = new
+        .iter()
+        .enumerate()
+        .map(|(n, id)| {
+            let input = fields(Kind::Server, json!({"hostname": format!("web-{}", n + 1)}));
+            request(Kind::Server, *id, Command::Create(input))
+        })
+        .collect();
+    // Changes nothing, fails, and changes something: each answered on its own.
+    batch.push(request(
+        Kind::Server,
+        existing,
+        Command::Update(fields(Kind::Server, json!({"hostname": "web-0"}))),
+    ));
+    batch.push(request(Kind::Server, Uuid::now_v7(), Command::Delete));
+    let outcomes = handler.execute_batch(&batch).await;
+    let appended: Vec<Option<usize>> = outcomes
+        .iter()
+        .map(|outcome| outcome.as_ref().ok().map(|o| o.appended))
+        .collect();
+    assert_eq!(appended, vec![Some(1), Some(1), Some(1), Some(0), None]);
+    assert!(matches!(outcomes[4], Err(CommandError::Rejected(_))));
+    assert_eq!(outcomes[2].as_ref().unwrap().item().version, 1);
+
+    let transactions: Vec<String> =
+        sqlx::query_scalar("SELECT DISTINCT transaction_id::text FROM events WHERE stream_id = ANY($1)")
+            .bind(&new)
+            .fetch_all(&db.pool)
+            .await
+            .unwrap();
+    assert_eq!(transactions.len(), 1, "one commit for the whole batch");
+
+    // An item named twice cannot be decided from one read: the batch runs one by one.
+    let tag = |value: &str| {
+        request(
+            Kind::Server,
+            new[0],
+            Command::Tag {
+                key: domain::TagKey::parse("team").unwrap(),
+                value: value.to_string(),
+            },
+        )
+    };
+    let outcomes = handler.execute_batch(&[tag("a"), tag("b")]).await;
+    let versions: Vec<i64> = outcomes
+        .iter()
+        .map(|o| o.as_ref().unwrap().item().version)
+        .collect();
+    assert_eq!(versions, vec![2, 3]);
+}

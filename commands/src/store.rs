@@ -6,6 +6,7 @@ use domain::{Event, Kind, Metadata};
 use serde_json::{json, Value};
 use sqlx::postgres::PgRow;
 use sqlx::{PgPool, Row};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use tokio::sync::Notify;
@@ -241,6 +242,74 @@ impl EventStore {
         tx.commit().await?;
         self.appended.notify_one();
         Ok(AppendOutcome::Appended { version, recorded_at })
+    }
+
+    /// Appends the events of commands on several streams in one multi-row INSERT, so one
+    /// commit carries them all. All or nothing: a stale `expected_version` on any stream is
+    /// a [`StoreError::Conflict`] and appends nothing. Idempotency keys are not taken here
+    /// (a batch is for commands without them). Returns when the batch was recorded.
+    pub async fn append_batch(&self, batch: &[NewEvents<'_>]) -> Result<DateTime<Utc>, StoreError> {
+        let (mut ids, mut stream_types, mut stream_ids, mut versions) = (vec![], vec![], vec![], vec![]);
+        let (mut types, mut schema_versions, mut data, mut metadata) = (vec![], vec![], vec![], vec![]);
+        for new in batch {
+            debug_assert!(new.idempotency_key.is_none(), "batches take no idempotency keys");
+            let stream_metadata = serde_json::to_value(new.metadata).expect("metadata serializes");
+            for (n, event) in (1..).zip(new.events) {
+                ids.push(Uuid::now_v7());
+                stream_types.push(new.kind.stream_type());
+                stream_ids.push(new.stream_id);
+                versions.push(new.expected_version + n);
+                types.push(event.event_type());
+                schema_versions.push(event.schema_version());
+                data.push(event.data());
+                metadata.push(stream_metadata.clone());
+            }
+        }
+        let recorded_at = sqlx::query_scalar(
+            "WITH appended AS (
+               INSERT INTO events (event_id, stream_type, stream_id, stream_version, event_type, schema_version, data, metadata)
+               SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::uuid[], $4::bigint[], $5::text[], $6::int[], $7::jsonb[], $8::jsonb[])
+               RETURNING recorded_at)
+             SELECT max(recorded_at) FROM appended",
+        )
+        .bind(&ids)
+        .bind(&stream_types)
+        .bind(&stream_ids)
+        .bind(&versions)
+        .bind(&types)
+        .bind(&schema_versions)
+        .bind(&data)
+        .bind(&metadata)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|error| match error.as_database_error().and_then(|e| e.constraint()) {
+            Some("events_stream_version_unique") => StoreError::Conflict {
+                stream_id: batch.first().map(|new| new.stream_id).unwrap_or_default(),
+                expected: batch.first().map(|new| new.expected_version).unwrap_or_default(),
+            },
+            _ => StoreError::Database(error),
+        })?;
+        self.appended.notify_one();
+        Ok(recorded_at)
+    }
+
+    /// The streams of several items at once, each in version order.
+    pub async fn load_streams(
+        &self,
+        stream_ids: &[Uuid],
+    ) -> Result<HashMap<Uuid, Vec<RecordedEvent>>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM events WHERE stream_id = ANY($1) ORDER BY stream_id, stream_version"
+        ))
+        .bind(stream_ids)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut streams: HashMap<Uuid, Vec<RecordedEvent>> = HashMap::new();
+        for row in &rows {
+            let event = RecordedEvent::from_row(row)?;
+            streams.entry(event.stream_id).or_default().push(event);
+        }
+        Ok(streams)
     }
 
     /// The result recorded for an idempotency key, if it was used before.

@@ -17,9 +17,11 @@ use crate::reconcile::{self, Change, Known, Scope};
 use crate::source::SourceFile;
 use crate::{CrawlError, CrawlRequest, Credentials, Provider, Task};
 
-/// Commands of one crawl applied at once: enough to keep Postgres busy, few enough to
-/// leave room for people's own changes.
-const CONCURRENT_COMMANDS: usize = 8;
+/// A crawl's commands go to the event log in batches, one commit each (per-item commits
+/// would cap a crawl at Postgres' commit rate), a few batches at a time: enough to keep
+/// Postgres busy, few enough to leave room for people's own changes.
+const COMMANDS_PER_BATCH: usize = 250;
+const CONCURRENT_BATCHES: usize = 2;
 
 /// What a crawl changed.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -262,42 +264,54 @@ impl Crawler {
             correlation_id: Some(job.id),
             ..Metadata::new(format!("crawler:{}", provider.name()), ActorKind::Crawler)
         };
-        let outcomes: Vec<_> = futures::stream::iter(plan.changes)
+        let (orphans, requests): (Vec<bool>, Vec<CommandRequest>) = plan
+            .changes
+            .into_iter()
             .map(|change| {
-                let metadata = metadata.clone();
-                async move {
-                    let (kind, id, command, orphan) = match change {
-                        Change::Observe {
-                            id,
-                            kind,
+                let (kind, id, command, orphan) = match change {
+                    Change::Observe {
+                        id,
+                        kind,
+                        fields,
+                        provenance,
+                    } => {
+                        let grants = grants.clone();
+                        let observe = Command::Observe {
                             fields,
                             provenance,
-                        } => {
-                            let grants = grants.clone();
-                            let observe = Command::Observe {
-                                fields,
-                                provenance,
-                                grants,
-                            };
-                            (kind, id, observe, false)
-                        }
-                        Change::Orphan { id, kind } => (kind, id, Command::Orphan, true),
-                    };
-                    let request = CommandRequest {
-                        kind,
-                        id,
-                        command,
-                        expected_version: None,
-                        idempotency_key: None,
-                        metadata,
-                        access: Access::Unrestricted,
-                    };
-                    (orphan, self.handler.execute(&request).await)
-                }
+                            grants,
+                        };
+                        (kind, id, observe, false)
+                    }
+                    Change::Orphan { id, kind } => (kind, id, Command::Orphan, true),
+                };
+                let request = CommandRequest {
+                    kind,
+                    id,
+                    command,
+                    expected_version: None,
+                    idempotency_key: None,
+                    metadata: metadata.clone(),
+                    access: Access::Unrestricted,
+                };
+                (orphan, request)
             })
-            .buffer_unordered(CONCURRENT_COMMANDS)
+            .unzip();
+        let mut requests = requests.into_iter().peekable();
+        let mut batches = vec![];
+        while requests.peek().is_some() {
+            batches.push(requests.by_ref().take(COMMANDS_PER_BATCH).collect::<Vec<_>>());
+        }
+        // Owned batches and handler: the crawl's future stays `Send` for any caller.
+        let batches: Vec<Vec<_>> = futures::stream::iter(batches)
+            .map(|batch| {
+                let handler = self.handler.clone();
+                async move { handler.execute_batch(&batch).await }
+            })
+            .buffered(CONCURRENT_BATCHES)
             .collect()
             .await;
+        let outcomes = orphans.into_iter().zip(batches.into_iter().flatten());
         for (orphan, outcome) in outcomes {
             match outcome {
                 Ok(outcome) if outcome.appended == 0 => summary.unchanged += 1,
