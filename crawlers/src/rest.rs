@@ -288,6 +288,7 @@ pub mod every {
     pub const VOLUMES: Duration = Duration::from_secs(6 * HOUR);
     pub const SECURITY: Duration = Duration::from_secs(6 * HOUR);
     pub const CONTAINER_ORCHESTRATION: Duration = Duration::from_secs(DAY);
+    pub const STORAGE_OBJECT: Duration = Duration::from_secs(DAY);
     pub const CDNS: Duration = Duration::from_secs(5 * DAY);
     pub const NETWORK: Duration = Duration::from_secs(7 * DAY);
     pub const SNAPSHOTS: Duration = Duration::from_secs(14 * DAY);

@@ -1,6 +1,7 @@
 //! The DigitalOcean crawler against recorded API v2 answers, replayed locally.
 
 mod replay;
+mod tools;
 
 use std::time::{Duration, Instant};
 
@@ -8,6 +9,7 @@ use crawlers::{CrawlError, Observation};
 use domain::Kind;
 use replay::{assert_secret_free, assert_valid, find, fixture, ids, Answer, Paging, Replay};
 use serde_json::{json, Value};
+use tools::moto::{Moto, ACCESS_KEY_ID, SECRET_ACCESS_KEY};
 
 const TOKEN: &str = "dop_v1_replayedtoken0123456789";
 
@@ -264,37 +266,97 @@ async fn load_balancers_and_cdn_endpoints_are_applications() {
 }
 
 #[tokio::test]
-async fn firewalls_and_vpcs_are_networks() {
+async fn firewalls_are_security_groups_with_one_rule_per_peer() {
     let replay = account().await;
     replay.on("GET", "/v2/firewalls", list("firewalls-all.json", "firewalls"));
+    let firewalls = crawl(&replay, "security-list", "nyc1").await.unwrap();
+    assert_eq!(
+        ids(&firewalls),
+        ["12345"],
+        "a firewall is of no region: in every crawl"
+    );
+    assert_eq!(firewalls[0].kind, Kind::Network);
+    assert_eq!(
+        Value::Object(firewalls[0].fields.clone()),
+        json!({
+            "name": "firewall",
+            "network_type": "security-group",
+            "state": "succeeded",
+            "status": "Active",
+            "rules": [
+                {"direction": "ingress", "protocol": "tcp", "from_port": 80, "to_port": 80, "peer_type": "load-balancer", "peer": "12345"},
+                {"direction": "ingress", "protocol": "tcp", "from_port": 22, "to_port": 22, "peer_type": "cidr", "peer": "18.0.0.0/8"},
+                {"direction": "ingress", "protocol": "tcp", "from_port": 22, "to_port": 22, "peer_type": "tag", "peer": "gateway"},
+                {"direction": "egress", "protocol": "tcp", "from_port": 80, "to_port": 80, "peer_type": "cidr", "peer": "0.0.0.0/0"},
+                {"direction": "egress", "protocol": "tcp", "from_port": 80, "to_port": 80, "peer_type": "cidr", "peer": "::/0"},
+            ],
+            "datacenters": {"provider": "digitalocean"},
+        })
+    );
+    assert_eq!(replay.received_on("/v2/firewalls")[0].query, "per_page=200");
+    assert!(
+        replay.received_on("/v2/vpcs").is_empty(),
+        "firewalls are security-list's alone"
+    );
+}
+
+#[tokio::test]
+async fn firewalls_are_read_through_every_page() {
+    let replay = account().await;
+    // The recorded firewall, and a second one (ICMP, a port range, every port) on page 2.
+    let mut firewalls = fixture("digitalocean/firewalls-all.json");
+    firewalls["firewalls"].as_array_mut().unwrap().push(json!({
+        "id": "fb6045f1-cf1d-4ca3-bfac-18832663025b", "name": "internal", "status": "waiting",
+        "inbound_rules": [
+            {"protocol": "icmp", "sources": {"droplet_ids": [8043964]}},
+            {"protocol": "tcp", "ports": "8000-9000", "sources": {"kubernetes_ids": ["bd5f5959"]}},
+        ],
+        "outbound_rules": [{"protocol": "udp", "ports": "all", "destinations": {"addresses": ["10.0.0.0/8"]}}],
+    }));
+    replay.on(
+        "GET",
+        "/v2/firewalls",
+        Answer::pages(firewalls, "firewalls", 1, Paging::DigitalOcean),
+    );
+    let all = crawl(&replay, "security-list", "default").await.unwrap();
+    assert_eq!(ids(&all), ["12345", "fb6045f1-cf1d-4ca3-bfac-18832663025b"]);
+    assert_eq!(replay.received_on("/v2/firewalls").len(), 2);
+    let internal = find(&all, "fb6045f1-cf1d-4ca3-bfac-18832663025b");
+    assert_eq!(internal.fields["status"], "Pending");
+    assert_eq!(
+        internal.fields["rules"],
+        json!([
+            {"direction": "ingress", "protocol": "icmp", "peer_type": "droplet", "peer": "8043964"},
+            {"direction": "ingress", "protocol": "tcp", "from_port": 8000, "to_port": 9000, "peer_type": "kubernetes-cluster", "peer": "bd5f5959"},
+            {"direction": "egress", "protocol": "udp", "peer_type": "cidr", "peer": "10.0.0.0/8"},
+        ])
+    );
+}
+
+#[tokio::test]
+async fn vpcs_are_networks() {
+    let replay = account().await;
     replay.on("GET", "/v2/vpcs", list("vpcs-list.json", "vpcs"));
     let networks = crawl(&replay, "network-list", "nyc1").await.unwrap();
     assert_eq!(
         ids(&networks),
         [
-            "12345",
             "5a4981aa-9653-4bd1-bef5-d6bff52042e4",
             "e0fe0f4d-596a-465e-a902-571ce57b79fa"
         ],
-        "the firewall (of no region) and nyc1's VPCs"
-    );
-    let firewall = find(&networks, "12345");
-    assert_eq!(firewall.kind, Kind::Network);
-    assert_eq!(firewall.fields["network_type"], "firewall");
-    assert_eq!(firewall.fields["status"], "Active");
-    assert_eq!(
-        firewall.fields["rules"],
-        json!([
-            {"direction": "inbound", "protocol": "tcp", "ports": "80", "sources": {"load_balancer_uids": ["12345"]}},
-            {"direction": "inbound", "protocol": "tcp", "ports": "22", "sources": {"tags": ["gateway"], "addresses": ["18.0.0.0/8"]}},
-            {"direction": "outbound", "protocol": "tcp", "ports": "80", "destinations": {"addresses": ["0.0.0.0/0", "::/0"]}},
-        ])
+        "nyc1's VPCs"
     );
     let vpc = find(&networks, "5a4981aa-9653-4bd1-bef5-d6bff52042e4");
+    assert_eq!(vpc.kind, Kind::Network);
     assert_eq!(
-        (&vpc.fields["name"], &vpc.fields["cidr"]),
-        (&json!("my-new-vpc"), &json!("10.10.10.0/24"))
+        (
+            &vpc.fields["name"],
+            &vpc.fields["cidr"],
+            &vpc.fields["network_type"]
+        ),
+        (&json!("my-new-vpc"), &json!("10.10.10.0/24"), &json!("vpc"))
     );
+    assert!(replay.received_on("/v2/firewalls").is_empty());
 }
 
 #[tokio::test]
@@ -323,4 +385,138 @@ async fn kubernetes_clusters_are_container_orchestration() {
         cluster.fields["specs"]["node_pools"],
         json!([{"name": "frontend-pool", "size": "s-1vcpu-2gb", "count": 3}])
     );
+}
+
+/// The Spaces credentials moto is seeded with, under DigitalOcean's names.
+const SPACES_KEYS: [(&str, &str); 2] = [
+    ("spaces_access_key_id", ACCESS_KEY_ID),
+    ("spaces_secret_access_key", SECRET_ACCESS_KEY),
+];
+
+/// A bucket created in `region` on moto, standing in for Spaces' S3-compatible API.
+async fn space(moto: &Moto, region: &str, bucket: &str) {
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&moto.sdk(region))
+            .force_path_style(true)
+            .build(),
+    );
+    s3.create_bucket()
+        .bucket(bucket)
+        .create_bucket_configuration(
+            aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::from(region))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("moto creates {bucket}: {e:?}"));
+}
+
+#[tokio::test]
+async fn spaces_buckets_are_object_storage_of_their_region() {
+    let moto = Moto::start().await;
+    space(&moto, "nyc3", "maestro-assets").await;
+    space(&moto, "nyc3", "maestro-backups").await;
+    space(&moto, "ams3", "maestro-eu-assets").await;
+    // The API's `endpoint` is not Spaces': only `spaces_endpoint` leads there.
+    let options =
+        json!({"endpoint": "http://127.0.0.1:9", "spaces_endpoint": moto.endpoint, "timeout_seconds": 5});
+    let crawl_spaces = |region: &'static str| {
+        replay::crawl(
+            "digitalocean",
+            "storage-object-list",
+            region,
+            options.clone(),
+            &SPACES_KEYS,
+        )
+    };
+    let nyc3 = crawl_spaces("nyc3").await.unwrap();
+    assert_valid(&nyc3, &[SECRET_ACCESS_KEY]);
+    assert_eq!(ids(&nyc3), ["maestro-assets", "maestro-backups"]);
+    assert_eq!(nyc3[0].kind, Kind::Application);
+    assert_eq!(
+        Value::Object(nyc3[0].fields.clone()),
+        json!({
+            "name": "maestro-assets",
+            "family": "ObjectStorage",
+            "datacenters": {"provider": "digitalocean", "region": "nyc3"},
+        })
+    );
+    let ams3 = crawl_spaces("ams3").await.unwrap();
+    assert_eq!(ids(&ams3), ["maestro-eu-assets"]);
+
+    let error = crawl_spaces("default").await.unwrap_err();
+    assert!(
+        matches!(&error, CrawlError::Settings(name, m) if name == "regions" && m.contains("nyc3")),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn spaces_need_their_own_keys_not_the_token() {
+    let options = json!({"spaces_endpoint": "http://127.0.0.1:9"});
+    let error = replay::crawl(
+        "digitalocean",
+        "storage-object-list",
+        "nyc3",
+        options.clone(),
+        &[("token", TOKEN)],
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(
+        error,
+        CrawlError::Credentials("the connection has no `spaces_access_key_id` credential".into())
+    );
+    let error = replay::crawl(
+        "digitalocean",
+        "storage-object-list",
+        "nyc3",
+        options,
+        &[("spaces_access_key_id", ACCESS_KEY_ID)],
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(
+        error,
+        CrawlError::Credentials("the connection has no `spaces_secret_access_key` credential".into())
+    );
+}
+
+#[tokio::test]
+async fn refused_spaces_keys_are_unauthorized_and_never_echoed() {
+    // Moto checks every request's keys against its IAM users: these are none of them.
+    let moto = Moto::start_with(&[("INITIAL_NO_AUTH_ACTION_COUNT", "0")]).await;
+    let options = json!({"spaces_endpoint": moto.endpoint, "timeout_seconds": 5});
+    let error = replay::crawl(
+        "digitalocean",
+        "storage-object-list",
+        "nyc3",
+        options,
+        &[
+            ("spaces_access_key_id", "DO00WRONGKEY0000"),
+            ("spaces_secret_access_key", "wrong/spaces/secret"),
+        ],
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(&error, CrawlError::Unauthorized(_)), "{error}");
+    assert_secret_free(&error, &["wrong/spaces/secret"]);
+}
+
+#[test]
+fn tasks_have_the_domain_windows_and_their_permissions() {
+    let provider = crawlers::provider("digitalocean").unwrap();
+    let window = |name: &str| {
+        provider
+            .tasks()
+            .iter()
+            .find(|task| task.name == name)
+            .unwrap_or_else(|| panic!("{name} is a task"))
+            .every
+    };
+    assert_eq!(window("security-list"), Duration::from_secs(6 * 3600));
+    assert_eq!(window("storage-object-list"), Duration::from_secs(24 * 3600));
+    assert_eq!(window("network-list"), Duration::from_secs(7 * 24 * 3600));
+    assert!(provider.tasks().iter().all(|task| !task.permissions.is_empty()));
 }

@@ -16,6 +16,8 @@ mod resources;
 pub(crate) mod session;
 mod storage;
 
+pub(crate) use resources::buckets;
+
 use std::time::Duration;
 
 use domain::Kind;
@@ -125,7 +127,7 @@ impl Provider for Aws {
                 SECURITY_GROUPS => network::security_groups(&session).await,
                 NETWORKS => network::networks(&session).await,
                 LOAD_BALANCERS => resources::load_balancers(&session).await,
-                BUCKETS => resources::buckets(&session).await,
+                BUCKETS => resources::buckets(&session, "aws").await,
                 DATABASES => resources::databases(&session).await,
                 other => Err(CrawlError::Malformed(format!(
                     "task `{other}` is listed but has no crawl; this is a bug in the aws provider"

@@ -67,9 +67,19 @@ impl Item {
 
 /// Where an item runs: `{provider: aws, region, zone?, instance_type?, instance_id?}`.
 pub(super) fn placement(region: &str, zone: Option<&str>, instance: Option<(&str, &str)>) -> Value {
+    placement_of("aws", region, zone, instance)
+}
+
+/// [`placement`] at another provider that speaks an AWS API (DigitalOcean Spaces).
+pub(super) fn placement_of(
+    provider: &str,
+    region: &str,
+    zone: Option<&str>,
+    instance: Option<(&str, &str)>,
+) -> Value {
     let (instance_type, instance_id) = instance.unzip();
     object([
-        ("provider", json!("aws")),
+        ("provider", json!(provider)),
         ("region", json!(region)),
         ("zone", json!(zone)),
         ("instance_type", json!(instance_type)),

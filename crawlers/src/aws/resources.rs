@@ -7,7 +7,7 @@ use aws_sdk_s3::types::Bucket;
 use domain::Kind;
 use serde_json::json;
 
-use super::observe::{object, placement, Item};
+use super::observe::{object, placement, placement_of, Item};
 use super::session::Session;
 use crate::{CrawlError, Observation};
 
@@ -58,7 +58,10 @@ pub(super) async fn databases(session: &Session) -> Result<Vec<Observation>, Cra
 /// `MaxBuckets` but returns no continuation token (moto 5.2 does this) would cut the
 /// list short without telling, and the missing buckets would be orphaned. Without it,
 /// AWS returns every bucket, and the paginator still follows a token if one comes.
-pub(super) async fn buckets(session: &Session) -> Result<Vec<Observation>, CrawlError> {
+///
+/// `provider` is the one the buckets are placed at: `aws`, or another S3-compatible
+/// store's (DigitalOcean Spaces, whose session is opened on its own endpoint).
+pub(crate) async fn buckets(session: &Session, provider: &str) -> Result<Vec<Observation>, CrawlError> {
     let pages = session
         .s3()
         .list_buckets()
@@ -71,7 +74,7 @@ pub(super) async fn buckets(session: &Session) -> Result<Vec<Observation>, Crawl
     pages
         .iter()
         .flat_map(|page| page.buckets())
-        .map(|item| bucket(item, session.region()))
+        .map(|item| bucket(item, session.region(), provider))
         .collect()
 }
 
@@ -150,8 +153,8 @@ fn database(database: &DbInstance, region: &str) -> Result<Observation, CrawlErr
         .build())
 }
 
-/// A bucket, known by its name (unique across AWS).
-fn bucket(bucket: &Bucket, region: &str) -> Result<Observation, CrawlError> {
+/// A bucket, known by its name (unique across AWS, and across Spaces).
+fn bucket(bucket: &Bucket, region: &str, provider: &str) -> Result<Observation, CrawlError> {
     let item = Item::new(Kind::Application, bucket.name(), LIST_BUCKETS)?;
     let name = item.id().to_string();
     Ok(item
@@ -159,7 +162,7 @@ fn bucket(bucket: &Bucket, region: &str) -> Result<Observation, CrawlError> {
         .set("family", "ObjectStorage")
         .set(
             "datacenters",
-            placement(bucket.bucket_region().unwrap_or(region), None, None),
+            placement_of(provider, bucket.bucket_region().unwrap_or(region), None, None),
         )
         .build())
 }
@@ -251,7 +254,12 @@ mod tests {
 
     #[test]
     fn a_bucket_is_object_storage_in_its_region() {
-        let observation = bucket(&Bucket::builder().name("logs-archive").build(), "eu-west-1").unwrap();
+        let observation = bucket(
+            &Bucket::builder().name("logs-archive").build(),
+            "eu-west-1",
+            "aws",
+        )
+        .unwrap();
         let get = parsed(&observation);
         assert_eq!(observation.provider_id, "logs-archive");
         assert_eq!(get("family"), "ObjectStorage");

@@ -60,13 +60,46 @@ pub(crate) struct Session {
     secrets: Vec<String>,
 }
 
+/// The names of the credentials a session signs with.
+pub(crate) struct Keys {
+    pub access_key_id: &'static str,
+    pub secret_access_key: &'static str,
+    /// A temporary session's token, optional; `None` when the service has none.
+    pub session_token: Option<&'static str>,
+}
+
+/// AWS's own credentials.
+const AWS_KEYS: Keys = Keys {
+    access_key_id: "access_key_id",
+    secret_access_key: "secret_access_key",
+    session_token: Some("session_token"),
+};
+
 impl Session {
     /// Reads the connection's credentials and options. Errors say which one is wrong.
     pub(crate) fn open(request: &CrawlRequest<'_>) -> Result<Session, CrawlError> {
+        let endpoint = request
+            .option("endpoint")
+            .map(str::trim)
+            .filter(|e| !e.is_empty());
+        Session::open_with(request, &AWS_KEYS, endpoint)
+    }
+
+    /// A session of an S3-compatible service (DigitalOcean Spaces): signed with the
+    /// credentials `keys` names, at `endpoint` (`None`: AWS's), with the same timeout
+    /// and page size options as AWS.
+    pub(crate) fn open_with(
+        request: &CrawlRequest<'_>,
+        keys: &Keys,
+        endpoint: Option<&str>,
+    ) -> Result<Session, CrawlError> {
         let region = region(request.region)?;
-        let access_key_id = request.credentials.require("access_key_id")?;
-        let secret_access_key = request.credentials.require("secret_access_key")?;
-        let session_token = request.credentials.get("session_token").filter(|t| !t.is_empty());
+        let access_key_id = request.credentials.require(keys.access_key_id)?;
+        let secret_access_key = request.credentials.require(keys.secret_access_key)?;
+        let session_token = keys
+            .session_token
+            .and_then(|name| request.credentials.get(name))
+            .filter(|t| !t.is_empty());
         let credentials = aws_credential_types::Credentials::new(
             access_key_id,
             secret_access_key,
@@ -80,10 +113,6 @@ impl Session {
         };
         let page_size =
             number_option(request, "page_size")?.map(|size| i32::try_from(size).unwrap_or(i32::MAX));
-        let endpoint = request
-            .option("endpoint")
-            .map(str::trim)
-            .filter(|e| !e.is_empty());
         let mut builder = SdkConfig::builder()
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new(region.clone()))

@@ -1,5 +1,5 @@
 //! DigitalOcean items as observations: droplets, volumes, snapshots, images, load
-//! balancers, CDN endpoints, firewalls, VPCs and Kubernetes clusters.
+//! balancers, CDN endpoints, firewalls (as security groups), VPCs and Kubernetes clusters.
 
 use domain::Kind;
 use serde_json::{json, Value};
@@ -246,40 +246,75 @@ pub fn cdn_endpoint(endpoint: &Value) -> Result<Observation, CrawlError> {
     )
 }
 
-/// A cloud firewall: a network item whose rules are its inbound and outbound rules.
+/// A cloud firewall, as the other providers' security groups: a network item of type
+/// `security-group` whose rules are `{direction, protocol, from_port, to_port, peer_type,
+/// peer}`, one per address, droplet, load balancer, tag or Kubernetes cluster a rule
+/// allows (inbound rules are `ingress`, outbound ones `egress`).
 pub fn firewall(firewall: &Value) -> Result<Observation, CrawlError> {
-    let rules = |key: &str, direction: &str, peers: &str| -> Vec<Value> {
-        firewall
-            .get(key)
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .map(|rule| {
-                json!({
-                    "direction": direction,
-                    "protocol": rule.get("protocol"),
-                    // DigitalOcean gives ports as "80", "8000-9000", "all" or a number.
-                    "ports": rest::text(rule.get("ports")),
-                    peers: rule.get(peers),
-                })
-            })
-            .collect()
-    };
-    let mut all = rules("inbound_rules", "inbound", "sources");
-    all.extend(rules("outbound_rules", "outbound", "destinations"));
+    let mut rules = firewall_rules(firewall, "inbound_rules", "ingress", "sources");
+    rules.extend(firewall_rules(
+        firewall,
+        "outbound_rules",
+        "egress",
+        "destinations",
+    ));
     observe(
         Kind::Network,
         firewall,
         "firewalls",
         json!({
             "name": name(firewall),
-            "network_type": "firewall",
+            "network_type": "security-group",
             "state": text(firewall, "/status"),
             "status": text(firewall, "/status").and_then(|s| firewall_status(&s)),
-            "rules": all,
+            "rules": rules,
             "datacenters": placement(None),
         }),
     )
+}
+
+/// The kinds of peer a firewall rule names, and what the rule calls each.
+const FIREWALL_PEERS: &[(&str, &str)] = &[
+    ("addresses", "cidr"),
+    ("droplet_ids", "droplet"),
+    ("load_balancer_uids", "load-balancer"),
+    ("kubernetes_ids", "kubernetes-cluster"),
+    ("tags", "tag"),
+];
+
+fn firewall_rules(firewall: &Value, key: &str, direction: &str, peers: &str) -> Vec<Value> {
+    let mut all = Vec::new();
+    for rule in firewall.get(key).and_then(Value::as_array).into_iter().flatten() {
+        let (from_port, to_port) = ports(rule.get("ports")).unzip();
+        for (list, peer_type) in FIREWALL_PEERS {
+            let pointer = format!("/{peers}/{list}");
+            for peer in rule
+                .pointer(&pointer)
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                all.push(json!({
+                    "direction": direction,
+                    "protocol": rule.get("protocol"),
+                    "from_port": from_port,
+                    "to_port": to_port,
+                    "peer_type": peer_type,
+                    "peer": rest::text(Some(peer)),
+                }));
+            }
+        }
+    }
+    all
+}
+
+/// DigitalOcean gives a rule's ports as `"80"`, `80`, `"8000-9000"`, or `"all"`/`"0"`
+/// (every port, as for ICMP): the first and last port, or none.
+fn ports(ports: Option<&Value>) -> Option<(u16, u16)> {
+    let ports = rest::text(ports)?;
+    let (from, to) = ports.split_once('-').unwrap_or((ports.as_str(), ports.as_str()));
+    let (from, to) = (from.trim().parse().ok()?, to.trim().parse().ok()?);
+    (from != 0).then_some((from, to))
 }
 
 fn firewall_status(status: &str) -> Option<&'static str> {

@@ -1,6 +1,6 @@
 //! DigitalOcean: the v2 API with a personal access token: droplets, load balancers,
-//! volumes, snapshots, the account's images, CDN endpoints, firewalls and VPCs, and
-//! Kubernetes clusters.
+//! volumes, snapshots, the account's images, CDN endpoints, firewalls, VPCs and
+//! Kubernetes clusters; and Spaces buckets through Spaces' S3-compatible API.
 //!
 //! Settings: option `endpoint` (default https://api.digitalocean.com), `timeout_seconds`;
 //! credential `token` (read scope is enough). DigitalOcean's lists are account-wide: a
@@ -8,8 +8,17 @@
 //! all). Items in several regions (snapshots, images) are kept in each of theirs; items
 //! of no region (firewalls, CDN endpoints) in every crawl.
 //!
-//! Not crawled: Spaces buckets (an S3 API with its own keys and request signing, not this
-//! token), sizes, floating IPs, domains.
+//! Spaces (`storage-object-list`) has its own keys, not the token: credentials
+//! `spaces_access_key_id` and `spaces_secret_access_key` (a Spaces access key that may
+//! list the buckets), signed like S3 by the AWS SDK, with the same `timeout_seconds`.
+//! Its endpoint is `https://<region>.digitaloceanspaces.com`, or the `spaces_endpoint`
+//! option (another S3-compatible endpoint, e.g. in tests); the crawl needs a region, as
+//! Spaces lists each region's buckets at that region's endpoint.
+//!
+//! Firewalls are `security-list`'s (as security groups, like AWS's and OpenStack's), VPCs
+//! `network-list`'s.
+//!
+//! Not crawled: sizes, floating IPs, domains.
 
 mod map;
 
@@ -19,6 +28,10 @@ use futures::FutureExt;
 use reqwest::Url;
 use serde_json::Value;
 
+use crate::aws::{
+    self,
+    session::{Keys, Session},
+};
 use crate::rest::{self, every, List, Rest, Token};
 use crate::{CrawlError, CrawlRequest, Observation, Provider, Task};
 
@@ -67,10 +80,16 @@ const TASKS: &[Task] = &[
         permissions: &["cdn:read"],
     },
     Task {
+        name: "security-list",
+        kinds: &[Kind::Network],
+        every: every::SECURITY,
+        permissions: &["firewall:read"],
+    },
+    Task {
         name: "network-list",
         kinds: &[Kind::Network],
         every: every::NETWORK,
-        permissions: &["firewall:read", "vpc:read"],
+        permissions: &["vpc:read"],
     },
     Task {
         name: "container-orchestration-list",
@@ -78,7 +97,20 @@ const TASKS: &[Task] = &[
         every: every::CONTAINER_ORCHESTRATION,
         permissions: &["kubernetes:read"],
     },
+    Task {
+        name: "storage-object-list",
+        kinds: &[Kind::Application],
+        every: every::STORAGE_OBJECT,
+        permissions: &["spaces: list buckets (s3 ListBuckets)"],
+    },
 ];
+
+/// The credentials of Spaces' S3-compatible API.
+const SPACES_KEYS: Keys = Keys {
+    access_key_id: "spaces_access_key_id",
+    secret_access_key: "spaces_secret_access_key",
+    session_token: None,
+};
 
 /// DigitalOcean's next page: `links.pages.next`, an absolute URL.
 fn next_page<'p>(page: &'p Value, _items: &str) -> Option<&'p str> {
@@ -140,7 +172,29 @@ fn map_all(
     items.iter().map(map).collect()
 }
 
+/// The account's Spaces buckets in the crawl's region, mapped as AWS's S3 buckets are.
+async fn spaces_buckets(request: &CrawlRequest<'_>) -> Result<Vec<Observation>, CrawlError> {
+    let Some(region) = rest::wanted_region(request) else {
+        return Err(CrawlError::Settings(
+            "regions".into(),
+            "Spaces buckets are listed per region; list the regions to crawl, e.g. [\"nyc3\", \"ams3\"]"
+                .into(),
+        ));
+    };
+    let default = format!("https://{region}.digitaloceanspaces.com");
+    let endpoint = rest::url_setting(request, "spaces_endpoint", &default)?;
+    let session = Session::open_with(
+        request,
+        &SPACES_KEYS,
+        Some(endpoint.as_str().trim_end_matches('/')),
+    )?;
+    aws::buckets(&session, "digitalocean").await
+}
+
 async fn crawl(request: CrawlRequest<'_>) -> Result<Vec<Observation>, CrawlError> {
+    if request.task == "storage-object-list" {
+        return spaces_buckets(&request).await;
+    }
     let token = Token::bearer(request.credentials.require("token")?)?;
     let account = Account {
         rest: Rest::new(&request)?.with_token(&token),
@@ -169,15 +223,11 @@ async fn crawl(request: CrawlRequest<'_>) -> Result<Vec<Observation>, CrawlError
             account.list(&["cdn", "endpoints"], &[], "endpoints").await?,
             map::cdn_endpoint,
         ),
-        "network-list" => {
-            let (firewalls, vpcs) = futures::try_join!(
-                account.list(&["firewalls"], &[], "firewalls"),
-                account.list(&["vpcs"], &[], "vpcs"),
-            )?;
-            let mut observations = map_all(firewalls, map::firewall)?;
-            observations.extend(map_all(vpcs, map::vpc)?);
-            Ok(observations)
-        }
+        "security-list" => map_all(
+            account.list(&["firewalls"], &[], "firewalls").await?,
+            map::firewall,
+        ),
+        "network-list" => map_all(account.list(&["vpcs"], &[], "vpcs").await?, map::vpc),
         "container-orchestration-list" => map_all(
             account
                 .list(&["kubernetes", "clusters"], &[], "kubernetes_clusters")
