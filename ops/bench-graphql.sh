@@ -64,8 +64,12 @@ free_port() {
 	node -e 'const s = require("net").createServer().listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); })'
 }
 
-# POSTs a GraphQL body file to a URL and prints the response.
-post() { curl -sS --max-time 30 -H 'Content-Type: application/json' --data-binary "@$2" "$1"; }
+# POSTs a GraphQL body file to a URL and prints the response; signed in as the bench
+# user once $BENCH_TOKEN is set (PostGraphile ignores the header).
+post() {
+	curl -sS --max-time 30 -H 'Content-Type: application/json' ${BENCH_TOKEN:+-H "Authorization: Bearer $BENCH_TOKEN"} \
+		--data-binary "@$2" "$1"
+}
 
 wait_graphql() { # url pid name log
 	local i body=$work/typename.json
@@ -119,12 +123,32 @@ psql_db postgres -c "DROP DATABASE IF EXISTS $db WITH (FORCE)"
 psql_db postgres -c "CREATE DATABASE $db"
 DATABASE_URL=$db_url "$maestro" migrate
 
+# Every request is someone's: the bench user signs up on a gateway started first, and
+# owns every server (its admin grant is in each created event, as for any creator).
+say "graphql: maestro gateway, bench user"
+maestro_port=$(free_port)
+maestro_url=http://127.0.0.1:$maestro_port/graphql
+DATABASE_URL=$db_url MAESTRO_PORT=$maestro_port \
+	"$maestro" serve --roles gateway >"$work/maestro.log" 2>&1 &
+maestro_pid=$!
+pids+=("$maestro_pid")
+wait_graphql "$maestro_url" "$maestro_pid" maestro "$work/maestro.log"
+printf '{"query":"mutation { signUp(email: \\"bench@example.com\\", password: \\"bench password 1234\\") { token me { id } } }"}' \
+	>"$work/sign-up.json"
+post "$maestro_url" "$work/sign-up.json" >"$work/sign-up.out"
+read -r bench_user BENCH_TOKEN < <(node -e '
+const a = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+if (!a.data || !a.data.signUp) { console.error("signUp failed: " + JSON.stringify(a)); process.exit(1); }
+console.log(a.data.signUp.me.id + " " + a.data.signUp.token);' "$work/sign-up.out") || die "the bench user could not sign up"
+export BENCH_TOKEN
+echo "bench user $bench_user"
+
 start=$SECONDS
 # One created event per server, shaped like domain/tests/golden/created.v1.json.
-psql_db "$db" -v n="$servers" <<'SQL'
+psql_db "$db" -v n="$servers" -v owner="$bench_user" <<'SQL'
 INSERT INTO events (event_id, stream_type, stream_id, stream_version, event_type, schema_version, data, metadata)
 SELECT gen_random_uuid(), 'server', gen_random_uuid(), 1, 'created', 1,
-       jsonb_build_object('fields', jsonb_build_object(
+       jsonb_build_object('grants', jsonb_build_object(:'owner', 'admin'), 'fields', jsonb_build_object(
            'hostname', 'host-' || n || '.example.com',
            'name', 'host-' || n || '.example.com',
            'environment', (ARRAY['Production', 'Stage', 'Development'])[1 + n % 3],
@@ -172,13 +196,6 @@ JS
 }
 
 say "graphql-list: maestro gateway"
-maestro_port=$(free_port)
-maestro_url=http://127.0.0.1:$maestro_port/graphql
-DATABASE_URL=$db_url MAESTRO_PORT=$maestro_port \
-	"$maestro" serve --roles gateway >"$work/maestro.log" 2>&1 &
-maestro_pid=$!
-pids+=("$maestro_pid")
-wait_graphql "$maestro_url" "$maestro_pid" maestro "$work/maestro.log"
 post "$maestro_url" "$work/maestro-list.json" >"$work/maestro-list.out"
 check_list "$work/maestro-list.out" servers
 run_wrk maestro-list 32 "$here/post.lua" "$maestro_url" BENCH_BODY_FILE="$work/maestro-list.json"

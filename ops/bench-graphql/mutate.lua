@@ -31,7 +31,7 @@ function request()
   local id = ids[math.random(#ids)]
   local body = '{"query":"mutation { updateServer(id: \\"' .. id .. '\\", input: {cpu: ' .. counter ..
       '}) { id version cpu } }"}'
-  return wrk.format("POST", "/graphql", {["Content-Type"] = "application/json"}, body)
+  return wrk.format("POST", "/graphql", {["Content-Type"] = "application/json", ["Authorization"] = "Bearer " .. os.getenv("BENCH_TOKEN")}, body)
 end
 
 function response(status, headers, body)

@@ -4,6 +4,7 @@
 local file = assert(io.open(os.getenv("BENCH_BODY_FILE"), "r"), "BENCH_BODY_FILE unreadable")
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
+if os.getenv("BENCH_TOKEN") then wrk.headers["Authorization"] = "Bearer " .. os.getenv("BENCH_TOKEN") end
 wrk.body = file:read("*a")
 file:close()
 
