@@ -36,6 +36,15 @@ async fn sign_up(gateway: &Gateway, name: &str) -> Person {
     }
 }
 
+/// Runs a mutation `field` that answers `{ id }` as `person`; returns the id.
+async fn created_id(gateway: &Gateway, person: &Person, mutation: &str, field: &str) -> String {
+    let response = post(gateway, Some(&person.token), mutation, json!({})).await;
+    response["data"][field]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{field} failed: {response}"))
+        .to_string()
+}
+
 fn type_name(kind: Kind) -> String {
     let name = kind.stream_type();
     name[..1].to_uppercase() + &name[1..]
@@ -200,16 +209,13 @@ async fn cast(gateway: &Gateway) -> (Cast, Vec<(String, String)>) {
     let team_writer = sign_up(gateway, "team-writer").await;
     let team_reader = sign_up(gateway, "team-reader").await;
     // One team with write on every item: its members get what their role in it allows.
-    let team = post(
+    let team = created_id(
         gateway,
-        Some(&owner.token),
+        &owner,
         "mutation { createTeam(name: \"ops\") { id } }",
-        json!({}),
+        "createTeam",
     )
-    .await["data"]["createTeam"]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    .await;
     for (email, role) in [
         ("team-writer@example.com", "ADMIN"),
         ("team-reader@example.com", "READ"),
@@ -308,17 +314,13 @@ async fn nobody_signed_in_reads_nothing_and_changes_nothing() {
     let db = TestDb::new().await;
     let gateway = Gateway::start(&db, None).await;
     let owner = sign_up(&gateway, "owner").await;
-    let created = post(
+    let id = created_id(
         &gateway,
-        Some(&owner.token),
+        &owner,
         "mutation { createServer(input: {hostname: \"web-1\"}) { id } }",
-        json!({}),
+        "createServer",
     )
     .await;
-    let id = created["data"]["createServer"]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
     project_all(&db.store()).await;
     for query in [
         "query($id: ID!) { server(id: $id) { id } }",
@@ -351,18 +353,10 @@ async fn two_people_who_share_nothing_see_nothing_of_each_other_until_a_team_sha
     let gateway = Gateway::start(&db, None).await;
     let alice = sign_up(&gateway, "alice").await;
     let bob = sign_up(&gateway, "bob").await;
-    let create = |token: String, host: &'static str| {
-        let gateway = &gateway;
-        async move {
-            let q = format!("mutation {{ createServer(input: {{hostname: \"{host}\"}}) {{ id }} }}");
-            post(gateway, Some(&token), &q, json!({})).await["data"]["createServer"]["id"]
-                .as_str()
-                .unwrap()
-                .to_string()
-        }
-    };
-    let alices = create(alice.token.clone(), "alice-1").await;
-    let bobs = create(bob.token.clone(), "bob-1").await;
+    let server =
+        |host: &str| format!("mutation {{ createServer(input: {{hostname: \"{host}\"}}) {{ id }} }}");
+    let alices = created_id(&gateway, &alice, &server("alice-1"), "createServer").await;
+    let bobs = created_id(&gateway, &bob, &server("bob-1"), "createServer").await;
     // Bob links his server to Alice's by guessing its id: refused as if it did not exist.
     let link = post(
         &gateway,
@@ -408,16 +402,13 @@ async fn two_people_who_share_nothing_see_nothing_of_each_other_until_a_team_sha
     );
 
     // Alice makes a team with Bob in it and grants it read: now Bob sees her server too.
-    let team = post(
+    let team = created_id(
         &gateway,
-        Some(&alice.token),
+        &alice,
         "mutation { createTeam(name: \"shared\") { id } }",
-        json!({}),
+        "createTeam",
     )
-    .await["data"]["createTeam"]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    .await;
     let added = post(
         &gateway,
         Some(&alice.token),
@@ -460,17 +451,13 @@ async fn a_share_link_shows_one_item_until_it_is_closed() {
     let db = TestDb::new().await;
     let gateway = Gateway::start(&db, None).await;
     let owner = sign_up(&gateway, "owner").await;
-    let created = post(
+    let id = created_id(
         &gateway,
-        Some(&owner.token),
+        &owner,
         "mutation { createApplication(input: {name: \"billing\"}) { id } }",
-        json!({}),
+        "createApplication",
     )
     .await;
-    let id = created["data"]["createApplication"]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
     project_all(&db.store()).await;
     let expires = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
     let shared = post(
@@ -521,17 +508,13 @@ async fn maestro_adopt_hands_ungranted_items_to_someone_and_leaves_the_rest() {
     // Written without access (as before access control existed): nobody can read it.
     let (orphan, _) = support::create_server(&db.handler(), "old-1").await;
     let owner = sign_up(&gateway, "owner").await;
-    let created = post(
+    let owned = created_id(
         &gateway,
-        Some(&owner.token),
+        &owner,
         "mutation { createServer(input: {hostname: \"new-1\"}) { id } }",
-        json!({}),
+        "createServer",
     )
     .await;
-    let owned = created["data"]["createServer"]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
     let admin = sign_up(&gateway, "ops-admin").await;
 
     let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_maestro"))
