@@ -464,6 +464,123 @@ async fn load_balancers_databases_and_buckets_are_applications() {
     assert_eq!(buckets.keys().collect::<Vec<_>>(), ["maestro-logs-us"]);
 }
 
+#[tokio::test]
+async fn queues_are_brokers_and_tables_databases_region_by_region() {
+    let moto = Moto::start().await;
+    for (region, queues, tables) in [
+        (EU, &["orders", "invoices", "emails", "audit.fifo"][..], 5),
+        (US, &["us-events"][..], 2),
+    ] {
+        let sqs = aws_sdk_sqs::Client::new(&moto.sdk(region));
+        for name in queues {
+            let mut create = sqs.create_queue().queue_name(*name);
+            if name.ends_with(".fifo") {
+                create = create.attributes(aws_sdk_sqs::types::QueueAttributeName::FifoQueue, "true");
+            }
+            create.send().await.unwrap_or_else(|e| panic!("{name}: {e:?}"));
+        }
+        let dynamodb = aws_sdk_dynamodb::Client::new(&moto.sdk(region));
+        for index in 0..tables {
+            use aws_sdk_dynamodb::types::{
+                AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+            };
+            dynamodb
+                .create_table()
+                .table_name(format!("table-{index}"))
+                .attribute_definitions(
+                    AttributeDefinition::builder()
+                        .attribute_name("id")
+                        .attribute_type(ScalarAttributeType::S)
+                        .build()
+                        .unwrap(),
+                )
+                .key_schema(
+                    KeySchemaElement::builder()
+                        .attribute_name("id")
+                        .key_type(KeyType::Hash)
+                        .build()
+                        .unwrap(),
+                )
+                .billing_mode(BillingMode::PayPerRequest)
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("table-{index}: {e:?}"));
+        }
+    }
+
+    // moto 5 ignores ListQueues' MaxResults and sends no NextToken: one page here, and
+    // paging is checked against a fake SQS below.
+    let brokers = crawl_moto(&moto, "brokers-list", EU, 2).await;
+    let mut names: Vec<&str> = brokers
+        .values()
+        .map(|queue| field(queue, "name").as_str().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["audit.fifo", "emails", "invoices", "orders"]);
+    for (url, queue) in &brokers {
+        assert_eq!(queue.kind, domain::Kind::Application);
+        assert_eq!(field(queue, "family"), "Broker");
+        assert_eq!(field(queue, "endpoint"), url.as_str());
+        assert_eq!(
+            field(queue, "datacenters"),
+            &json!({"provider": "aws", "region": EU})
+        );
+    }
+    let fifo = brokers
+        .values()
+        .find(|q| field(q, "name") == "audit.fifo")
+        .unwrap();
+    assert_eq!(field(fifo, "specs"), &json!({"engine": "sqs", "type": "fifo"}));
+    let us = crawl_moto(&moto, "brokers-list", US, 2).await;
+    assert_eq!(us.len(), 1, "{:?}", us.keys());
+    let events = us.values().next().unwrap();
+    assert_eq!(field(events, "name"), "us-events");
+    assert_eq!(field(events, "datacenters")["region"], US);
+
+    // Two tables a page: five need three pages, the same names in the other region are
+    // other tables.
+    let tables = crawl_moto(&moto, "dynamodb-list", EU, 2).await;
+    let expected: Vec<String> = (0..5).map(|i| format!("{EU}/table-{i}")).collect();
+    assert_eq!(tables.keys().cloned().collect::<Vec<_>>(), expected);
+    let table = &tables[&format!("{EU}/table-3")];
+    assert_eq!(table.kind, domain::Kind::Application);
+    assert_eq!(field(table, "name"), "table-3");
+    assert_eq!(field(table, "family"), "Database");
+    assert_eq!(field(table, "specs"), &json!({"engine": "dynamodb"}));
+    assert_eq!(
+        field(table, "datacenters"),
+        &json!({"provider": "aws", "region": EU})
+    );
+    let us = crawl_moto(&moto, "dynamodb-list", US, 1).await;
+    assert_eq!(
+        us.keys().collect::<Vec<_>>(),
+        [&format!("{US}/table-0"), &format!("{US}/table-1")]
+    );
+    assert_eq!(field(&us[&format!("{US}/table-1")], "datacenters")["region"], US);
+}
+
+#[tokio::test]
+async fn queues_are_followed_from_page_to_page() {
+    // SQS speaks JSON; the fake answers by the request's NextToken.
+    let (endpoint, requests) = fake_ec2(|body| {
+        let page = if body.contains(r#""NextToken":"page-2""#) {
+            r#"{"QueueUrls": ["https://sqs.eu-west-1.amazonaws.com/123456789012/c"]}"#
+        } else {
+            r#"{"QueueUrls": ["https://sqs.eu-west-1.amazonaws.com/123456789012/a", "https://sqs.eu-west-1.amazonaws.com/123456789012/b"], "NextToken": "page-2"}"#
+        };
+        (200, page.into())
+    })
+    .await;
+    let found = crawl(json!({"endpoint": endpoint, "page_size": 2}), "brokers-list", EU)
+        .await
+        .unwrap();
+    let names: Vec<&Value> = found.iter().map(|queue| field(queue, "name")).collect();
+    assert_eq!(names, ["a", "b", "c"]);
+    let requests = requests.lock().unwrap();
+    assert_eq!(requests.len(), 2, "{requests:?}");
+    assert!(requests[0].contains(r#""MaxResults":2"#), "{}", requests[0]);
+}
+
 /// A fake EC2 endpoint: `answer` gives the status and body for each request body; the
 /// bodies it was sent are kept.
 async fn fake_ec2(answer: fn(&str) -> (u16, String)) -> (String, Arc<Mutex<Vec<String>>>) {
@@ -631,6 +748,8 @@ async fn refused_credentials_are_unauthorized_and_never_shown() {
         "loadbalance-list",
         "dbs-list",
         "storage-object-list",
+        "brokers-list",
+        "dynamodb-list",
     ] {
         let error = crawl(json!({"endpoint": moto.endpoint}), task, EU)
             .await

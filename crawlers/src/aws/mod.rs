@@ -46,6 +46,8 @@ const NETWORKS: &str = "network-list";
 const LOAD_BALANCERS: &str = "loadbalance-list";
 const BUCKETS: &str = "storage-object-list";
 const DATABASES: &str = "dbs-list";
+const BROKERS: &str = "brokers-list";
+const TABLES: &str = "dynamodb-list";
 
 /// The tasks, with the default windows of the domain reference and the IAM actions each
 /// needs (all are in AWS's read-only `SecurityAudit` policy).
@@ -104,6 +106,18 @@ const TASKS: &[Task] = &[
         every: every(DAY),
         permissions: &["rds:DescribeDBInstances"],
     },
+    Task {
+        name: BROKERS,
+        kinds: &[Kind::Application],
+        every: every(5 * DAY),
+        permissions: &["sqs:ListQueues"],
+    },
+    Task {
+        name: TABLES,
+        kinds: &[Kind::Application],
+        every: every(3 * DAY),
+        permissions: &["dynamodb:ListTables"],
+    },
 ];
 
 impl Provider for Aws {
@@ -129,6 +143,8 @@ impl Provider for Aws {
                 LOAD_BALANCERS => resources::load_balancers(&session).await,
                 BUCKETS => resources::buckets(&session, "aws").await,
                 DATABASES => resources::databases(&session).await,
+                BROKERS => resources::queues(&session).await,
+                TABLES => resources::tables(&session).await,
                 other => Err(CrawlError::Malformed(format!(
                     "task `{other}` is listed but has no crawl; this is a bug in the aws provider"
                 ))),
@@ -191,6 +207,10 @@ mod tests {
         assert_eq!(window(VOLUMES), Duration::from_secs(6 * 3600));
         assert_eq!(window(NETWORKS), Duration::from_secs(7 * 24 * 3600));
         assert_eq!(window(IMAGES), Duration::from_secs(14 * 24 * 3600));
+        assert_eq!(window(BROKERS), Duration::from_secs(5 * 24 * 3600));
+        assert_eq!(window(TABLES), Duration::from_secs(3 * 24 * 3600));
+        assert_eq!(Aws.task(BROKERS).unwrap().permissions, ["sqs:ListQueues"]);
+        assert_eq!(Aws.task(TABLES).unwrap().permissions, ["dynamodb:ListTables"]);
         assert!(Aws.tasks().iter().all(|task| !task.permissions.is_empty()));
     }
 }

@@ -1,5 +1,6 @@
-//! `loadbalance-list`, `dbs-list` and `storage-object-list`: managed services as
-//! applications of their family (Loadbalance, Database, ObjectStorage).
+//! `loadbalance-list`, `dbs-list`, `storage-object-list`, `brokers-list` and
+//! `dynamodb-list`: managed services as applications of their family (Loadbalance,
+//! Database, ObjectStorage, Broker).
 
 use aws_sdk_elasticloadbalancingv2::types::LoadBalancer;
 use aws_sdk_rds::types::DbInstance;
@@ -14,6 +15,8 @@ use crate::{CrawlError, Observation};
 const DESCRIBE_LOAD_BALANCERS: &str = "elbv2 DescribeLoadBalancers";
 const DESCRIBE_DB_INSTANCES: &str = "rds DescribeDBInstances";
 const LIST_BUCKETS: &str = "s3 ListBuckets";
+const LIST_QUEUES: &str = "sqs ListQueues";
+const LIST_TABLES: &str = "dynamodb ListTables";
 
 /// Application, network and gateway load balancers (ELBv2).
 pub(super) async fn load_balancers(session: &Session) -> Result<Vec<Observation>, CrawlError> {
@@ -75,6 +78,43 @@ pub(crate) async fn buckets(session: &Session, provider: &str) -> Result<Vec<Obs
         .iter()
         .flat_map(|page| page.buckets())
         .map(|item| bucket(item, session.region(), provider))
+        .collect()
+}
+
+/// The SQS queues of the region. `MaxResults` is always sent: without it, SQS returns
+/// at most 1,000 queues and no `NextToken`, and the rest would be orphaned.
+pub(super) async fn queues(session: &Session) -> Result<Vec<Observation>, CrawlError> {
+    let pages = session
+        .sqs()
+        .list_queues()
+        .max_results(session.page_size(1, 1000))
+        .into_paginator()
+        .send()
+        .try_collect()
+        .await
+        .map_err(|error| session.fail(LIST_QUEUES, error))?;
+    pages
+        .iter()
+        .flat_map(|page| page.queue_urls())
+        .map(|url| queue(url, session.region()))
+        .collect()
+}
+
+/// The DynamoDB tables of the region, paged by `ExclusiveStartTableName`.
+pub(super) async fn tables(session: &Session) -> Result<Vec<Observation>, CrawlError> {
+    let pages = session
+        .dynamodb()
+        .list_tables()
+        .limit(session.page_size(1, 100))
+        .into_paginator()
+        .send()
+        .try_collect()
+        .await
+        .map_err(|error| session.fail(LIST_TABLES, error))?;
+    pages
+        .iter()
+        .flat_map(|page| page.table_names())
+        .map(|name| table(name, session.region()))
         .collect()
 }
 
@@ -167,6 +207,45 @@ fn bucket(bucket: &Bucket, region: &str, provider: &str) -> Result<Observation, 
         .build())
 }
 
+/// A queue, known by its URL (unique: it holds the region and the account), named by
+/// the URL's last segment and reached at the URL.
+fn queue(url: &str, region: &str) -> Result<Observation, CrawlError> {
+    let item = Item::new(Kind::Application, Some(url), LIST_QUEUES)?;
+    let name = item
+        .id()
+        .trim_end_matches('/')
+        .rsplit('/')
+        .next()
+        .map(str::to_string);
+    let fifo = name.as_deref().is_some_and(|name| name.ends_with(".fifo"));
+    let specs = object([
+        ("engine", json!("sqs")),
+        ("type", json!(if fifo { "fifo" } else { "standard" })),
+    ]);
+    let url = item.id().to_string();
+    Ok(item
+        .text("name", name.as_deref())
+        .set("family", "Broker")
+        .text("endpoint", Some(&url))
+        .set("specs", specs)
+        .set("datacenters", placement(region, None, None))
+        .build())
+}
+
+/// A table, known by `<region>/<name>`: ListTables gives only its name, which is unique
+/// in a region of the account, not across regions.
+fn table(name: &str, region: &str) -> Result<Observation, CrawlError> {
+    let name = Some(name.trim()).filter(|name| !name.is_empty());
+    let id = name.map(|name| format!("{region}/{name}"));
+    let item = Item::new(Kind::Application, id.as_deref(), LIST_TABLES)?;
+    Ok(item
+        .text("name", name)
+        .set("family", "Database")
+        .set("specs", object([("engine", json!("dynamodb"))]))
+        .set("datacenters", placement(region, None, None))
+        .build())
+}
+
 #[cfg(test)]
 mod tests {
     use aws_sdk_elasticloadbalancingv2::types::{
@@ -250,6 +329,38 @@ mod tests {
             get("datacenters"),
             json!({"provider": "aws", "region": "us-east-1", "zone": "us-east-1a", "instance_type": "db.t3.micro", "instance_id": "orders"})
         );
+    }
+
+    #[test]
+    fn a_queue_is_a_broker_reached_at_its_url() {
+        let url = "https://sqs.eu-west-1.amazonaws.com/123456789012/orders.fifo";
+        let observation = queue(url, "eu-west-1").unwrap();
+        let get = parsed(&observation);
+        assert_eq!(observation.provider_id, url);
+        assert_eq!(get("name"), "orders.fifo");
+        assert_eq!(get("family"), "Broker");
+        assert_eq!(get("endpoint"), url);
+        assert_eq!(get("specs"), json!({"engine": "sqs", "type": "fifo"}));
+        assert_eq!(
+            get("datacenters"),
+            json!({"provider": "aws", "region": "eu-west-1"})
+        );
+        assert!(queue(" ", "eu-west-1").is_err());
+    }
+
+    #[test]
+    fn a_table_is_a_dynamodb_database_known_in_its_region() {
+        let observation = table("orders", "us-east-1").unwrap();
+        let get = parsed(&observation);
+        assert_eq!(observation.provider_id, "us-east-1/orders");
+        assert_eq!(get("name"), "orders");
+        assert_eq!(get("family"), "Database");
+        assert_eq!(get("specs"), json!({"engine": "dynamodb"}));
+        assert_eq!(
+            get("datacenters"),
+            json!({"provider": "aws", "region": "us-east-1"})
+        );
+        assert!(table("", "us-east-1").is_err());
     }
 
     #[test]

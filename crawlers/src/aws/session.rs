@@ -165,6 +165,14 @@ impl Session {
         aws_sdk_rds::Client::new(&self.config)
     }
 
+    pub(super) fn sqs(&self) -> aws_sdk_sqs::Client {
+        aws_sdk_sqs::Client::new(&self.config)
+    }
+
+    pub(super) fn dynamodb(&self) -> aws_sdk_dynamodb::Client {
+        aws_sdk_dynamodb::Client::new(&self.config)
+    }
+
     /// S3 addresses buckets by path on a custom endpoint: such endpoints seldom resolve
     /// `<bucket>.<host>` names.
     pub(crate) fn s3(&self) -> aws_sdk_s3::Client {
