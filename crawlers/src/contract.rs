@@ -130,11 +130,7 @@ pub trait Provider: Send + Sync {
         _request: CrawlRequest<'a>,
         _files: &'a [SourceFile],
     ) -> BoxFuture<'a, Result<Vec<Observation>, CrawlError>> {
-        let error = CrawlError::Settings(
-            "source".into(),
-            format!("{} crawls an API, not files", self.name()),
-        );
-        Box::pin(std::future::ready(Err(error)))
+        Box::pin(std::future::ready(Err(crate::source::not_files(self.name()))))
     }
 
     fn task(&self, name: &str) -> Result<&'static Task, CrawlError> {

@@ -31,7 +31,10 @@ use serde_json::{Map, Value};
 use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
 
-use crate::{CrawlError, CrawlRequest, Credentials};
+use futures::future::BoxFuture;
+use futures::FutureExt;
+
+use crate::{CrawlError, CrawlRequest, Credentials, Observation, Provider};
 use s3::S3Target;
 
 mod s3;
@@ -208,6 +211,27 @@ impl Source {
             Source::S3(target) => target.read(shape, request).await,
         }
     }
+}
+
+/// The answer of a provider that calls an API when asked to crawl files.
+pub(crate) fn not_files(provider: &str) -> CrawlError {
+    settings("source", format!("{provider} crawls an API, not files"))
+}
+
+/// A file provider's `crawl`: reads the connection's source in the provider's shape, then
+/// crawls those files as an upload would be crawled.
+pub(crate) fn crawl_from_source<'a>(
+    provider: &'a dyn Provider,
+    request: CrawlRequest<'a>,
+) -> BoxFuture<'a, Result<Vec<Observation>, CrawlError>> {
+    async move {
+        let shape = provider.file_shape().ok_or_else(|| not_files(provider.name()))?;
+        let files = Source::from_options(request.options)?
+            .read(shape, &request)
+            .await?;
+        provider.crawl_files(request, &files).await
+    }
+    .boxed()
 }
 
 /// Reads a local file or directory; `shown` is how messages name `path`.

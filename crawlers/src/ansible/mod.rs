@@ -27,7 +27,7 @@ use domain::Kind;
 use futures::future::BoxFuture;
 use futures::FutureExt;
 
-use crate::source::{Shape, Source, SourceFile};
+use crate::source::{Shape, SourceFile};
 use crate::{CrawlError, CrawlRequest, Observation, Provider, Task};
 use facts::Host;
 
@@ -81,13 +81,7 @@ impl Provider for Ansible {
     }
 
     fn crawl<'a>(&'a self, request: CrawlRequest<'a>) -> BoxFuture<'a, Result<Vec<Observation>, CrawlError>> {
-        async move {
-            let files = Source::from_options(request.options)?
-                .read(Shape::FileOrDirectory, &request)
-                .await?;
-            self.crawl_files(request, &files).await
-        }
-        .boxed()
+        crate::source::crawl_from_source(self, request)
     }
 
     fn file_shape(&self) -> Option<Shape> {

@@ -24,7 +24,7 @@ use domain::Kind;
 use futures::future::BoxFuture;
 use futures::FutureExt;
 
-use crate::source::{Shape, Source, SourceFile};
+use crate::source::{Shape, SourceFile};
 use crate::{CrawlError, CrawlRequest, Observation, Provider, Task};
 use map::Attributes;
 use state::State;
@@ -118,13 +118,7 @@ impl Provider for Terraform {
     }
 
     fn crawl<'a>(&'a self, request: CrawlRequest<'a>) -> BoxFuture<'a, Result<Vec<Observation>, CrawlError>> {
-        async move {
-            let files = Source::from_options(request.options)?
-                .read(Shape::File, &request)
-                .await?;
-            self.crawl_files(request, &files).await
-        }
-        .boxed()
+        crate::source::crawl_from_source(self, request)
     }
 
     fn file_shape(&self) -> Option<Shape> {

@@ -17,7 +17,7 @@ use tokio::process::{Child, Command};
 
 /// Where everything is seeded and crawled.
 pub const REGION: &str = "us-east-1";
-pub const ACCESS_KEY_ID: &str = "AKIAMAESTROBENCH0001";
+pub const ACCESS_KEY_ID: &str = "MAESTROBENCHKEY";
 pub const SECRET_ACCESS_KEY: &str = "maestro/bench/secret";
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 /// Seeding calls in flight at once: moto serves one at a time, this only hides latency.
