@@ -507,6 +507,15 @@ fn compact(value: Value) -> Value {
     }
 }
 
+/// A single address as a CIDR block (`10.0.0.5/32`, `2001:db8::5/128`): how a network
+/// interface's address is kept in a network's `cidr`. None for what is not an address.
+pub fn host_cidr(address: &str) -> Option<String> {
+    match address.trim().parse::<IpAddr>().ok()? {
+        IpAddr::V4(ip) => Some(format!("{ip}/32")),
+        IpAddr::V6(ip) => Some(format!("{ip}/128")),
+    }
+}
+
 /// A string or a number as text (providers give ids as either).
 pub fn text(value: Option<&Value>) -> Option<String> {
     match value? {

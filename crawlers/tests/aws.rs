@@ -348,6 +348,201 @@ async fn security_groups_vpcs_and_subnets_are_networks() {
 }
 
 #[tokio::test]
+async fn what_connects_networks_is_listed_with_the_networks() {
+    use aws_sdk_ec2::types::{DomainType, GatewayType, RuleAction, VpcEndpointType};
+    let moto = Moto::start().await;
+    let ec2 = moto.ec2(EU);
+    let vpc = |cidr: &'static str| {
+        let ec2 = ec2.clone();
+        async move {
+            let vpc = ec2.create_vpc().cidr_block(cidr).send().await.unwrap();
+            vpc.vpc().unwrap().vpc_id().unwrap().to_string()
+        }
+    };
+    let (shop, office) = (vpc("10.30.0.0/16").await, vpc("10.31.0.0/16").await);
+    let subnet = ec2
+        .create_subnet()
+        .vpc_id(&shop)
+        .cidr_block("10.30.1.0/24")
+        .availability_zone("eu-west-1a")
+        .send()
+        .await
+        .unwrap();
+    let subnet = subnet.subnet().unwrap().subnet_id().unwrap().to_string();
+    let gateway = ec2.create_internet_gateway().send().await.unwrap();
+    let gateway = gateway
+        .internet_gateway()
+        .unwrap()
+        .internet_gateway_id()
+        .unwrap()
+        .to_string();
+    ec2.attach_internet_gateway()
+        .internet_gateway_id(&gateway)
+        .vpc_id(&shop)
+        .send()
+        .await
+        .unwrap();
+    let table = ec2.create_route_table().vpc_id(&shop).send().await.unwrap();
+    let table = table.route_table().unwrap().route_table_id().unwrap().to_string();
+    ec2.create_route()
+        .route_table_id(&table)
+        .destination_cidr_block("0.0.0.0/0")
+        .gateway_id(&gateway)
+        .send()
+        .await
+        .unwrap();
+    ec2.associate_route_table()
+        .route_table_id(&table)
+        .subnet_id(&subnet)
+        .send()
+        .await
+        .unwrap();
+    let address = ec2
+        .allocate_address()
+        .domain(DomainType::Vpc)
+        .send()
+        .await
+        .unwrap();
+    let nat = ec2
+        .create_nat_gateway()
+        .subnet_id(&subnet)
+        .allocation_id(address.allocation_id().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let nat = nat.nat_gateway().unwrap().nat_gateway_id().unwrap().to_string();
+    let interface = ec2
+        .create_network_interface()
+        .subnet_id(&subnet)
+        .private_ip_address("10.30.1.10")
+        .description("metrics collector")
+        .send()
+        .await
+        .unwrap();
+    let interface = interface
+        .network_interface()
+        .unwrap()
+        .network_interface_id()
+        .unwrap()
+        .to_string();
+    let vpn = ec2
+        .create_vpn_gateway()
+        .r#type(GatewayType::Ipsec1)
+        .send()
+        .await
+        .unwrap();
+    let vpn = vpn.vpn_gateway().unwrap().vpn_gateway_id().unwrap().to_string();
+    ec2.attach_vpn_gateway()
+        .vpn_gateway_id(&vpn)
+        .vpc_id(&shop)
+        .send()
+        .await
+        .unwrap();
+    let endpoint = ec2
+        .create_vpc_endpoint()
+        .vpc_id(&shop)
+        .service_name("com.amazonaws.eu-west-1.s3")
+        .vpc_endpoint_type(VpcEndpointType::Gateway)
+        .route_table_ids(&table)
+        .send()
+        .await
+        .unwrap();
+    let endpoint = endpoint
+        .vpc_endpoint()
+        .unwrap()
+        .vpc_endpoint_id()
+        .unwrap()
+        .to_string();
+    let peering = ec2
+        .create_vpc_peering_connection()
+        .vpc_id(&shop)
+        .peer_vpc_id(&office)
+        .send()
+        .await
+        .unwrap();
+    let peering = peering
+        .vpc_peering_connection()
+        .unwrap()
+        .vpc_peering_connection_id()
+        .unwrap()
+        .to_string();
+    let acl = ec2.create_network_acl().vpc_id(&shop).send().await.unwrap();
+    let acl = acl.network_acl().unwrap().network_acl_id().unwrap().to_string();
+    ec2.create_network_acl_entry()
+        .network_acl_id(&acl)
+        .rule_number(100)
+        .protocol("6")
+        .rule_action(RuleAction::Allow)
+        .egress(false)
+        .cidr_block("192.0.2.0/24")
+        .port_range(aws_sdk_ec2::types::PortRange::builder().from(443).to(443).build())
+        .send()
+        .await
+        .unwrap();
+
+    let networks = crawl_moto(&moto, "network-list", EU, 5).await;
+    let network_type = |id: &str| field(&networks[id], "network_type").clone();
+    for (id, expected) in [
+        (&table, "route-table"),
+        (&nat, "nat-gateway"),
+        (&interface, "interface"),
+        (&vpn, "vpn-gateway"),
+        (&endpoint, "vpc-endpoint"),
+        (&peering, "peering"),
+        (&acl, "network-acl"),
+    ] {
+        assert_eq!(network_type(id), expected, "{id}");
+        assert_eq!(field(&networks[id.as_str()], "name"), id.as_str());
+    }
+    let routes = field(&networks[&table], "rules").as_array().unwrap().clone();
+    assert!(
+        routes.contains(&json!({"destination": "0.0.0.0/0", "target": gateway, "state": "active"})),
+        "{routes:?}"
+    );
+    assert_eq!(
+        field(&networks[&table], "description"),
+        &json!(format!("{shop}, subnets {subnet}"))
+    );
+    assert_eq!(field(&networks[&interface], "cidr"), "10.30.1.10/32");
+    assert_eq!(field(&networks[&interface], "description"), "metrics collector");
+    assert_eq!(
+        field(&networks[&vpn], "description"),
+        &json!(format!("attached to {shop}"))
+    );
+    assert!(
+        field(&networks[&endpoint], "description")
+            .as_str()
+            .unwrap()
+            .starts_with("com.amazonaws.eu-west-1.s3 (gateway)"),
+        "{:?}",
+        field(&networks[&endpoint], "description")
+    );
+    let link = field(&networks[&peering], "description").as_str().unwrap();
+    assert!(
+        link.starts_with(&format!("{shop} (10.30.0.0/16) ↔ {office} (10.31.0.0/16)")),
+        "{link}"
+    );
+    assert!(
+        field(&networks[&nat], "description")
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("in {subnet}")),
+        "{:?}",
+        field(&networks[&nat], "description")
+    );
+    let entries = field(&networks[&acl], "rules").as_array().unwrap().clone();
+    assert!(
+        entries.contains(&json!({"direction": "ingress", "number": 100, "action": "allow", "protocol": "6", "cidr": "192.0.2.0/24", "from_port": 443, "to_port": 443})),
+        "{entries:?}"
+    );
+    let us = crawl_moto(&moto, "network-list", US, 5).await;
+    assert!(
+        !us.contains_key(&table) && !us.contains_key(&acl),
+        "eu-west-1's stay there"
+    );
+}
+
+#[tokio::test]
 async fn load_balancers_databases_and_buckets_are_applications() {
     let moto = Moto::start().await;
     let eu = moto.sdk(EU);
@@ -371,6 +566,25 @@ async fn load_balancers_databases_and_buckets_are_applications() {
             .await
             .unwrap();
         balancers.push(created.load_balancers()[0].clone());
+    }
+    let elb = aws_sdk_elasticloadbalancing::Client::new(&eu);
+    for name in ["legacy-shop", "legacy-intranet", "legacy-mail"] {
+        use aws_sdk_elasticloadbalancing::types::Listener;
+        elb.create_load_balancer()
+            .load_balancer_name(name)
+            .availability_zones("eu-west-1a")
+            .listeners(
+                Listener::builder()
+                    .protocol("HTTP")
+                    .load_balancer_port(80)
+                    .instance_protocol("HTTP")
+                    .instance_port(8080)
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("moto creates {name}: {e:?}"));
     }
     let rds = aws_sdk_rds::Client::new(&eu);
     for index in 0..21 {
@@ -414,9 +628,27 @@ async fn load_balancers_databases_and_buckets_are_applications() {
         .await
         .unwrap();
 
-    // Two load balancers a page: three need two pages.
+    // Two load balancers a page: three of each API need two pages each.
     let found = crawl_moto(&moto, "loadbalance-list", EU, 2).await;
-    assert_eq!(found.len(), 3, "{:?}", found.keys());
+    assert_eq!(found.len(), 6, "{:?}", found.keys());
+    let legacy = &found[&format!("{EU}/legacy-intranet")];
+    assert_eq!(field(legacy, "name"), "legacy-intranet");
+    assert_eq!(field(legacy, "family"), "Loadbalance");
+    assert!(
+        field(legacy, "endpoint")
+            .as_str()
+            .unwrap()
+            .starts_with("legacy-intranet"),
+        "{:?}",
+        field(legacy, "endpoint")
+    );
+    assert_eq!(field(legacy, "specs")["type"], "classic");
+    assert_eq!(
+        field(legacy, "specs")["listeners"],
+        json!(["HTTP:80 -> HTTP:8080"])
+    );
+    assert_eq!(field(legacy, "specs")["zones"], json!(["eu-west-1a"]));
+    assert!(crawl_moto(&moto, "loadbalance-list", US, 2).await.is_empty());
     for balancer in &balancers {
         let lb = &found[balancer.load_balancer_arn().unwrap()];
         assert_eq!(lb.kind, domain::Kind::Application);
@@ -557,6 +789,301 @@ async fn queues_are_brokers_and_tables_databases_region_by_region() {
         [&format!("{US}/table-0"), &format!("{US}/table-1")]
     );
     assert_eq!(field(&us[&format!("{US}/table-1")], "datacenters")["region"], US);
+}
+
+/// An empty zip archive: moto stores a function's or layer's code without running it.
+const EMPTY_ZIP: &[u8] = b"PK\x05\x06\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0";
+
+/// An IAM role for Lambda functions: moto checks that a function's role exists. The
+/// crawler has no IAM client, so the role is created with one signed-looking query
+/// (moto routes by the credential scope and, with no auth enabled, checks no signature).
+async fn lambda_role(moto: &Moto) -> String {
+    let policy = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+    let response = reqwest::Client::new()
+        .post(&moto.endpoint)
+        .header(
+            "authorization",
+            format!("AWS4-HMAC-SHA256 Credential={ACCESS_KEY_ID}/20260101/us-east-1/iam/aws4_request, SignedHeaders=host, Signature=0"),
+        )
+        .form(&[
+            ("Action", "CreateRole"),
+            ("Version", "2010-05-08"),
+            ("RoleName", "maestro-test-lambda"),
+            ("AssumeRolePolicyDocument", policy),
+        ])
+        .send()
+        .await
+        .expect("moto answers");
+    let status = response.status();
+    let body = response.text().await.unwrap();
+    assert!(status.is_success(), "CreateRole: {status} {body}");
+    let arn = body
+        .split("<Arn>")
+        .nth(1)
+        .and_then(|rest| rest.split("</Arn>").next())
+        .unwrap_or_else(|| panic!("no role ARN in {body}"));
+    arn.to_string()
+}
+
+/// Seeds one region with a REST API, a function, a layer, two mail identities, a cache
+/// cluster and `groups` Auto Scaling groups, all named after the region.
+async fn seed_services(moto: &Moto, region: &str, role: &str, groups: usize) {
+    let sdk = moto.sdk(region);
+    aws_sdk_apigateway::Client::new(&sdk)
+        .create_rest_api()
+        .name(format!("orders-api-{region}"))
+        .description("orders for the shop")
+        .endpoint_configuration(
+            aws_sdk_apigateway::types::EndpointConfiguration::builder()
+                .types(aws_sdk_apigateway::types::EndpointType::Regional)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("moto creates the REST API");
+    let lambda = aws_sdk_lambda::Client::new(&sdk);
+    lambda
+        .create_function()
+        .function_name(format!("resize-{region}"))
+        .runtime(aws_sdk_lambda::types::Runtime::Python312)
+        .role(role)
+        .handler("app.handler")
+        .memory_size(256)
+        .timeout(30)
+        .code(
+            aws_sdk_lambda::types::FunctionCode::builder()
+                .zip_file(EMPTY_ZIP.into())
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("moto creates the function: {e:?}"));
+    lambda
+        .publish_layer_version()
+        .layer_name(format!("pillow-{region}"))
+        .description("imaging")
+        .compatible_runtimes(aws_sdk_lambda::types::Runtime::Python312)
+        .content(
+            aws_sdk_lambda::types::LayerVersionContentInput::builder()
+                .zip_file(EMPTY_ZIP.into())
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("moto publishes the layer: {e:?}"));
+    let ses = aws_sdk_ses::Client::new(&sdk);
+    ses.verify_email_identity()
+        .email_address(format!("ops@{region}.example.com"))
+        .send()
+        .await
+        .expect("moto verifies the address");
+    ses.verify_domain_identity()
+        .domain(format!("{region}.example.com"))
+        .send()
+        .await
+        .expect("moto verifies the domain");
+    aws_sdk_elasticache::Client::new(&sdk)
+        .create_cache_cluster()
+        .cache_cluster_id(format!("sessions-{region}"))
+        .engine("redis")
+        .engine_version("7.1")
+        .cache_node_type("cache.t3.micro")
+        .num_cache_nodes(1)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("moto creates the cache cluster: {e:?}"));
+    let autoscaling = aws_sdk_autoscaling::Client::new(&sdk);
+    autoscaling
+        .create_launch_configuration()
+        .launch_configuration_name("web")
+        .image_id("ami-12345678")
+        .instance_type("t3.micro")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("moto creates the launch configuration: {e:?}"));
+    for index in 0..groups {
+        autoscaling
+            .create_auto_scaling_group()
+            .auto_scaling_group_name(format!("web-{index}"))
+            .launch_configuration_name("web")
+            .min_size(0)
+            .max_size(4)
+            .desired_capacity(0)
+            .availability_zones(format!("{region}a"))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("moto creates group {index}: {e:?}"));
+    }
+}
+
+#[tokio::test]
+async fn managed_services_are_applications_of_their_family_region_by_region() {
+    let moto = Moto::start().await;
+    let role = lambda_role(&moto).await;
+    seed_services(&moto, EU, &role, 5).await;
+    seed_services(&moto, US, &role, 1).await;
+    let by_name = |found: &BTreeMap<String, Observation>, name: &str| -> Observation {
+        found
+            .values()
+            .find(|item| field(item, "name") == name)
+            .unwrap_or_else(|| panic!("no {name} in {:?}", found.keys()))
+            .clone()
+    };
+
+    // Two groups a page: five need three pages; the other region's group is not here.
+    let groups = crawl_moto(&moto, "autoscaling-list", EU, 2).await;
+    assert_eq!(groups.len(), 5, "{:?}", groups.keys());
+    let group = by_name(&groups, "web-3");
+    assert!(
+        group.provider_id.starts_with("arn:aws:autoscaling:eu-west-1:"),
+        "{}",
+        group.provider_id
+    );
+    assert_eq!(field(&group, "family"), "AutoScaling");
+    assert_eq!(
+        field(&group, "specs"),
+        &json!({"min_size": 0, "max_size": 4, "desired_capacity": 0, "instances": 0,
+                "launch_configuration": "web", "health_check_type": "EC2", "zones": ["eu-west-1a"]})
+    );
+    assert_eq!(
+        field(&group, "datacenters"),
+        &json!({"provider": "aws", "region": EU})
+    );
+    assert_eq!(crawl_moto(&moto, "autoscaling-list", US, 2).await.len(), 1);
+
+    let caches = crawl_moto(&moto, "cache-list", EU, 20).await;
+    assert_eq!(caches.len(), 1, "{:?}", caches.keys());
+    let cache = by_name(&caches, "sessions-eu-west-1");
+    assert_eq!(field(&cache, "family"), "Cache");
+    assert_eq!(field(&cache, "specs")["engine"], "redis");
+    assert_eq!(field(&cache, "specs")["version"], "7.1");
+    assert_eq!(field(&cache, "specs")["node_type"], "cache.t3.micro");
+    assert_eq!(field(&cache, "specs")["nodes"], 1);
+    assert_eq!(field(&cache, "datacenters")["instance_type"], "cache.t3.micro");
+    assert_eq!(field(&cache, "datacenters")["region"], EU);
+
+    let mail = crawl_moto(&moto, "smtp-list", EU, 1).await;
+    assert_eq!(
+        mail.keys().collect::<Vec<_>>(),
+        [
+            &format!("{EU}/eu-west-1.example.com"),
+            &format!("{EU}/ops@eu-west-1.example.com")
+        ]
+    );
+    let address = by_name(&mail, "ops@eu-west-1.example.com");
+    assert_eq!(field(&address, "family"), "SMTP");
+    assert_eq!(
+        field(&address, "specs"),
+        &json!({"engine": "ses", "identity": "email"})
+    );
+    let domain = by_name(&mail, "eu-west-1.example.com");
+    assert_eq!(
+        field(&domain, "specs"),
+        &json!({"engine": "ses", "identity": "domain"})
+    );
+    assert_eq!(crawl_moto(&moto, "smtp-list", US, 1).await.len(), 2);
+
+    let functions = crawl_moto(&moto, "serverless-list", EU, 1).await;
+    assert_eq!(functions.len(), 1, "{:?}", functions.keys());
+    let function = by_name(&functions, "resize-eu-west-1");
+    assert!(
+        function.provider_id.starts_with("arn:aws:lambda:eu-west-1:"),
+        "{}",
+        function.provider_id
+    );
+    assert_eq!(field(&function, "family"), "Serverless");
+    assert_eq!(field(&function, "language"), "python3.12");
+    assert_eq!(field(&function, "specs")["handler"], "app.handler");
+    assert_eq!(field(&function, "specs")["memory_mb"], 256);
+    assert_eq!(field(&function, "specs")["timeout_seconds"], 30);
+
+    let layers = crawl_moto(&moto, "serverless-support-list", EU, 1).await;
+    assert_eq!(layers.len(), 1, "{:?}", layers.keys());
+    let layer = by_name(&layers, "pillow-eu-west-1");
+    assert_eq!(field(&layer, "family"), "ServerlessLayer");
+    assert_eq!(field(&layer, "description"), "imaging");
+    assert_eq!(field(&layer, "specs")["version"], 1);
+    assert_eq!(field(&layer, "specs")["runtimes"], json!(["python3.12"]));
+
+    let apis = crawl_moto(&moto, "gateway-list", EU, 1).await;
+    assert_eq!(apis.len(), 1, "{:?}", apis.keys());
+    let api = by_name(&apis, "orders-api-eu-west-1");
+    let api_id = field(&api, "specs")["id"].as_str().unwrap().to_string();
+    assert_eq!(api.provider_id, format!("{EU}/{api_id}"));
+    assert_eq!(field(&api, "family"), "ApiGateway");
+    assert_eq!(field(&api, "description"), "orders for the shop");
+    assert_eq!(
+        field(&api, "endpoint"),
+        &json!(format!("https://{api_id}.execute-api.{EU}.amazonaws.com"))
+    );
+    assert_eq!(field(&api, "specs")["endpoint_types"], json!(["REGIONAL"]));
+    let us = crawl_moto(&moto, "gateway-list", US, 1).await;
+    assert_eq!(field(us.values().next().unwrap(), "name"), "orders-api-us-east-1");
+}
+
+#[tokio::test]
+async fn distributions_are_global_cdns() {
+    use aws_sdk_cloudfront::types::{
+        DefaultCacheBehavior, DistributionConfig, Origin, Origins, S3OriginConfig, ViewerProtocolPolicy,
+    };
+    let moto = Moto::start().await;
+    let cloudfront = aws_sdk_cloudfront::Client::new(&moto.sdk(US));
+    let config = DistributionConfig::builder()
+        .caller_reference("maestro-test")
+        .comment("static assets")
+        .enabled(true)
+        .origins(
+            Origins::builder()
+                .quantity(1)
+                .items(
+                    Origin::builder()
+                        .id("assets")
+                        .domain_name("assets.s3.amazonaws.com")
+                        .s3_origin_config(S3OriginConfig::builder().origin_access_identity("").build())
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+                .unwrap(),
+        )
+        .default_cache_behavior(
+            DefaultCacheBehavior::builder()
+                .target_origin_id("assets")
+                .viewer_protocol_policy(ViewerProtocolPolicy::RedirectToHttps)
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    let created = cloudfront
+        .create_distribution()
+        .distribution_config(config)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("moto creates the distribution: {e:?}"));
+    let distribution = created.distribution().unwrap();
+
+    let eu = crawl_moto(&moto, "cdns-list", EU, 1).await;
+    let us = crawl_moto(&moto, "cdns-list", US, 1).await;
+    assert_eq!(eu.keys().collect::<Vec<_>>(), [distribution.arn()]);
+    assert_eq!(
+        eu.values().next().unwrap().fields,
+        us.values().next().unwrap().fields,
+        "the same in every region's crawl, so another region's crawl changes nothing"
+    );
+    // moto's summaries have no aliases, origins or comment (they are unit-tested on the
+    // shape AWS sends): the distribution is named by its domain name.
+    let cdn = &eu[distribution.arn()];
+    assert_eq!(field(cdn, "name"), distribution.domain_name());
+    assert_eq!(field(cdn, "family"), "CDN");
+    assert_eq!(field(cdn, "endpoint"), distribution.domain_name());
+    assert_eq!(
+        field(cdn, "status"),
+        "Active",
+        "moto deploys on the first listing"
+    );
+    assert_eq!(field(cdn, "specs")["id"], distribution.id());
+    assert_eq!(field(cdn, "datacenters"), &json!({"provider": "aws"}));
 }
 
 #[tokio::test]
@@ -750,6 +1277,13 @@ async fn refused_credentials_are_unauthorized_and_never_shown() {
         "storage-object-list",
         "brokers-list",
         "dynamodb-list",
+        "cdns-list",
+        "autoscaling-list",
+        "cache-list",
+        "smtp-list",
+        "serverless-list",
+        "serverless-support-list",
+        "gateway-list",
     ] {
         let error = crawl(json!({"endpoint": moto.endpoint}), task, EU)
             .await

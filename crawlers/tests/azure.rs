@@ -18,8 +18,11 @@ const SIGN_IN: &str = "/tenant-1/oauth2/v2.0/token";
 const PROVIDERS: &str = "/subscriptions/subid/providers";
 const VMS_IN_EASTUS: &str =
     "/subscriptions/subid/providers/Microsoft.Compute/locations/eastus/virtualMachines";
+const SIZES_IN_EASTUS: &str = "/subscriptions/subid/providers/Microsoft.Compute/locations/eastus/vmSizes";
+const SIZES: &str = "compute-VirtualMachineSizes_List_MaximumSet_Gen.2024-07-01.json";
 
-/// A subscription whose sign-in issues [`TOKEN`], with empty interface and IP lists.
+/// A subscription whose sign-in issues [`TOKEN`], with empty interface and IP lists and
+/// the recorded VM sizes in eastus (which do not have the examples' `Standard_A0`).
 async fn subscription() -> Replay {
     let replay = Replay::start().await;
     replay.expect_token("authorization", &format!("Bearer {TOKEN}"));
@@ -29,6 +32,7 @@ async fn subscription() -> Replay {
         let empty = Answer::list(json!({"value": []}), "value", Paging::Azure);
         replay.on("GET", &format!("{PROVIDERS}/Microsoft.Network/{resource}"), empty);
     }
+    replay.on("GET", SIZES_IN_EASTUS, list(SIZES));
     replay
 }
 
@@ -154,6 +158,38 @@ async fn a_virtual_machine_takes_the_addresses_of_its_interfaces_and_public_ips(
     assert!(
         !vms[1].fields.contains_key("ipv4_private"),
         "the other VM names an interface not listed"
+    );
+}
+
+#[tokio::test]
+async fn a_virtual_machine_has_the_cores_and_memory_of_its_size() {
+    let replay = subscription().await;
+    // The recorded sizes do not have the examples' Standard_A0: give one VM a recorded
+    // size, in another case than the sizes list (Azure compares them without case).
+    let mut vms = azure_example("compute-VirtualMachine_ListBySubscription_ByLocation.2024-07-01.json");
+    vms["value"][0]["properties"]["hardwareProfile"]["vmSize"] = json!("Standard_A2_v2");
+    replay.on("GET", VMS_IN_EASTUS, Answer::list(vms, "value", Paging::Azure));
+    let vms = crawl(&replay, "server-list", "eastus").await.unwrap();
+    assert_eq!(
+        (&vms[0].fields["cpu"], &vms[0].fields["memory"]),
+        (&json!(2), &json!(4096))
+    );
+    assert_eq!(vms[0].fields["datacenters"]["instance_type"], "Standard_A2_v2");
+    assert!(
+        !vms[1].fields.contains_key("cpu") && !vms[1].fields.contains_key("memory"),
+        "Standard_A0 is not in the sizes list: {:?}",
+        vms[1].fields
+    );
+    let sizes = replay.received_on(SIZES_IN_EASTUS);
+    assert_eq!(sizes.len(), 1, "one sizes call for the one location");
+    assert_eq!(sizes[0].query, "api-version=2024-07-01");
+
+    // Without the sizes, the machines would lose their cores and memory: the crawl fails.
+    replay.on("GET", SIZES_IN_EASTUS, list(SIZES).fail_page(1, 500));
+    let error = crawl(&replay, "server-list", "eastus").await.unwrap_err();
+    assert!(
+        matches!(&error, CrawlError::Provider { status: 500, what, .. } if what.contains("virtual machine sizes")),
+        "{error}"
     );
 }
 

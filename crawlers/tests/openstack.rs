@@ -34,6 +34,7 @@ async fn cloud_issuing(issued: &str) -> Replay {
         ]},
         {"type": "volumev3", "endpoints": [endpoint("public", "RegionOne", VOLUME)]},
         {"type": "network", "endpoints": [endpoint("public", "RegionOne", "/network/")]},
+        {"type": "load-balancer", "endpoints": [endpoint("public", "RegionOne", "/load-balancer")]},
     ]}});
     let keystone = Answer::json(catalog)
         .status(201)
@@ -359,7 +360,7 @@ async fn security_groups_become_networks_with_their_rules() {
 }
 
 #[tokio::test]
-async fn networks_subnets_and_routers_are_networks() {
+async fn networks_subnets_ports_and_routers_are_networks() {
     let replay = cloud().await;
     replay.on(
         "GET",
@@ -376,9 +377,31 @@ async fn networks_subnets_and_routers_are_networks() {
         "/network/v2.0/routers",
         list("neutron-routers-list-response.json", "routers"),
     );
+    replay.on(
+        "GET",
+        "/network/v2.0/ports",
+        list("neutron-ports-list-response.json", "ports"),
+    );
     let networks = crawl(&replay, "network-list", "RegionOne").await.unwrap();
     assert_valid(&networks, SECRETS);
-    assert_eq!(networks.len(), 6);
+    assert_eq!(networks.len(), 8);
+    let gateway = find(&networks, "d80b1a3b-4fc1-49f3-952e-1e2ab7081d8b");
+    assert_eq!(
+        Value::Object(gateway.fields.clone()),
+        json!({
+            "name": "d80b1a3b-4fc1-49f3-952e-1e2ab7081d8b",
+            "description": "network:router_gateway 9ae135f4-b6e0-4dad-9e91-3c223e385824",
+            "network_type": "port",
+            "cidr": "172.24.4.2/32",
+            "state": "ACTIVE",
+            "status": "Active",
+            "datacenters": {"provider": "openstack", "region": "RegionOne"},
+        })
+    );
+    assert_eq!(
+        find(&networks, "f71a6703-d6de-4be1-a91a-a570ede1d159").fields["cidr"],
+        "10.0.0.1/32"
+    );
     let net1 = find(&networks, "d32019d3-bc6e-4319-9c1d-6722fc136a22");
     assert_eq!(
         (&net1.fields["name"], &net1.fields["status"]),
@@ -396,6 +419,41 @@ async fn networks_subnets_and_routers_are_networks() {
     assert_eq!(
         router.fields["rules"],
         json!([{"destination": "179.24.1.0/24", "nexthop": "172.24.3.99"}])
+    );
+}
+
+#[tokio::test]
+async fn load_balancers_come_from_octavia_at_their_virtual_ip() {
+    let replay = cloud().await;
+    replay.on(
+        "GET",
+        "/load-balancer/v2/lbaas/loadbalancers",
+        list("octavia-loadbalancers-list-response.json", "loadbalancers"),
+    );
+    let balancers = crawl(&replay, "loadbalance-list", "RegionOne").await.unwrap();
+    assert_valid(&balancers, SECRETS);
+    assert_eq!(ids(&balancers), ["607226db-27ef-4d41-ae89-f2a800e9c2db"]);
+    let balancer = &balancers[0];
+    assert_eq!(balancer.kind, Kind::Application);
+    assert_eq!(
+        Value::Object(balancer.fields.clone()),
+        json!({
+            "name": "best_load_balancer",
+            "description": "My favorite load balancer",
+            "family": "Loadbalance",
+            "endpoint": "203.0.113.50",
+            "status": "Active",
+            "specs": {
+                "provider": "octavia",
+                "operating_status": "ONLINE",
+                "vip_network_id": "d0d217df-3958-4fbf-a3c2-8dad2908c709",
+                "vip_subnet_id": "d4af86e1-0051-488c-b7a0-527f97490c9a",
+                "vip_port_id": "b4ca07d1-a31e-43e2-891a-7d14f419f342",
+                "listeners": 1,
+                "pools": 1,
+            },
+            "datacenters": {"provider": "openstack", "region": "RegionOne"},
+        })
     );
 }
 

@@ -10,9 +10,11 @@
 //! Tags are not mapped: the domain has no field for them yet.
 
 mod compute;
+mod connectivity;
 mod network;
 mod observe;
 mod resources;
+mod services;
 pub(crate) mod session;
 mod storage;
 
@@ -48,6 +50,13 @@ const BUCKETS: &str = "storage-object-list";
 const DATABASES: &str = "dbs-list";
 const BROKERS: &str = "brokers-list";
 const TABLES: &str = "dynamodb-list";
+const CDNS: &str = "cdns-list";
+const AUTO_SCALING: &str = "autoscaling-list";
+const CACHES: &str = "cache-list";
+const MAIL: &str = "smtp-list";
+const FUNCTIONS: &str = "serverless-list";
+const LAYERS: &str = "serverless-support-list";
+const API_GATEWAYS: &str = "gateway-list";
 
 /// The tasks, with the default windows of the domain reference and the IAM actions each
 /// needs (all are in AWS's read-only `SecurityAudit` policy).
@@ -86,12 +95,23 @@ const TASKS: &[Task] = &[
         name: NETWORKS,
         kinds: &[Kind::Network],
         every: every(7 * DAY),
-        permissions: &["ec2:DescribeVpcs", "ec2:DescribeSubnets"],
+        permissions: &[
+            "ec2:DescribeVpcs",
+            "ec2:DescribeSubnets",
+            "ec2:DescribeVpcPeeringConnections",
+            "ec2:DescribeVpnGateways",
+            "ec2:DescribeVpcEndpoints",
+            "ec2:DescribeRouteTables",
+            "ec2:DescribeNetworkInterfaces",
+            "ec2:DescribeNatGateways",
+            "ec2:DescribeNetworkAcls",
+        ],
     },
     Task {
         name: LOAD_BALANCERS,
         kinds: &[Kind::Application],
         every: every(6 * HOUR),
+        // One action for both APIs: ELBv2 and classic ELB share the IAM prefix.
         permissions: &["elasticloadbalancing:DescribeLoadBalancers"],
     },
     Task {
@@ -117,6 +137,48 @@ const TASKS: &[Task] = &[
         kinds: &[Kind::Application],
         every: every(3 * DAY),
         permissions: &["dynamodb:ListTables"],
+    },
+    Task {
+        name: CDNS,
+        kinds: &[Kind::Application],
+        every: every(5 * DAY),
+        permissions: &["cloudfront:ListDistributions"],
+    },
+    Task {
+        name: AUTO_SCALING,
+        kinds: &[Kind::Application],
+        every: every(DAY),
+        permissions: &["autoscaling:DescribeAutoScalingGroups"],
+    },
+    Task {
+        name: CACHES,
+        kinds: &[Kind::Application],
+        every: every(DAY),
+        permissions: &["elasticache:DescribeCacheClusters"],
+    },
+    Task {
+        name: MAIL,
+        kinds: &[Kind::Application],
+        every: every(DAY),
+        permissions: &["ses:ListIdentities"],
+    },
+    Task {
+        name: FUNCTIONS,
+        kinds: &[Kind::Application],
+        every: every(12 * HOUR),
+        permissions: &["lambda:ListFunctions"],
+    },
+    Task {
+        name: LAYERS,
+        kinds: &[Kind::Application],
+        every: every(12 * HOUR),
+        permissions: &["lambda:ListLayers"],
+    },
+    Task {
+        name: API_GATEWAYS,
+        kinds: &[Kind::Application],
+        every: every(3 * DAY),
+        permissions: &["apigateway:GET"],
     },
 ];
 
@@ -145,6 +207,13 @@ impl Provider for Aws {
                 DATABASES => resources::databases(&session).await,
                 BROKERS => resources::queues(&session).await,
                 TABLES => resources::tables(&session).await,
+                CDNS => services::distributions(&session).await,
+                AUTO_SCALING => services::auto_scaling_groups(&session).await,
+                CACHES => services::cache_clusters(&session).await,
+                MAIL => services::mail_identities(&session).await,
+                FUNCTIONS => services::functions(&session).await,
+                LAYERS => services::layers(&session).await,
+                API_GATEWAYS => services::rest_apis(&session).await,
                 other => Err(CrawlError::Malformed(format!(
                     "task `{other}` is listed but has no crawl; this is a bug in the aws provider"
                 ))),
@@ -209,6 +278,11 @@ mod tests {
         assert_eq!(window(IMAGES), Duration::from_secs(14 * 24 * 3600));
         assert_eq!(window(BROKERS), Duration::from_secs(5 * 24 * 3600));
         assert_eq!(window(TABLES), Duration::from_secs(3 * 24 * 3600));
+        assert_eq!(window(FUNCTIONS), Duration::from_secs(12 * 3600));
+        assert_eq!(window(LAYERS), Duration::from_secs(12 * 3600));
+        assert_eq!(window(AUTO_SCALING), Duration::from_secs(24 * 3600));
+        assert_eq!(window(API_GATEWAYS), Duration::from_secs(3 * 24 * 3600));
+        assert_eq!(window(CDNS), Duration::from_secs(5 * 24 * 3600));
         assert_eq!(Aws.task(BROKERS).unwrap().permissions, ["sqs:ListQueues"]);
         assert_eq!(Aws.task(TABLES).unwrap().permissions, ["dynamodb:ListTables"]);
         assert!(Aws.tasks().iter().all(|task| !task.permissions.is_empty()));

@@ -1,5 +1,6 @@
 //! `security-list` and `network-list`: security groups with their rules, VPCs and
-//! subnets with their CIDR blocks, all as networks told apart by `network_type`.
+//! subnets with their CIDR blocks (and, from [`super::connectivity`], what connects
+//! them), all as networks told apart by `network_type`.
 
 use aws_sdk_ec2::types::{IpPermission, SecurityGroup, Subnet, Vpc};
 use domain::Kind;
@@ -30,8 +31,17 @@ pub(super) async fn security_groups(session: &Session) -> Result<Vec<Observation
         .collect()
 }
 
-/// VPCs, then subnets: both lists complete, or an error.
+/// VPCs, subnets, and what connects them: every list complete, or an error.
 pub(super) async fn networks(session: &Session) -> Result<Vec<Observation>, CrawlError> {
+    let (mut networks, connectivity) = futures::try_join!(
+        vpcs_and_subnets(session),
+        super::connectivity::connectivity(session)
+    )?;
+    networks.extend(connectivity);
+    Ok(networks)
+}
+
+async fn vpcs_and_subnets(session: &Session) -> Result<Vec<Observation>, CrawlError> {
     let ec2 = session.ec2();
     let vpc_pages = ec2
         .describe_vpcs()

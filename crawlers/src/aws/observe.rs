@@ -96,12 +96,13 @@ pub(super) fn object<const N: usize>(members: [(&str, Value); N]) -> Value {
     Value::Object(members.collect())
 }
 
-/// An AWS lifecycle word (EC2 states, volume and snapshot states, RDS and load balancer
-/// statuses) as a domain status, when there is one that means the same.
+/// An AWS lifecycle word (EC2 states, volume and snapshot states, RDS, load balancer,
+/// ElastiCache and CloudFront statuses, Lambda states) as a domain status, when there
+/// is one that means the same.
 pub(super) fn status(state: &str) -> Option<&'static str> {
     let status = match state.to_ascii_lowercase().as_str() {
         "running" => "Running",
-        "active" => "Active",
+        "active" | "deployed" => "Active",
         "available" | "completed" => "Available",
         "in-use" => "In-use",
         "stopped" | "stopping" => "Stopped",
@@ -115,8 +116,10 @@ pub(super) fn status(state: &str) -> Option<&'static str> {
         | "renaming"
         | "upgrading"
         | "configuring-enhanced-monitoring"
-        | "resetting-master-credentials" => "Pending",
-        "maintenance" | "active_impaired" | "storage-optimization" => "Maintenance",
+        | "resetting-master-credentials"
+        | "rebooting cache cluster nodes"
+        | "inprogress" => "Pending",
+        "maintenance" | "active_impaired" | "storage-optimization" | "snapshotting" => "Maintenance",
         "shutting-down" | "terminated" | "deleting" | "deleted" => "Terminated",
         "error"
         | "failed"
@@ -125,7 +128,8 @@ pub(super) fn status(state: &str) -> Option<&'static str> {
         | "inaccessible-encryption-credentials"
         | "incompatible-network"
         | "incompatible-parameters"
-        | "incompatible-restore" => "Error",
+        | "incompatible-restore"
+        | "restore-failed" => "Error",
         _ => return None,
     };
     Some(status)
@@ -157,6 +161,8 @@ mod tests {
         }
         assert_eq!(status("Running"), Some("Running"));
         assert_eq!(status("in-use"), Some("In-use"));
+        assert_eq!(status("Deployed"), Some("Active"));
+        assert_eq!(status("InProgress"), Some("Pending"));
         assert_eq!(status("something-new"), None);
     }
 

@@ -1,7 +1,8 @@
-//! `loadbalance-list`, `dbs-list`, `storage-object-list`, `brokers-list` and
+//! `loadbalance-list` (ELBv2 and classic), `dbs-list`, `storage-object-list`, `brokers-list` and
 //! `dynamodb-list`: managed services as applications of their family (Loadbalance,
 //! Database, ObjectStorage, Broker).
 
+use aws_sdk_elasticloadbalancing::types::LoadBalancerDescription;
 use aws_sdk_elasticloadbalancingv2::types::LoadBalancer;
 use aws_sdk_rds::types::DbInstance;
 use aws_sdk_s3::types::Bucket;
@@ -13,27 +14,46 @@ use super::session::Session;
 use crate::{CrawlError, Observation};
 
 const DESCRIBE_LOAD_BALANCERS: &str = "elbv2 DescribeLoadBalancers";
+const DESCRIBE_CLASSIC_LOAD_BALANCERS: &str = "elb DescribeLoadBalancers";
 const DESCRIBE_DB_INSTANCES: &str = "rds DescribeDBInstances";
 const LIST_BUCKETS: &str = "s3 ListBuckets";
 const LIST_QUEUES: &str = "sqs ListQueues";
 const LIST_TABLES: &str = "dynamodb ListTables";
 
-/// Application, network and gateway load balancers (ELBv2).
+/// Application, network and gateway load balancers (ELBv2) and classic ones (ELB).
 pub(super) async fn load_balancers(session: &Session) -> Result<Vec<Observation>, CrawlError> {
-    let pages = session
-        .elbv2()
-        .describe_load_balancers()
-        .page_size(session.page_size(1, 400))
-        .into_paginator()
-        .send()
-        .try_collect()
-        .await
-        .map_err(|error| session.fail(DESCRIBE_LOAD_BALANCERS, error))?;
-    pages
+    let current = async {
+        session
+            .elbv2()
+            .describe_load_balancers()
+            .page_size(session.page_size(1, 400))
+            .into_paginator()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|error| session.fail(DESCRIBE_LOAD_BALANCERS, error))
+    };
+    let classic = async {
+        session
+            .elb()
+            .describe_load_balancers()
+            .page_size(session.page_size(1, 400))
+            .into_paginator()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|error| session.fail(DESCRIBE_CLASSIC_LOAD_BALANCERS, error))
+    };
+    let (current, classic) = futures::try_join!(current, classic)?;
+    let current = current
         .iter()
         .flat_map(|page| page.load_balancers())
-        .map(|item| load_balancer(item, session.region()))
-        .collect()
+        .map(|item| load_balancer(item, session.region()));
+    let classic = classic
+        .iter()
+        .flat_map(|page| page.load_balancer_descriptions())
+        .map(|item| classic_load_balancer(item, session.region()));
+    current.chain(classic).collect()
 }
 
 pub(super) async fn databases(session: &Session) -> Result<Vec<Observation>, CrawlError> {
@@ -146,6 +166,51 @@ fn load_balancer(balancer: &LoadBalancer, region: &str) -> Result<Observation, C
         .set("family", "Loadbalance")
         .text("endpoint", balancer.dns_name())
         .status(balancer.state().and_then(|s| s.code()).map(|code| code.as_str()))
+        .set("specs", specs)
+        .set("datacenters", placement(region, None, None))
+        .build())
+}
+
+/// A classic load balancer, known by `<region>/<name>` (the answer has no ARN; a name is
+/// unique in a region of the account), reached at its DNS name, with its health check
+/// target and its listeners (`HTTP:80 -> HTTP:8080`).
+fn classic_load_balancer(
+    balancer: &LoadBalancerDescription,
+    region: &str,
+) -> Result<Observation, CrawlError> {
+    let name = balancer
+        .load_balancer_name()
+        .map(str::trim)
+        .filter(|n| !n.is_empty());
+    let id = name.map(|name| format!("{region}/{name}"));
+    let item = Item::new(Kind::Application, id.as_deref(), DESCRIBE_CLASSIC_LOAD_BALANCERS)?;
+    let listeners: Vec<String> = balancer
+        .listener_descriptions()
+        .iter()
+        .filter_map(|description| description.listener())
+        .map(|listener| {
+            format!(
+                "{}:{} -> {}:{}",
+                listener.protocol(),
+                listener.load_balancer_port(),
+                listener.instance_protocol().unwrap_or(listener.protocol()),
+                listener.instance_port()
+            )
+        })
+        .collect();
+    let specs = object([
+        ("type", json!("classic")),
+        ("scheme", json!(balancer.scheme())),
+        ("vpc_id", json!(balancer.vpc_id())),
+        ("zones", json!(balancer.availability_zones())),
+        ("listeners", json!(listeners)),
+        ("instances", json!(balancer.instances().len())),
+    ]);
+    Ok(item
+        .text("name", name)
+        .set("family", "Loadbalance")
+        .text("endpoint", balancer.dns_name())
+        .text("healthcheck", balancer.health_check().map(|check| check.target()))
         .set("specs", specs)
         .set("datacenters", placement(region, None, None))
         .build())

@@ -157,6 +157,10 @@ impl Session {
         aws_sdk_ec2::Client::new(&self.config)
     }
 
+    pub(super) fn elb(&self) -> aws_sdk_elasticloadbalancing::Client {
+        aws_sdk_elasticloadbalancing::Client::new(&self.config)
+    }
+
     pub(super) fn elbv2(&self) -> aws_sdk_elasticloadbalancingv2::Client {
         aws_sdk_elasticloadbalancingv2::Client::new(&self.config)
     }
@@ -171,6 +175,30 @@ impl Session {
 
     pub(super) fn dynamodb(&self) -> aws_sdk_dynamodb::Client {
         aws_sdk_dynamodb::Client::new(&self.config)
+    }
+
+    pub(super) fn cloudfront(&self) -> aws_sdk_cloudfront::Client {
+        aws_sdk_cloudfront::Client::new(&self.config)
+    }
+
+    pub(super) fn autoscaling(&self) -> aws_sdk_autoscaling::Client {
+        aws_sdk_autoscaling::Client::new(&self.config)
+    }
+
+    pub(super) fn elasticache(&self) -> aws_sdk_elasticache::Client {
+        aws_sdk_elasticache::Client::new(&self.config)
+    }
+
+    pub(super) fn ses(&self) -> aws_sdk_ses::Client {
+        aws_sdk_ses::Client::new(&self.config)
+    }
+
+    pub(super) fn lambda(&self) -> aws_sdk_lambda::Client {
+        aws_sdk_lambda::Client::new(&self.config)
+    }
+
+    pub(super) fn apigateway(&self) -> aws_sdk_apigateway::Client {
+        aws_sdk_apigateway::Client::new(&self.config)
     }
 
     /// S3 addresses buckets by path on a custom endpoint: such endpoints seldom resolve

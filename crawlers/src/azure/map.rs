@@ -1,5 +1,5 @@
 //! Azure resources as observations: virtual machines (with the addresses of their network
-//! interfaces and public IPs), managed disks, snapshots, images, virtual networks with
+//! interfaces and public IPs, and the cores and memory of their size), managed disks, snapshots, images, virtual networks with
 //! their subnets, and route tables.
 //!
 //! Provider ids are resource ids in lower case: Azure treats them case-insensitively and
@@ -145,8 +145,33 @@ impl Network {
     }
 }
 
-/// A virtual machine: size, OS, disks and, through its interfaces, its addresses.
-pub fn virtual_machine(vm: &Value, network: &Network) -> Result<Observation, CrawlError> {
+/// The virtual machine sizes of the crawled locations: cores and memory (MB) by size
+/// name. Size names are compared without case (`Standard_A1_V2`, `Standard_A1_v2`).
+#[derive(Default)]
+pub struct Sizes(HashMap<String, (Value, Value)>);
+
+impl Sizes {
+    pub fn new(sizes: impl IntoIterator<Item = Value>) -> Sizes {
+        let sizes = sizes.into_iter().filter_map(|size| {
+            let name = size.get("name")?.as_str()?.to_ascii_lowercase();
+            let cores = size.get("numberOfCores").cloned().unwrap_or_default();
+            let memory = size.get("memoryInMB").cloned().unwrap_or_default();
+            Some((name, (cores, memory)))
+        });
+        Sizes(sizes.collect())
+    }
+
+    /// Cores and memory of a size; nulls for a size the lists do not have.
+    fn of(&self, size: Option<&str>) -> (Value, Value) {
+        size.and_then(|size| self.0.get(&size.to_ascii_lowercase()))
+            .cloned()
+            .unwrap_or_default()
+    }
+}
+
+/// A virtual machine: size (with its cores and memory), OS, disks and, through its
+/// interfaces, its addresses.
+pub fn virtual_machine(vm: &Value, network: &Network, sizes: &Sizes) -> Result<Observation, CrawlError> {
     let id = rest::id(vm, "id", "virtual machines")?;
     let properties = vm.get("properties").cloned().unwrap_or_default();
     // The host name is the OS's computer name, else the resource name (taken from the id
@@ -158,6 +183,8 @@ pub fn virtual_machine(vm: &Value, network: &Network) -> Result<Observation, Cra
         .or_else(|| rest::hostname(last_segment(&id)))
         .unwrap_or_else(|| "vm".to_string());
     let (addresses, dns_public, dns_suffix) = network.addresses(vm);
+    let size = text(&properties, "/hardwareProfile/vmSize");
+    let (cpu, memory) = sizes.of(size.as_deref());
     let image = properties
         .pointer("/storageProfile/imageReference")
         .cloned()
@@ -166,6 +193,8 @@ pub fn virtual_machine(vm: &Value, network: &Network) -> Result<Observation, Cra
         "hostname": hostname,
         "name": text(vm, "/name").unwrap_or_else(|| last_segment(&id).to_string()),
         "status": vm_status(&properties),
+        "cpu": cpu,
+        "memory": memory,
         "os": {
             "base": text(&properties, "/storageProfile/osDisk/osType"),
             "dist": text(&image, "/offer"),
@@ -180,7 +209,7 @@ pub fn virtual_machine(vm: &Value, network: &Network) -> Result<Observation, Cra
             "provider": "azure",
             "region": text(vm, "/location").map(|l| location(&l)),
             "zone": text(vm, "/zones/0"),
-            "instance_type": text(&properties, "/hardwareProfile/vmSize"),
+            "instance_type": size,
             "instance_id": text(&properties, "/vmId"),
         },
     }));

@@ -15,6 +15,8 @@
 
 mod map;
 
+use std::collections::BTreeSet;
+
 use domain::Kind;
 use futures::future::BoxFuture;
 use futures::FutureExt;
@@ -42,6 +44,7 @@ const TASKS: &[Task] = &[
         every: every::SERVERS,
         permissions: &[
             "Microsoft.Compute/virtualMachines/read",
+            "Microsoft.Compute/locations/vmSizes/read",
             "Microsoft.Network/networkInterfaces/read",
             "Microsoft.Network/publicIPAddresses/read",
         ],
@@ -163,7 +166,8 @@ impl Subscription<'_> {
     }
 
     /// Virtual machines: of the region's location (`locations/{l}/virtualMachines`), or
-    /// of the whole subscription; with the interfaces and public IPs that give their addresses.
+    /// of the whole subscription; with the interfaces and public IPs that give their
+    /// addresses, and the sizes of their locations that give their cores and memory.
     async fn virtual_machines(&self) -> Result<Vec<Observation>, CrawlError> {
         let path = match &self.region {
             Some(location) => vec![
@@ -188,7 +192,27 @@ impl Subscription<'_> {
             ),
         )?;
         let network = map::Network::new(interfaces, public_ips);
-        vms.iter().map(|vm| map::virtual_machine(vm, &network)).collect()
+        let sizes = self.sizes(&vms).await?;
+        vms.iter()
+            .map(|vm| map::virtual_machine(vm, &network, &sizes))
+            .collect()
+    }
+
+    /// The VM sizes of every location the machines are in (one call per location). A
+    /// failed call fails the crawl: without sizes, every machine's cores and memory
+    /// would be cleared.
+    async fn sizes(&self, vms: &[Value]) -> Result<map::Sizes, CrawlError> {
+        let locations: BTreeSet<String> = vms
+            .iter()
+            .filter_map(|vm| vm.get("location")?.as_str())
+            .map(map::location)
+            .collect();
+        let lists = futures::future::try_join_all(locations.iter().map(|location| {
+            let path = ["Microsoft.Compute", "locations", location, "vmSizes"];
+            async move { self.list(&path, COMPUTE_API, "virtual machine sizes").await }
+        }))
+        .await?;
+        Ok(map::Sizes::new(lists.into_iter().flatten()))
     }
 
     async fn networks(&self) -> Result<Vec<Observation>, CrawlError> {

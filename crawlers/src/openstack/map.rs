@@ -1,5 +1,6 @@
 //! OpenStack items as observations: Nova servers, flavors and images, Cinder volumes and
-//! snapshots, Neutron security groups, networks, subnets and routers.
+//! snapshots, Neutron security groups, networks, subnets, ports and routers, Octavia
+//! load balancers.
 
 use std::net::IpAddr;
 
@@ -284,6 +285,33 @@ pub fn network(network: &Value, region: &str) -> Result<Observation, CrawlError>
     )
 }
 
+/// A Neutron port: its first fixed address as a host CIDR, described by what it belongs
+/// to (a router's interface, a server's NIC) when it has no description of its own.
+pub fn port(port: &Value, region: &str) -> Result<Observation, CrawlError> {
+    let address = port
+        .pointer("/fixed_ips/0/ip_address")
+        .and_then(Value::as_str)
+        .and_then(rest::host_cidr);
+    let owner = match (text(port, "device_owner"), text(port, "device_id")) {
+        (Some(owner), Some(device)) => Some(format!("{owner} {device}")),
+        (owner, device) => owner.or(device),
+    };
+    observe(
+        Kind::Network,
+        port,
+        "neutron ports",
+        json!({
+            "name": name(port),
+            "description": text(port, "description").or(owner),
+            "network_type": "port",
+            "cidr": address,
+            "state": text(port, "status"),
+            "status": text(port, "status").and_then(|s| network_status(&s)),
+            "datacenters": placement(region, None),
+        }),
+    )
+}
+
 /// A Neutron subnet, with its CIDR.
 pub fn subnet(subnet: &Value, region: &str) -> Result<Observation, CrawlError> {
     observe(
@@ -325,11 +353,44 @@ pub fn router(router: &Value, region: &str) -> Result<Observation, CrawlError> {
     )
 }
 
+/// An Octavia load balancer: an application of the Loadbalance family reached at its
+/// virtual IP. Its status is the provisioning status (what Octavia is doing with it);
+/// whether its members answer is `operating_status`, kept in the specs.
+pub fn load_balancer(balancer: &Value, region: &str) -> Result<Observation, CrawlError> {
+    let count = |key: &str| balancer.get(key).and_then(Value::as_array).map(Vec::len);
+    let specs = json!({
+        "provider": text(balancer, "provider"),
+        "operating_status": text(balancer, "operating_status"),
+        "flavor_id": text(balancer, "flavor_id"),
+        "vip_network_id": text(balancer, "vip_network_id"),
+        "vip_subnet_id": text(balancer, "vip_subnet_id"),
+        "vip_port_id": text(balancer, "vip_port_id"),
+        "listeners": count("listeners"),
+        "pools": count("pools"),
+    });
+    observe(
+        Kind::Application,
+        balancer,
+        "octavia load balancers",
+        json!({
+            "name": name(balancer),
+            "description": text(balancer, "description"),
+            "family": "Loadbalance",
+            "endpoint": text(balancer, "vip_address"),
+            "status": text(balancer, "provisioning_status").and_then(|s| network_status(&s)),
+            "specs": specs,
+            "datacenters": placement(region, text(balancer, "availability_zone")),
+        }),
+    )
+}
+
+/// Neutron's and Octavia's statuses.
 fn network_status(status: &str) -> Option<&'static str> {
     Some(match status.to_ascii_uppercase().as_str() {
         "ACTIVE" => "Active",
         "DOWN" => "Stopped",
         "BUILD" | "PENDING_CREATE" | "PENDING_UPDATE" => "Pending",
+        "PENDING_DELETE" | "DELETED" => "Terminated",
         "ERROR" => "Error",
         _ => return None,
     })

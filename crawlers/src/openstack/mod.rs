@@ -1,6 +1,7 @@
 //! OpenStack: Keystone v3 password sign-in, then Nova (servers, flavors, images), Cinder
-//! (volumes, snapshots) and Neutron (security groups; networks, subnets and routers) at
-//! the endpoints the token's catalog gives for the crawl's region.
+//! (volumes, snapshots), Neutron (security groups; networks, subnets and routers) and
+//! Octavia (load balancers) at the endpoints the token's catalog gives for the crawl's
+//! region.
 //!
 //! Settings (options; the non-secret ones may also be credentials): `auth_url` (Keystone,
 //! with or without `/v3`), `username`, `project` (name) or `project_id`, `domain` (name,
@@ -8,8 +9,7 @@
 //! Credentials: `password`. The crawl's region is a catalog region; `default` takes the
 //! first endpoint of the interface.
 //!
-//! Not crawled: load balancers (Octavia; no recorded answer to test against), ports and
-//! floating IPs (their addresses already show on the servers).
+//! Not crawled: floating IPs (their addresses already show on the servers).
 
 mod keystone;
 mod map;
@@ -67,7 +67,13 @@ const TASKS: &[Task] = &[
         name: "network-list",
         kinds: &[Kind::Network],
         every: every::NETWORK,
-        permissions: &["network: list networks, subnets and routers"],
+        permissions: &["network: list networks, subnets, ports and routers"],
+    },
+    Task {
+        name: "loadbalance-list",
+        kinds: &[Kind::Application],
+        every: every::LOADBALANCE,
+        permissions: &["load-balancer: list load balancers (load-balancer_observer role)"],
     },
 ];
 
@@ -75,6 +81,7 @@ const TASKS: &[Task] = &[
 const COMPUTE: &[&str] = &["compute"];
 const BLOCK_STORAGE: &[&str] = &["block-storage", "volumev3", "volumev2", "volume"];
 const NETWORK: &[&str] = &["network"];
+const LOAD_BALANCER: &[&str] = &["load-balancer"];
 
 /// The compute microversion asked for: 2.47 (Pike, 2017) embeds each server's flavor
 /// (vCPUs, RAM, name), so servers need no second call for their size.
@@ -120,24 +127,34 @@ async fn list(
     })
 }
 
-/// Neutron's URLs carry the API version `v2.0`; catalogs list the endpoint with or without it.
-fn neutron_path<'a>(endpoint: &Url, resource: &'a str) -> Vec<&'a str> {
-    if endpoint.path().trim_end_matches('/').ends_with("/v2.0") {
-        vec![resource]
-    } else {
-        vec!["v2.0", resource]
-    }
+/// The path of `resource` under an endpoint of an API whose URLs start with its version
+/// (`versions`, the one to add first): catalogs list such endpoints with or without it.
+fn versioned_path<'a>(endpoint: &Url, versions: &[&'a str], resource: &[&'a str]) -> Vec<&'a str> {
+    let path = endpoint.path().trim_end_matches('/');
+    let has_version = versions
+        .iter()
+        .any(|version| path.ends_with(&format!("/{version}")));
+    let version = (!has_version).then_some(versions[0]);
+    version.into_iter().chain(resource.iter().copied()).collect()
 }
 
 async fn neutron(cloud: &Cloud, resource: &str, items: &str, what: &str) -> Result<Found, CrawlError> {
     let endpoint = cloud.endpoint(NETWORK)?;
+    let path = versioned_path(&endpoint.url, &["v2.0"], &[resource]);
+    list(cloud, &cloud.rest, NETWORK, &path, items, what).await
+}
+
+/// Octavia's load balancers (`/v2/lbaas/loadbalancers`; `v2.0` is the same API).
+async fn load_balancers(cloud: &Cloud) -> Result<Found, CrawlError> {
+    let endpoint = cloud.endpoint(LOAD_BALANCER)?;
+    let path = versioned_path(&endpoint.url, &["v2", "v2.0"], &["lbaas", "loadbalancers"]);
     list(
         cloud,
         &cloud.rest,
-        NETWORK,
-        &neutron_path(&endpoint.url, resource),
-        items,
-        what,
+        LOAD_BALANCER,
+        &path,
+        "loadbalancers",
+        "octavia load balancers",
     )
     .await
 }
@@ -226,16 +243,19 @@ async fn crawl(request: CrawlRequest<'_>) -> Result<Vec<Observation>, CrawlError
             map_all(found, map::security_group)
         }
         "network-list" => {
-            let (networks, subnets, routers) = futures::try_join!(
+            let (networks, subnets, ports, routers) = futures::try_join!(
                 neutron(&cloud, "networks", "networks", "neutron networks"),
                 neutron(&cloud, "subnets", "subnets", "neutron subnets"),
+                neutron(&cloud, "ports", "ports", "neutron ports"),
                 neutron(&cloud, "routers", "routers", "neutron routers"),
             )?;
             let mut observations = map_all(networks, map::network)?;
             observations.extend(map_all(subnets, map::subnet)?);
+            observations.extend(map_all(ports, map::port)?);
             observations.extend(map_all(routers, map::router)?);
             Ok(observations)
         }
+        "loadbalance-list" => map_all(load_balancers(&cloud).await?, map::load_balancer),
         other => Err(rest::unknown_task("openstack", TASKS, other)),
     }
 }
