@@ -12,21 +12,17 @@ const DESCRIBE_INSTANCES: &str = "ec2 DescribeInstances";
 
 /// Every instance of the region, every page of them.
 pub(super) async fn servers(session: &Session) -> Result<Vec<Observation>, CrawlError> {
-    let pages = session
-        .ec2()
-        .describe_instances()
-        .into_paginator()
-        .page_size(session.page_size(5, 1000))
-        .send()
-        .try_collect()
-        .await
-        .map_err(|error| session.fail(DESCRIBE_INSTANCES, error))?;
-    pages
-        .iter()
-        .flat_map(|page| page.reservations())
-        .flat_map(|reservation| reservation.instances())
-        .map(|instance| server(instance, session.region()))
-        .collect()
+    map_pages!(
+        session,
+        DESCRIBE_INSTANCES,
+        session
+            .ec2()
+            .describe_instances()
+            .into_paginator()
+            .page_size(session.page_size(5, 1000)),
+        |page| page.reservations().iter().flat_map(|r| r.instances()),
+        |instance| server(instance, session.region())
+    )
 }
 
 /// One instance as a server. Its provider id is the instance id; its host name is the

@@ -22,36 +22,21 @@ const DESCRIBE_INTERFACES: &str = "ec2 DescribeNetworkInterfaces";
 const DESCRIBE_NAT_GATEWAYS: &str = "ec2 DescribeNatGateways";
 const DESCRIBE_ACLS: &str = "ec2 DescribeNetworkAcls";
 
-/// Every page of an EC2 list, as one vector of its items, or the error naming the call.
-macro_rules! every_item {
-    ($session:expr, $request:expr, $page_size:expr, $items:ident, $what:expr) => {{
-        let pages = $request
-            .into_paginator()
-            .page_size($session.page_size($page_size.0, $page_size.1))
-            .send()
-            .try_collect()
-            .await
-            .map_err(|error| $session.fail($what, error))?;
-        pages
-            .into_iter()
-            .flat_map(|page| page.$items.unwrap_or_default())
-            .collect::<Vec<_>>()
-    }};
-}
-
 /// All seven lists, fetched side by side; one failed list fails them all.
 pub(super) async fn connectivity(session: &Session) -> Result<Vec<Observation>, CrawlError> {
     let ec2 = session.ec2();
     let region = session.region();
-    let (peerings, vpn_gateways, endpoints, route_tables, interfaces, nat_gateways, acls) = futures::try_join!(
+    let lists = futures::try_join!(
         async {
-            Ok::<_, CrawlError>(every_item!(
+            map_pages!(
                 session,
-                ec2.describe_vpc_peering_connections(),
-                (5, 1000),
-                vpc_peering_connections,
-                DESCRIBE_PEERINGS
-            ))
+                DESCRIBE_PEERINGS,
+                ec2.describe_vpc_peering_connections()
+                    .into_paginator()
+                    .page_size(session.page_size(5, 1000)),
+                |page| page.vpc_peering_connections(),
+                |item| peering(item, region)
+            )
         },
         async {
             // DescribeVpnGateways has no pages: it answers with every gateway at once.
@@ -60,77 +45,79 @@ pub(super) async fn connectivity(session: &Session) -> Result<Vec<Observation>, 
                 .send()
                 .await
                 .map_err(|error| session.fail(DESCRIBE_VPN_GATEWAYS, error))?;
-            Ok::<_, CrawlError>(output.vpn_gateways.unwrap_or_default())
+            output
+                .vpn_gateways()
+                .iter()
+                .map(|item| vpn_gateway(item, region))
+                .collect::<Result<Vec<_>, _>>()
         },
         async {
-            Ok::<_, CrawlError>(every_item!(
+            map_pages!(
                 session,
-                ec2.describe_vpc_endpoints(),
-                (5, 1000),
-                vpc_endpoints,
-                DESCRIBE_ENDPOINTS
-            ))
+                DESCRIBE_ENDPOINTS,
+                ec2.describe_vpc_endpoints()
+                    .into_paginator()
+                    .page_size(session.page_size(5, 1000)),
+                |page| page.vpc_endpoints(),
+                |item| endpoint(item, region)
+            )
         },
         async {
-            Ok::<_, CrawlError>(every_item!(
+            map_pages!(
                 session,
-                ec2.describe_route_tables(),
-                (5, 100),
-                route_tables,
-                DESCRIBE_ROUTE_TABLES
-            ))
+                DESCRIBE_ROUTE_TABLES,
+                ec2.describe_route_tables()
+                    .into_paginator()
+                    .page_size(session.page_size(5, 100)),
+                |page| page.route_tables(),
+                |item| route_table(item, region)
+            )
         },
         async {
-            Ok::<_, CrawlError>(every_item!(
+            map_pages!(
                 session,
-                ec2.describe_network_interfaces(),
-                (5, 1000),
-                network_interfaces,
-                DESCRIBE_INTERFACES
-            ))
+                DESCRIBE_INTERFACES,
+                ec2.describe_network_interfaces()
+                    .into_paginator()
+                    .page_size(session.page_size(5, 1000)),
+                |page| page.network_interfaces(),
+                |item| interface(item, region)
+            )
         },
         async {
-            Ok::<_, CrawlError>(every_item!(
+            map_pages!(
                 session,
-                ec2.describe_nat_gateways(),
-                (5, 1000),
-                nat_gateways,
-                DESCRIBE_NAT_GATEWAYS
-            ))
+                DESCRIBE_NAT_GATEWAYS,
+                ec2.describe_nat_gateways()
+                    .into_paginator()
+                    .page_size(session.page_size(5, 1000)),
+                |page| page.nat_gateways(),
+                |item| nat_gateway(item, region)
+            )
         },
         async {
-            Ok::<_, CrawlError>(every_item!(
+            map_pages!(
                 session,
-                ec2.describe_network_acls(),
-                (5, 100),
-                network_acls,
-                DESCRIBE_ACLS
-            ))
+                DESCRIBE_ACLS,
+                ec2.describe_network_acls()
+                    .into_paginator()
+                    .page_size(session.page_size(5, 100)),
+                |page| page.network_acls(),
+                |item| network_acl(item, region)
+            )
         },
     )?;
-    let mut observations = Vec::new();
-    for item in &peerings {
-        observations.push(peering(item, region)?);
-    }
-    for item in &vpn_gateways {
-        observations.push(vpn_gateway(item, region)?);
-    }
-    for item in &endpoints {
-        observations.push(endpoint(item, region)?);
-    }
-    for item in &route_tables {
-        observations.push(route_table(item, region)?);
-    }
-    for item in &interfaces {
-        observations.push(interface(item, region)?);
-    }
-    for item in &nat_gateways {
-        observations.push(nat_gateway(item, region)?);
-    }
-    for item in &acls {
-        observations.push(network_acl(item, region)?);
-    }
-    Ok(observations)
+    let (peerings, vpn_gateways, endpoints, route_tables, interfaces, nat_gateways, acls) = lists;
+    Ok([
+        peerings,
+        vpn_gateways,
+        endpoints,
+        route_tables,
+        interfaces,
+        nat_gateways,
+        acls,
+    ]
+    .concat())
 }
 
 /// A network named by its id, of `network_type`, in `state` (also its status).

@@ -9,6 +9,24 @@
 //!
 //! Tags are not mapped: the domain has no field for them yet.
 
+/// Maps every item of every page of a list call: `$paginator` is the call's paginator
+/// (its page size set), `$items` takes a page to its items and `$map` maps one item.
+/// Evaluates to the observations, or to the crawl error naming the call (`$what`) when a
+/// page failed. A macro because each service's paginator and pages are types of their
+/// own, with no trait in common.
+macro_rules! map_pages {
+    ($session:expr, $what:expr, $paginator:expr, |$page:ident| $items:expr, $map:expr $(,)?) => {
+        match $paginator.send().try_collect().await {
+            Ok(pages) => pages
+                .iter()
+                .flat_map(|$page| $items)
+                .map($map)
+                .collect::<Result<Vec<$crate::Observation>, $crate::CrawlError>>(),
+            Err(error) => Err($session.fail($what, error)),
+        }
+    };
+}
+
 mod compute;
 mod connectivity;
 mod network;

@@ -15,20 +15,17 @@ const DESCRIBE_VPCS: &str = "ec2 DescribeVpcs";
 const DESCRIBE_SUBNETS: &str = "ec2 DescribeSubnets";
 
 pub(super) async fn security_groups(session: &Session) -> Result<Vec<Observation>, CrawlError> {
-    let pages = session
-        .ec2()
-        .describe_security_groups()
-        .into_paginator()
-        .page_size(session.page_size(5, 1000))
-        .send()
-        .try_collect()
-        .await
-        .map_err(|error| session.fail(DESCRIBE_SECURITY_GROUPS, error))?;
-    pages
-        .iter()
-        .flat_map(|page| page.security_groups())
-        .map(|group| security_group(group, session.region()))
-        .collect()
+    map_pages!(
+        session,
+        DESCRIBE_SECURITY_GROUPS,
+        session
+            .ec2()
+            .describe_security_groups()
+            .into_paginator()
+            .page_size(session.page_size(5, 1000)),
+        |page| page.security_groups(),
+        |group| security_group(group, session.region())
+    )
 }
 
 /// VPCs, subnets, and what connects them: every list complete, or an error.
@@ -43,31 +40,33 @@ pub(super) async fn networks(session: &Session) -> Result<Vec<Observation>, Craw
 
 async fn vpcs_and_subnets(session: &Session) -> Result<Vec<Observation>, CrawlError> {
     let ec2 = session.ec2();
-    let vpc_pages = ec2
-        .describe_vpcs()
-        .into_paginator()
-        .page_size(session.page_size(5, 1000))
-        .send()
-        .try_collect()
-        .await
-        .map_err(|error| session.fail(DESCRIBE_VPCS, error))?;
-    let subnet_pages = ec2
-        .describe_subnets()
-        .into_paginator()
-        .page_size(session.page_size(5, 1000))
-        .send()
-        .try_collect()
-        .await
-        .map_err(|error| session.fail(DESCRIBE_SUBNETS, error))?;
-    let vpcs = vpc_pages
-        .iter()
-        .flat_map(|page| page.vpcs())
-        .map(|item| vpc(item, session.region()));
-    let subnets = subnet_pages
-        .iter()
-        .flat_map(|page| page.subnets())
-        .map(|item| subnet(item, session.region()));
-    vpcs.chain(subnets).collect()
+    let region = session.region();
+    let (mut vpcs, subnets) = futures::try_join!(
+        async {
+            map_pages!(
+                session,
+                DESCRIBE_VPCS,
+                ec2.describe_vpcs()
+                    .into_paginator()
+                    .page_size(session.page_size(5, 1000)),
+                |page| page.vpcs(),
+                |item| vpc(item, region)
+            )
+        },
+        async {
+            map_pages!(
+                session,
+                DESCRIBE_SUBNETS,
+                ec2.describe_subnets()
+                    .into_paginator()
+                    .page_size(session.page_size(5, 1000)),
+                |page| page.subnets(),
+                |item| subnet(item, region)
+            )
+        },
+    )?;
+    vpcs.extend(subnets);
+    Ok(vpcs)
 }
 
 /// A security group, named by its group name, with one rule per peer of each permission.

@@ -87,6 +87,15 @@ pub(super) fn placement_of(
     ])
 }
 
+/// An address with its port (`host:5432`), the address alone when there is no port.
+pub(super) fn host_port(address: Option<&str>, port: Option<i32>) -> Option<String> {
+    let address = address.map(str::trim).filter(|a| !a.is_empty())?;
+    Some(match port {
+        Some(port) => format!("{address}:{port}"),
+        None => address.to_string(),
+    })
+}
+
 /// An object of the given members that have a value: nulls and empty strings are left out.
 pub(super) fn object<const N: usize>(members: [(&str, Value); N]) -> Value {
     let members = members

@@ -9,7 +9,7 @@ use aws_sdk_s3::types::Bucket;
 use domain::Kind;
 use serde_json::json;
 
-use super::observe::{object, placement, placement_of, Item};
+use super::observe::{host_port, object, placement, placement_of, Item};
 use super::session::Session;
 use crate::{CrawlError, Observation};
 
@@ -22,55 +22,51 @@ const LIST_TABLES: &str = "dynamodb ListTables";
 
 /// Application, network and gateway load balancers (ELBv2) and classic ones (ELB).
 pub(super) async fn load_balancers(session: &Session) -> Result<Vec<Observation>, CrawlError> {
-    let current = async {
-        session
-            .elbv2()
-            .describe_load_balancers()
-            .page_size(session.page_size(1, 400))
-            .into_paginator()
-            .send()
-            .try_collect()
-            .await
-            .map_err(|error| session.fail(DESCRIBE_LOAD_BALANCERS, error))
-    };
-    let classic = async {
-        session
-            .elb()
-            .describe_load_balancers()
-            .page_size(session.page_size(1, 400))
-            .into_paginator()
-            .send()
-            .try_collect()
-            .await
-            .map_err(|error| session.fail(DESCRIBE_CLASSIC_LOAD_BALANCERS, error))
-    };
-    let (current, classic) = futures::try_join!(current, classic)?;
-    let current = current
-        .iter()
-        .flat_map(|page| page.load_balancers())
-        .map(|item| load_balancer(item, session.region()));
-    let classic = classic
-        .iter()
-        .flat_map(|page| page.load_balancer_descriptions())
-        .map(|item| classic_load_balancer(item, session.region()));
-    current.chain(classic).collect()
+    let region = session.region();
+    let (mut current, classic) = futures::try_join!(
+        async {
+            map_pages!(
+                session,
+                DESCRIBE_LOAD_BALANCERS,
+                session
+                    .elbv2()
+                    .describe_load_balancers()
+                    .page_size(session.page_size(1, 400))
+                    .into_paginator(),
+                |page| page.load_balancers(),
+                |item| load_balancer(item, region)
+            )
+        },
+        async {
+            map_pages!(
+                session,
+                DESCRIBE_CLASSIC_LOAD_BALANCERS,
+                session
+                    .elb()
+                    .describe_load_balancers()
+                    .page_size(session.page_size(1, 400))
+                    .into_paginator(),
+                |page| page.load_balancer_descriptions(),
+                |item| classic_load_balancer(item, region)
+            )
+        },
+    )?;
+    current.extend(classic);
+    Ok(current)
 }
 
 pub(super) async fn databases(session: &Session) -> Result<Vec<Observation>, CrawlError> {
-    let pages = session
-        .rds()
-        .describe_db_instances()
-        .into_paginator()
-        .page_size(session.page_size(20, 100))
-        .send()
-        .try_collect()
-        .await
-        .map_err(|error| session.fail(DESCRIBE_DB_INSTANCES, error))?;
-    pages
-        .iter()
-        .flat_map(|page| page.db_instances())
-        .map(|item| database(item, session.region()))
-        .collect()
+    map_pages!(
+        session,
+        DESCRIBE_DB_INSTANCES,
+        session
+            .rds()
+            .describe_db_instances()
+            .into_paginator()
+            .page_size(session.page_size(20, 100)),
+        |page| page.db_instances(),
+        |item| database(item, session.region())
+    )
 }
 
 /// The buckets located in the crawled region. ListBuckets would name the account's
@@ -85,57 +81,48 @@ pub(super) async fn databases(session: &Session) -> Result<Vec<Observation>, Cra
 /// `provider` is the one the buckets are placed at: `aws`, or another S3-compatible
 /// store's (DigitalOcean Spaces, whose session is opened on its own endpoint).
 pub(crate) async fn buckets(session: &Session, provider: &str) -> Result<Vec<Observation>, CrawlError> {
-    let pages = session
-        .s3()
-        .list_buckets()
-        .bucket_region(session.region())
-        .into_paginator()
-        .send()
-        .try_collect()
-        .await
-        .map_err(|error| session.fail(LIST_BUCKETS, error))?;
-    pages
-        .iter()
-        .flat_map(|page| page.buckets())
-        .map(|item| bucket(item, session.region(), provider))
-        .collect()
+    map_pages!(
+        session,
+        LIST_BUCKETS,
+        session
+            .s3()
+            .list_buckets()
+            .bucket_region(session.region())
+            .into_paginator(),
+        |page| page.buckets(),
+        |item| bucket(item, session.region(), provider)
+    )
 }
 
 /// The SQS queues of the region. `MaxResults` is always sent: without it, SQS returns
 /// at most 1,000 queues and no `NextToken`, and the rest would be orphaned.
 pub(super) async fn queues(session: &Session) -> Result<Vec<Observation>, CrawlError> {
-    let pages = session
-        .sqs()
-        .list_queues()
-        .max_results(session.page_size(1, 1000))
-        .into_paginator()
-        .send()
-        .try_collect()
-        .await
-        .map_err(|error| session.fail(LIST_QUEUES, error))?;
-    pages
-        .iter()
-        .flat_map(|page| page.queue_urls())
-        .map(|url| queue(url, session.region()))
-        .collect()
+    map_pages!(
+        session,
+        LIST_QUEUES,
+        session
+            .sqs()
+            .list_queues()
+            .max_results(session.page_size(1, 1000))
+            .into_paginator(),
+        |page| page.queue_urls(),
+        |url| queue(url, session.region())
+    )
 }
 
 /// The DynamoDB tables of the region, paged by `ExclusiveStartTableName`.
 pub(super) async fn tables(session: &Session) -> Result<Vec<Observation>, CrawlError> {
-    let pages = session
-        .dynamodb()
-        .list_tables()
-        .limit(session.page_size(1, 100))
-        .into_paginator()
-        .send()
-        .try_collect()
-        .await
-        .map_err(|error| session.fail(LIST_TABLES, error))?;
-    pages
-        .iter()
-        .flat_map(|page| page.table_names())
-        .map(|name| table(name, session.region()))
-        .collect()
+    map_pages!(
+        session,
+        LIST_TABLES,
+        session
+            .dynamodb()
+            .list_tables()
+            .limit(session.page_size(1, 100))
+            .into_paginator(),
+        |page| page.table_names(),
+        |name| table(name, session.region())
+    )
 }
 
 /// A load balancer, known by its ARN, reached at its DNS name.
@@ -226,10 +213,9 @@ fn database(database: &DbInstance, region: &str) -> Result<Observation, CrawlErr
         DESCRIBE_DB_INSTANCES,
     )?;
     let identifier = database.db_instance_identifier().unwrap_or(item.id()).to_string();
-    let endpoint = database.endpoint().and_then(|endpoint| match endpoint.port() {
-        Some(port) => Some(format!("{}:{port}", endpoint.address()?)),
-        None => endpoint.address().map(str::to_string),
-    });
+    let endpoint = database
+        .endpoint()
+        .and_then(|endpoint| host_port(endpoint.address(), endpoint.port()));
     let class = database.db_instance_class();
     let specs = object([
         ("engine", json!(database.engine())),

@@ -11,7 +11,7 @@ use aws_sdk_lambda::types::{FunctionConfiguration, LayersListItem};
 use domain::Kind;
 use serde_json::{json, Value};
 
-use super::observe::{object, placement, Item};
+use super::observe::{host_port, object, placement, Item};
 use super::session::Session;
 use crate::{CrawlError, Observation};
 
@@ -28,127 +28,108 @@ const GET_REST_APIS: &str = "apigateway GetRestApis";
 /// then finds nothing to change — and keep the provenance of the first region that saw
 /// them.
 pub(super) async fn distributions(session: &Session) -> Result<Vec<Observation>, CrawlError> {
-    let pages = session
-        .cloudfront()
-        .list_distributions()
-        .into_paginator()
-        .page_size(session.page_size(1, 1000))
-        .send()
-        .try_collect()
-        .await
-        .map_err(|error| session.fail(LIST_DISTRIBUTIONS, error))?;
-    pages
-        .iter()
-        .filter_map(|page| page.distribution_list())
-        .flat_map(|list| list.items())
-        .map(distribution)
-        .collect()
+    map_pages!(
+        session,
+        LIST_DISTRIBUTIONS,
+        session
+            .cloudfront()
+            .list_distributions()
+            .into_paginator()
+            .page_size(session.page_size(1, 1000)),
+        |page| page
+            .distribution_list()
+            .map(|list| list.items())
+            .unwrap_or_default(),
+        distribution
+    )
 }
 
 pub(super) async fn auto_scaling_groups(session: &Session) -> Result<Vec<Observation>, CrawlError> {
-    let pages = session
-        .autoscaling()
-        .describe_auto_scaling_groups()
-        .into_paginator()
-        .page_size(session.page_size(1, 100))
-        .send()
-        .try_collect()
-        .await
-        .map_err(|error| session.fail(DESCRIBE_AUTO_SCALING_GROUPS, error))?;
-    pages
-        .iter()
-        .flat_map(|page| page.auto_scaling_groups())
-        .map(|group| auto_scaling_group(group, session.region()))
-        .collect()
+    map_pages!(
+        session,
+        DESCRIBE_AUTO_SCALING_GROUPS,
+        session
+            .autoscaling()
+            .describe_auto_scaling_groups()
+            .into_paginator()
+            .page_size(session.page_size(1, 100)),
+        |page| page.auto_scaling_groups(),
+        |group| auto_scaling_group(group, session.region())
+    )
 }
 
 /// Cache clusters with their nodes' endpoints (`ShowCacheNodeInfo`): a Redis cluster has
 /// no configuration endpoint, only its nodes'.
 pub(super) async fn cache_clusters(session: &Session) -> Result<Vec<Observation>, CrawlError> {
-    let pages = session
-        .elasticache()
-        .describe_cache_clusters()
-        .show_cache_node_info(true)
-        .into_paginator()
-        .page_size(session.page_size(20, 100))
-        .send()
-        .try_collect()
-        .await
-        .map_err(|error| session.fail(DESCRIBE_CACHE_CLUSTERS, error))?;
-    pages
-        .iter()
-        .flat_map(|page| page.cache_clusters())
-        .map(|cluster| cache_cluster(cluster, session.region()))
-        .collect()
+    map_pages!(
+        session,
+        DESCRIBE_CACHE_CLUSTERS,
+        session
+            .elasticache()
+            .describe_cache_clusters()
+            .show_cache_node_info(true)
+            .into_paginator()
+            .page_size(session.page_size(20, 100)),
+        |page| page.cache_clusters(),
+        |cluster| cache_cluster(cluster, session.region())
+    )
 }
 
 /// The SES identities (addresses and domains) that may send mail in the region.
 pub(super) async fn mail_identities(session: &Session) -> Result<Vec<Observation>, CrawlError> {
-    let pages = session
-        .ses()
-        .list_identities()
-        .into_paginator()
-        .page_size(session.page_size(1, 1000))
-        .send()
-        .try_collect()
-        .await
-        .map_err(|error| session.fail(LIST_IDENTITIES, error))?;
-    pages
-        .iter()
-        .flat_map(|page| page.identities())
-        .map(|identity| mail_identity(identity, session.region()))
-        .collect()
+    map_pages!(
+        session,
+        LIST_IDENTITIES,
+        session
+            .ses()
+            .list_identities()
+            .into_paginator()
+            .page_size(session.page_size(1, 1000)),
+        |page| page.identities(),
+        |identity| mail_identity(identity, session.region())
+    )
 }
 
 pub(super) async fn functions(session: &Session) -> Result<Vec<Observation>, CrawlError> {
-    let pages = session
-        .lambda()
-        .list_functions()
-        .into_paginator()
-        .page_size(session.page_size(1, 50))
-        .send()
-        .try_collect()
-        .await
-        .map_err(|error| session.fail(LIST_FUNCTIONS, error))?;
-    pages
-        .iter()
-        .flat_map(|page| page.functions())
-        .map(|function| serverless_function(function, session.region()))
-        .collect()
+    map_pages!(
+        session,
+        LIST_FUNCTIONS,
+        session
+            .lambda()
+            .list_functions()
+            .into_paginator()
+            .page_size(session.page_size(1, 50)),
+        |page| page.functions(),
+        |function| serverless_function(function, session.region())
+    )
 }
 
 pub(super) async fn layers(session: &Session) -> Result<Vec<Observation>, CrawlError> {
-    let pages = session
-        .lambda()
-        .list_layers()
-        .into_paginator()
-        .page_size(session.page_size(1, 50))
-        .send()
-        .try_collect()
-        .await
-        .map_err(|error| session.fail(LIST_LAYERS, error))?;
-    pages
-        .iter()
-        .flat_map(|page| page.layers())
-        .map(|layer| serverless_layer(layer, session.region()))
-        .collect()
+    map_pages!(
+        session,
+        LIST_LAYERS,
+        session
+            .lambda()
+            .list_layers()
+            .into_paginator()
+            .page_size(session.page_size(1, 50)),
+        |page| page.layers(),
+        |layer| serverless_layer(layer, session.region())
+    )
 }
 
 pub(super) async fn rest_apis(session: &Session) -> Result<Vec<Observation>, CrawlError> {
-    let pages = session
-        .apigateway()
-        .get_rest_apis()
-        .into_paginator()
-        .page_size(session.page_size(1, 500))
-        .send()
-        .try_collect()
-        .await
-        .map_err(|error| session.fail(GET_REST_APIS, error))?;
-    pages
-        .iter()
-        .flat_map(|page| page.items())
-        .map(|api| rest_api(api, session.region()))
-        .collect()
+    map_pages!(
+        session,
+        GET_REST_APIS,
+        session
+            .apigateway()
+            .get_rest_apis()
+            .into_paginator()
+            .page_size(session.page_size(1, 500)),
+        |page| page.items(),
+        |api| rest_api(api, session.region())
+    )
 }
 
 /// Strings as a JSON list, or null when there are none (so that `object` leaves it out).
@@ -254,13 +235,7 @@ fn cache_cluster(cluster: &CacheCluster, region: &str) -> Result<Observation, Cr
     let endpoint = cluster
         .configuration_endpoint()
         .or_else(|| cluster.cache_nodes().iter().find_map(|node| node.endpoint()))
-        .and_then(|endpoint| {
-            let address = endpoint.address()?;
-            Some(match endpoint.port() {
-                Some(port) => format!("{address}:{port}"),
-                None => address.to_string(),
-            })
-        });
+        .and_then(|endpoint| host_port(endpoint.address(), endpoint.port()));
     let node_type = cluster.cache_node_type();
     let specs = object([
         ("engine", json!(cluster.engine())),

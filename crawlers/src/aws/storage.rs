@@ -16,56 +16,47 @@ const DESCRIBE_IMAGES: &str = "ec2 DescribeImages";
 const OWNER_SELF: &str = "self";
 
 pub(super) async fn volumes(session: &Session) -> Result<Vec<Observation>, CrawlError> {
-    let pages = session
-        .ec2()
-        .describe_volumes()
-        .into_paginator()
-        .page_size(session.page_size(5, 500))
-        .send()
-        .try_collect()
-        .await
-        .map_err(|error| session.fail(DESCRIBE_VOLUMES, error))?;
-    pages
-        .iter()
-        .flat_map(|page| page.volumes())
-        .map(|item| volume(item, session.region()))
-        .collect()
+    map_pages!(
+        session,
+        DESCRIBE_VOLUMES,
+        session
+            .ec2()
+            .describe_volumes()
+            .into_paginator()
+            .page_size(session.page_size(5, 500)),
+        |page| page.volumes(),
+        |item| volume(item, session.region())
+    )
 }
 
 pub(super) async fn snapshots(session: &Session) -> Result<Vec<Observation>, CrawlError> {
-    let pages = session
-        .ec2()
-        .describe_snapshots()
-        .owner_ids(OWNER_SELF)
-        .into_paginator()
-        .page_size(session.page_size(5, 1000))
-        .send()
-        .try_collect()
-        .await
-        .map_err(|error| session.fail(DESCRIBE_SNAPSHOTS, error))?;
-    pages
-        .iter()
-        .flat_map(|page| page.snapshots())
-        .map(|item| snapshot(item, session.region()))
-        .collect()
+    map_pages!(
+        session,
+        DESCRIBE_SNAPSHOTS,
+        session
+            .ec2()
+            .describe_snapshots()
+            .owner_ids(OWNER_SELF)
+            .into_paginator()
+            .page_size(session.page_size(5, 1000)),
+        |page| page.snapshots(),
+        |item| snapshot(item, session.region())
+    )
 }
 
 pub(super) async fn images(session: &Session) -> Result<Vec<Observation>, CrawlError> {
-    let pages = session
-        .ec2()
-        .describe_images()
-        .owners(OWNER_SELF)
-        .into_paginator()
-        .page_size(session.page_size(1, 1000))
-        .send()
-        .try_collect()
-        .await
-        .map_err(|error| session.fail(DESCRIBE_IMAGES, error))?;
-    pages
-        .iter()
-        .flat_map(|page| page.images())
-        .map(|item| image(item, session.region()))
-        .collect()
+    map_pages!(
+        session,
+        DESCRIBE_IMAGES,
+        session
+            .ec2()
+            .describe_images()
+            .owners(OWNER_SELF)
+            .into_paginator()
+            .page_size(session.page_size(1, 1000)),
+        |page| page.images(),
+        |item| image(item, session.region())
+    )
 }
 
 /// A volume, named by its id (its `Name` tag is a tag, not a field). Size in GB.
