@@ -1384,15 +1384,9 @@ mod end_to_end {
         }
     }
 
-    #[tokio::test]
-    async fn crawler_run_discovers_every_region_once_and_stores_no_secret() {
-        use aws_sdk_ec2::types::InstanceType;
-        let moto = Moto::start().await;
-        for _ in 0..6 {
-            launch(&moto.ec2(EU), InstanceType::T3Micro).await;
-        }
-        launch(&moto.ec2(US), InstanceType::T3Micro).await;
-        let db = TestDb::new().await;
+    /// A crawler over a database of the test's own and a connection to `moto` in both
+    /// regions, its credentials in the vault.
+    async fn crawler_of(moto: &Moto, db: &TestDb) -> (Crawler, Uuid) {
         let store = EventStore::new(db.pool.clone());
         // The crawler reads what a scope found before from the read models.
         projections::ensure(&store, &projections::Inventory)
@@ -1425,8 +1419,28 @@ mod end_to_end {
             ("secret_access_key".to_string(), SECRET_ACCESS_KEY.to_string()),
         ]);
         vault.store(connection, &secrets).await.unwrap();
+        (Crawler::new(handler, vault), connection)
+    }
 
-        let crawler = Crawler::new(handler, vault);
+    /// How many events the streams of `stream_type` have.
+    async fn events_of(db: &TestDb, stream_type: &str) -> i64 {
+        sqlx::query_scalar("SELECT count(*) FROM events WHERE stream_type = $1")
+            .bind(stream_type)
+            .fetch_one(&db.pool)
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn crawler_run_discovers_every_region_once_and_stores_no_secret() {
+        use aws_sdk_ec2::types::InstanceType;
+        let moto = Moto::start().await;
+        for _ in 0..6 {
+            launch(&moto.ec2(EU), InstanceType::T3Micro).await;
+        }
+        launch(&moto.ec2(US), InstanceType::T3Micro).await;
+        let db = TestDb::new().await;
+        let (crawler, connection) = crawler_of(&moto, &db).await;
         let job = |id| Job {
             id,
             connection,
@@ -1451,21 +1465,18 @@ mod end_to_end {
         .unwrap();
         assert_eq!(regions, [(EU.to_string(), 6), (US.to_string(), 1)]);
 
-        let events = || async {
-            let count: i64 = sqlx::query_scalar("SELECT count(*) FROM events WHERE stream_type = 'server'")
-                .fetch_one(&db.pool)
-                .await
-                .unwrap();
-            count
-        };
-        let before = events().await;
+        let before = events_of(&db, "server").await;
         let again = crawler.run(&job(Uuid::now_v7()), |_| {}).await.unwrap();
         assert_eq!(
             (again.discovered, again.updated, again.unchanged),
             (0, 0, 7),
             "{again}"
         );
-        assert_eq!(events().await, before, "an unchanged crawl writes no event");
+        assert_eq!(
+            events_of(&db, "server").await,
+            before,
+            "an unchanged crawl writes no event"
+        );
 
         let leaks: i64 = sqlx::query_scalar(
             "SELECT count(*) FROM events WHERE data::text LIKE $1 OR metadata::text LIKE $1",
@@ -1475,5 +1486,73 @@ mod end_to_end {
         .await
         .unwrap();
         assert_eq!(leaks, 0, "the secret key is in the event log");
+    }
+
+    #[tokio::test]
+    async fn a_global_distribution_is_discovered_once_and_left_alone_by_other_regions() {
+        use aws_sdk_cloudfront::types::{
+            DefaultCacheBehavior, DistributionConfig, Origin, Origins, ViewerProtocolPolicy,
+        };
+        let moto = Moto::start().await;
+        let origin = Origin::builder()
+            .id("site")
+            .domain_name("site.example.com")
+            .build()
+            .unwrap();
+        let config = DistributionConfig::builder()
+            .caller_reference("global-test")
+            .comment("")
+            .enabled(true)
+            .origins(Origins::builder().quantity(1).items(origin).build().unwrap())
+            .default_cache_behavior(
+                DefaultCacheBehavior::builder()
+                    .target_origin_id("site")
+                    .viewer_protocol_policy(ViewerProtocolPolicy::AllowAll)
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+            .unwrap();
+        aws_sdk_cloudfront::Client::new(&moto.sdk(US))
+            .create_distribution()
+            .distribution_config(config)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("moto creates the distribution: {e:?}"));
+        let db = TestDb::new().await;
+        let (crawler, connection) = crawler_of(&moto, &db).await;
+        let job = |id| Job {
+            id,
+            connection,
+            task: Some("cdns-list".into()),
+            region: None,
+        };
+
+        // Both regions list it: the first discovers it, the second changes nothing.
+        let first = crawler.run(&job(Uuid::now_v7()), |_| {}).await.unwrap();
+        assert_eq!(
+            (first.discovered, first.updated, first.unchanged, first.failed),
+            (1, 0, 1, 0),
+            "{first} {:?}",
+            first.errors
+        );
+        let provenance: Vec<String> = sqlx::query_scalar(
+            "SELECT data -> 'provenance' ->> 'region' FROM events WHERE stream_type = 'application'",
+        )
+        .fetch_all(&db.pool)
+        .await
+        .unwrap();
+        assert_eq!(provenance, [EU], "owned by the first region that found it");
+        let again = crawler.run(&job(Uuid::now_v7()), |_| {}).await.unwrap();
+        assert_eq!(
+            (again.discovered, again.updated, again.unchanged),
+            (0, 0, 2),
+            "{again}"
+        );
+        assert_eq!(
+            events_of(&db, "application").await,
+            1,
+            "one discovery, nothing since"
+        );
     }
 }
