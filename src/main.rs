@@ -14,6 +14,9 @@ use clap::{Parser, Subcommand};
 use crate::config::Config;
 use crate::roles::Role;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "maestro",

@@ -26,6 +26,9 @@ use clap::{Parser, Subcommand};
 
 use crate::report::Comparison;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Debug, Parser)]
 #[command(version, about)]
 struct Cli {
