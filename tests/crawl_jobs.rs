@@ -1,7 +1,8 @@
 //! Crawl jobs end to end: `startCrawl` through the gateway, two crawler workers sharing
 //! the JetStream work queue of a NATS of the test's own, Postgres, and the job's updates
 //! as a third-party client subscribed over WebSocket sees them (`tests/clients`, needs
-//! `ops/clients`): every step with its counts, then the summary, or the error.
+//! `ops/clients`): every step with its counts, then the summary, or the error; and a job
+//! whose crawler dies mid-crawl running again on another, while a long one stays put.
 
 mod support;
 
@@ -18,18 +19,26 @@ use uuid::Uuid;
 const UPDATE_WITHIN: Duration = Duration::from_secs(60);
 const WORKERS: usize = 2;
 
-/// Postgres, a NATS of its own, the gateway and two crawler workers.
+/// Postgres, a NATS of its own, the gateway and crawler workers.
 struct Setup {
     // Dropped in this order: what uses NATS and Postgres before them.
     gateway: Gateway,
     workers: Vec<tokio::task::JoinHandle<()>>,
     files: Vec<std::path::PathBuf>,
-    _nats: NatsServer,
+    nats: NatsServer,
     db: TestDb,
 }
 
 impl Setup {
     async fn start() -> Setup {
+        let mut setup = Setup::without_workers().await;
+        for _ in 0..WORKERS {
+            setup.add_worker(None).await;
+        }
+        setup
+    }
+
+    async fn without_workers() -> Setup {
         let db = TestDb::new().await;
         // The crawlers read what a connection found before from the read models.
         projections::ensure(&db.store(), &projections::Inventory)
@@ -37,34 +46,50 @@ impl Setup {
             .unwrap();
         let nats = NatsServer::started().await;
         let gateway = Gateway::start(&db, Some(async_nats::connect(nats.url()).await.unwrap())).await;
-        let mut workers = vec![];
-        for _ in 0..WORKERS {
-            let queue = JobQueue::new(async_nats::connect(nats.url()).await.unwrap());
-            let crawler = Crawler::new(
-                db.handler(),
-                Vault::with_key(db.pool.clone(), TEST_CREDENTIALS_KEY).unwrap(),
-            );
-            workers.push(tokio::spawn(async move {
-                let _ = queue.work(&crawler).await;
-            }));
-        }
         Setup {
             gateway,
-            workers,
+            workers: vec![],
             files: vec![],
-            _nats: nats,
+            nats,
             db,
         }
+    }
+
+    /// Starts a crawler worker (with another wait for a silent crawler's jobs than the
+    /// default, when given); returns its index in `workers`, to stop it.
+    async fn add_worker(&mut self, ack_wait: Option<Duration>) -> usize {
+        let mut queue = JobQueue::new(async_nats::connect(self.nats.url()).await.unwrap());
+        if let Some(ack_wait) = ack_wait {
+            queue = queue.with_ack_wait(ack_wait);
+        }
+        let crawler = Crawler::new(
+            self.db.handler(),
+            Vault::with_key(self.db.pool.clone(), TEST_CREDENTIALS_KEY).unwrap(),
+        );
+        self.workers.push(tokio::spawn(async move {
+            let _ = queue.work(&crawler).await;
+        }));
+        self.workers.len() - 1
+    }
+
+    /// A file of the test's own, removed at the end.
+    fn file(&mut self, content: &str) -> std::path::PathBuf {
+        let file = std::env::temp_dir().join(format!("maestro-job-{}.json", Uuid::now_v7()));
+        std::fs::write(&file, content).unwrap();
+        self.files.push(file.clone());
+        file
     }
 
     /// A JSON import connection reading `content` from a file of its own, created by the
     /// gateway's tester.
     async fn connection(&mut self, content: &str) -> String {
-        let file = std::env::temp_dir().join(format!("maestro-job-{}.json", Uuid::now_v7()));
-        std::fs::write(&file, content).unwrap();
+        let file = self.file(content);
+        self.connection_at(&file).await
+    }
+
+    async fn connection_at(&mut self, file: &std::path::Path) -> String {
         let input =
             json!({"name": "cmdb export", "provider": "json", "options": {"path": file.to_str().unwrap()}});
-        self.files.push(file);
         let created = self
             .gateway
             .data(
@@ -215,4 +240,99 @@ async fn a_failing_job_ends_with_its_error() {
             .await,
         0
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_whose_crawler_dies_runs_again_on_another() {
+    const ACK_WAIT: Duration = Duration::from_secs(3);
+    let mut setup = Setup::without_workers().await;
+    // A named pipe nobody writes to yet: reading it blocks, as a crawl of a slow source
+    // does, so the job is still running when its crawler dies.
+    let pipe = std::env::temp_dir().join(format!("maestro-job-{}.pipe", Uuid::now_v7()));
+    let made = std::process::Command::new("mkfifo").arg(&pipe).status().unwrap();
+    assert!(made.success(), "mkfifo {}", pipe.display());
+    setup.files.push(pipe.clone());
+    let connection = setup.connection_at(&pipe).await;
+    let dying = setup.add_worker(Some(ACK_WAIT)).await;
+    let job = setup.start_crawl(&connection).await;
+    let deadline = std::time::Instant::now() + UPDATE_WITHIN;
+    loop {
+        let last = setup
+            .gateway
+            .data(
+                "query($id: ID!) { crawlJob(id: $id) { state } }",
+                json!({"id": job}),
+            )
+            .await;
+        if last["crawlJob"]["state"] == "RUNNING" {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the job never ran: {last}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // The crawler dies mid-job: no acknowledgement, no more "still working".
+    setup.workers[dying].abort();
+    let export = setup.file(EXPORT);
+    let repointed = setup
+        .gateway
+        .data(
+            "mutation($id: ID!, $input: ConnectionInput!) { updateConnection(id: $id, input: $input) { id } }",
+            json!({"id": connection, "input": {"options": {"path": export.to_str().unwrap()}}}),
+        )
+        .await;
+    assert_eq!(repointed["updateConnection"]["id"], connection.as_str());
+    // The dead crawler's read is still blocked on the pipe; let it end.
+    let unblock = std::thread::spawn(move || std::fs::write(&pipe, "{}"));
+    setup.add_worker(Some(ACK_WAIT)).await;
+
+    let updates = setup.updates(&job).await;
+    let states: Vec<&Value> = updates.iter().map(|update| &update["state"]).collect();
+    assert_eq!(
+        states,
+        ["QUEUED", "RUNNING", "RUNNING", "RUNNING", "SUCCEEDED"],
+        "the first run started, the second ran through: {updates:?}"
+    );
+    assert_eq!(updates[4]["total"], counts(3, 0, 0));
+    let discovered = setup
+        .count("SELECT count(*) FROM events WHERE event_type = 'discovered'")
+        .await;
+    assert_eq!(
+        discovered, 3,
+        "the dead run wrote nothing, the second wrote each item once"
+    );
+    unblock.join().unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_job_stays_with_its_crawler() {
+    const ACK_WAIT: Duration = Duration::from_secs(2);
+    let mut setup = Setup::without_workers().await;
+    let pipe = std::env::temp_dir().join(format!("maestro-job-{}.pipe", Uuid::now_v7()));
+    let made = std::process::Command::new("mkfifo").arg(&pipe).status().unwrap();
+    assert!(made.success(), "mkfifo {}", pipe.display());
+    setup.files.push(pipe.clone());
+    let connection = setup.connection_at(&pipe).await;
+    setup.add_worker(Some(ACK_WAIT)).await;
+    setup.add_worker(Some(ACK_WAIT)).await;
+    let job = setup.start_crawl(&connection).await;
+    // The crawl takes three times the wait: its crawler keeps saying it is at it, so the
+    // other worker never gets the job.
+    tokio::time::sleep(ACK_WAIT * 3).await;
+    let feed = std::thread::spawn(move || std::fs::write(&pipe, EXPORT));
+    let updates = setup.updates(&job).await;
+    let states: Vec<&Value> = updates.iter().map(|update| &update["state"]).collect();
+    assert_eq!(
+        states,
+        ["QUEUED", "RUNNING", "RUNNING", "SUCCEEDED"],
+        "{updates:?}"
+    );
+    feed.join().unwrap().unwrap();
+    let statuses = setup
+        .count(&format!(
+            "SELECT count(*) FROM events WHERE stream_type = 'connection' AND event_type = 'updated'
+              AND metadata ->> 'correlation_id' = '{job}'"
+        ))
+        .await;
+    assert_eq!(statuses, 1, "the job ran once");
 }

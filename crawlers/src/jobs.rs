@@ -1,11 +1,12 @@
 //! Crawl jobs travel through the JetStream work-queue stream `MAESTRO_CRAWLS`. Every
 //! crawler process pulls from the same durable consumer, so several share the work and
-//! each job runs once; a job whose crawler died is delivered again after `ACK_WAIT`.
+//! each job runs once; a job whose crawler died is delivered again after `ACK_WAIT`
+//! (the crawler running a job tells NATS it is still at it well before that).
 //! What becomes of a job goes out as [`JobUpdate`]s.
 
 use std::time::Duration;
 
-use async_nats::jetstream::{self, consumer::pull, stream};
+use async_nats::jetstream::{self, consumer::pull, stream, AckKind};
 use futures::StreamExt;
 use tokio::sync::mpsc;
 
@@ -15,8 +16,10 @@ use crate::{Crawler, Job};
 pub const CRAWLS_STREAM: &str = "MAESTRO_CRAWLS";
 const SUBJECT: &str = "maestro.crawls";
 const CONSUMER: &str = "crawlers";
-/// Longer than any crawl should take; a job not acknowledged by then runs again.
-const ACK_WAIT: Duration = Duration::from_secs(3600);
+/// How long a job may go without a word from its crawler before another crawler runs
+/// it: a crawler says "still working" every third of it while a job runs, so only a
+/// crawler that died (or lost NATS) lets this pass.
+const ACK_WAIT: Duration = Duration::from_secs(60);
 const MAX_DELIVER: i64 = 3;
 
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +38,7 @@ fn nats(error: impl std::fmt::Display) -> JobError {
 pub struct JobQueue {
     jetstream: jetstream::Context,
     updates: JobUpdates,
+    ack_wait: Duration,
 }
 
 impl JobQueue {
@@ -42,7 +46,15 @@ impl JobQueue {
         JobQueue {
             updates: JobUpdates::new(client.clone()),
             jetstream: jetstream::new(client),
+            ack_wait: ACK_WAIT,
         }
+    }
+
+    /// The same queue with another wait before a silent crawler's job runs elsewhere
+    /// (tests use seconds). Every worker of a NATS should use the same: the last one to
+    /// start sets it.
+    pub fn with_ack_wait(self, ack_wait: Duration) -> JobQueue {
+        JobQueue { ack_wait, ..self }
     }
 
     /// What became of the jobs.
@@ -92,26 +104,39 @@ impl JobQueue {
     }
 
     async fn work_until_interrupted(&self, crawler: &Crawler) -> Result<(), JobError> {
+        // Create or update: a consumer made by an older Maestro gets this ack wait too.
         let consumer = self
             .stream()
             .await?
-            .get_or_create_consumer(
-                CONSUMER,
-                pull::Config {
-                    durable_name: Some(CONSUMER.to_string()),
-                    ack_policy: jetstream::consumer::AckPolicy::Explicit,
-                    ack_wait: ACK_WAIT,
-                    max_deliver: MAX_DELIVER,
-                    ..Default::default()
-                },
-            )
+            .create_consumer(pull::Config {
+                durable_name: Some(CONSUMER.to_string()),
+                ack_policy: jetstream::consumer::AckPolicy::Explicit,
+                ack_wait: self.ack_wait,
+                max_deliver: MAX_DELIVER,
+                ..Default::default()
+            })
             .await
             .map_err(nats)?;
         let mut messages = consumer.messages().await.map_err(nats)?;
         while let Some(message) = messages.next().await {
             let message = message.map_err(nats)?;
             match serde_json::from_slice::<Job>(&message.payload) {
-                Ok(job) => self.run(crawler, &job).await,
+                Ok(job) => {
+                    let still_working = async {
+                        let mut every = tokio::time::interval(self.ack_wait / 3);
+                        every.tick().await;
+                        loop {
+                            every.tick().await;
+                            if let Err(error) = message.ack_with(AckKind::Progress).await {
+                                tracing::warn!(job = %job.id, %error, "could not tell NATS the crawl job is still running");
+                            }
+                        }
+                    };
+                    tokio::select! {
+                        () = self.run(crawler, &job) => {}
+                        () = still_working => {}
+                    }
+                }
                 Err(error) => tracing::warn!(%error, "dropping a crawl job that is not a job"),
             }
             message.ack().await.map_err(nats)?;
