@@ -336,3 +336,42 @@ async fn a_long_job_stays_with_its_crawler() {
         .await;
     assert_eq!(statuses, 1, "the job ran once");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workers_take_over_a_queue_an_older_maestro_made() {
+    use async_nats::jetstream::{consumer, stream};
+    const ACK_WAIT: Duration = Duration::from_secs(5);
+    let mut setup = Setup::without_workers().await;
+    // The queue and its consumer as an older Maestro made them: an hour's wait.
+    let jetstream = async_nats::jetstream::new(async_nats::connect(setup.nats.url()).await.unwrap());
+    let queue = jetstream
+        .get_or_create_stream(stream::Config {
+            name: crawlers::CRAWLS_STREAM.to_string(),
+            subjects: vec!["maestro.crawls".to_string()],
+            retention: stream::RetentionPolicy::WorkQueue,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    queue
+        .create_consumer(consumer::pull::Config {
+            durable_name: Some("crawlers".to_string()),
+            ack_policy: consumer::AckPolicy::Explicit,
+            ack_wait: Duration::from_secs(3600),
+            max_deliver: 3,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+
+    setup.add_worker(Some(ACK_WAIT)).await;
+    let connection = setup.connection(EXPORT).await;
+    let job = setup.start_crawl(&connection).await;
+    let updates = setup.updates(&job).await;
+    assert_eq!(updates.last().unwrap()["state"], "SUCCEEDED", "{updates:?}");
+    let consumer = queue.consumer_info("crawlers").await.unwrap();
+    assert_eq!(
+        consumer.config.ack_wait, ACK_WAIT,
+        "the worker updated the consumer"
+    );
+}
