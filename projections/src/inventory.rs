@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use commands::RecordedEvent;
-use domain::{FieldType, Item, Kind};
+use domain::{Acl, FieldType, Item, Kind, Level};
 use serde_json::Value;
 use sqlx::{PgConnection, Row};
 use uuid::Uuid;
@@ -20,11 +20,38 @@ pub const RELATIONS_TABLE: &str = "relations";
 /// check an event's item against.
 pub const ACCESS_TABLE: &str = "item_access";
 
-/// The columns, derived from the document's grants, that queries filter access on.
+/// The columns, derived from the document's grants, that queries filter access on:
+/// who holds at least read, write and admin.
+const ACCESS_COLUMNS: [(&str, Level); 3] = [
+    ("readers", Level::Read),
+    ("writers", Level::Write),
+    ("admins", Level::Admin),
+];
+
 fn access_columns() -> [String; 3] {
-    [("readers", 1), ("writers", 3), ("admins", 7)].map(|(column, rank)| {
-        format!("{column} uuid[] GENERATED ALWAYS AS (maestro_holders(doc -> 'acl', {rank})) STORED")
+    ACCESS_COLUMNS.map(|(column, _)| format!("{column} uuid[] NOT NULL"))
+}
+
+/// An item's holders of each access column's level, as Postgres array literals
+/// (`{id,id}`), bound as text and cast: UNNEST flattens arrays of arrays. Computed here
+/// rather than by a generated column, whose SQL function costs Postgres several
+/// microseconds a row per column.
+fn holder_literals(acl: &Acl) -> [String; 3] {
+    ACCESS_COLUMNS.map(|(_, least)| {
+        let ids: Vec<String> = domain::holders(acl, least).iter().map(Uuid::to_string).collect();
+        format!("{{{}}}", ids.join(","))
     })
+}
+
+/// Three text arrays, one per access column, for the rows of `items`.
+fn holder_columns<'a>(items: impl Iterator<Item = &'a Acl>) -> [Vec<String>; 3] {
+    let mut columns: [Vec<String>; 3] = Default::default();
+    for acl in items {
+        for (column, holders) in columns.iter_mut().zip(holder_literals(acl)) {
+            column.push(holders);
+        }
+    }
+    columns
 }
 
 pub struct Inventory;
@@ -98,8 +125,6 @@ fn access_table() -> Table {
         "id uuid PRIMARY KEY".to_string(),
         "kind text NOT NULL".to_string(),
         "version bigint NOT NULL".to_string(),
-        // Only the grants: the same derivation as the kind tables' columns.
-        "doc jsonb NOT NULL".to_string(),
     ];
     columns.extend(access_columns());
     Table {
@@ -246,8 +271,10 @@ async fn upsert_items<'a>(
     let (mut ids, mut versions, mut actives, mut docs) = (vec![], vec![], vec![], vec![]);
     let (mut created_at, mut created_by) = (vec![], vec![]);
     let (mut updated_at, mut updated_by) = (vec![], vec![]);
+    let mut acls = vec![];
     for folded in items {
         let item = &folded.item;
+        acls.push(&item.acl);
         // An item whose first event is not in the batch already has its row: only the
         // updated columns matter then, and the created ones are ignored on conflict.
         let (at, by) = folded
@@ -263,12 +290,19 @@ async fn upsert_items<'a>(
         updated_at.push(folded.updated_at);
         updated_by.push(folded.updated_by.clone());
     }
+    let [readers, writers, admins] = holder_columns(acls.into_iter());
     sqlx::query(&format!(
-        "INSERT INTO {table} (id, version, active, doc, created_at, created_by, updated_at, updated_by)
-         SELECT * FROM UNNEST($1::uuid[], $2::bigint[], $3::bool[], $4::jsonb[], $5::timestamptz[], $6::text[],
-                              $7::timestamptz[], $8::text[])
+        "INSERT INTO {table} (id, version, active, doc, created_at, created_by, updated_at, updated_by,
+                              readers, writers, admins)
+         SELECT id, version, active, doc, created_at, created_by, updated_at, updated_by,
+                readers::uuid[], writers::uuid[], admins::uuid[]
+           FROM UNNEST($1::uuid[], $2::bigint[], $3::bool[], $4::jsonb[], $5::timestamptz[], $6::text[],
+                       $7::timestamptz[], $8::text[], $9::text[], $10::text[], $11::text[])
+             AS row (id, version, active, doc, created_at, created_by, updated_at, updated_by,
+                     readers, writers, admins)
          ON CONFLICT (id) DO UPDATE SET version = EXCLUDED.version, active = EXCLUDED.active, doc = EXCLUDED.doc,
-                updated_at = EXCLUDED.updated_at, updated_by = EXCLUDED.updated_by"
+                updated_at = EXCLUDED.updated_at, updated_by = EXCLUDED.updated_by,
+                readers = EXCLUDED.readers, writers = EXCLUDED.writers, admins = EXCLUDED.admins"
     ))
     .bind(&ids)
     .bind(&versions)
@@ -278,6 +312,9 @@ async fn upsert_items<'a>(
     .bind(&created_by)
     .bind(&updated_at)
     .bind(&updated_by)
+    .bind(&readers)
+    .bind(&writers)
+    .bind(&admins)
     .execute(connection)
     .await?;
     Ok(())
@@ -288,22 +325,28 @@ async fn upsert_access<'a>(
     table: &str,
     items: impl Iterator<Item = &'a Folded>,
 ) -> Result<(), ProjectionError> {
-    let (mut ids, mut kinds, mut versions, mut docs) = (vec![], vec![], vec![], vec![]);
+    let (mut ids, mut kinds, mut versions, mut acls) = (vec![], vec![], vec![], vec![]);
     for Folded { item, .. } in items {
         ids.push(item.id);
         kinds.push(item.kind.stream_type());
         versions.push(item.version);
-        docs.push(serde_json::json!({ "acl": item.acl }));
+        acls.push(&item.acl);
     }
+    let [readers, writers, admins] = holder_columns(acls.into_iter());
     sqlx::query(&format!(
-        "INSERT INTO {table} (id, kind, version, doc)
-         SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::bigint[], $4::jsonb[])
-         ON CONFLICT (id) DO UPDATE SET version = EXCLUDED.version, doc = EXCLUDED.doc"
+        "INSERT INTO {table} (id, kind, version, readers, writers, admins)
+         SELECT id, kind, version, readers::uuid[], writers::uuid[], admins::uuid[]
+           FROM UNNEST($1::uuid[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[])
+             AS row (id, kind, version, readers, writers, admins)
+         ON CONFLICT (id) DO UPDATE SET version = EXCLUDED.version,
+                readers = EXCLUDED.readers, writers = EXCLUDED.writers, admins = EXCLUDED.admins"
     ))
     .bind(&ids)
     .bind(&kinds)
     .bind(&versions)
-    .bind(&docs)
+    .bind(&readers)
+    .bind(&writers)
+    .bind(&admins)
     .execute(connection)
     .await?;
     Ok(())
@@ -347,4 +390,24 @@ async fn replace_relations(
     .execute(connection)
     .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_access_column_holds_who_has_at_least_its_level() {
+        let (reader, writer, admin) = (Uuid::from_u128(1), Uuid::from_u128(2), Uuid::from_u128(3));
+        let acl = Acl::from([
+            (admin, Level::Admin),
+            (writer, Level::Write),
+            (reader, Level::Read),
+        ]);
+        let [readers, writers, admins] = holder_literals(&acl);
+        assert_eq!(readers, format!("{{{reader},{writer},{admin}}}"));
+        assert_eq!(writers, format!("{{{writer},{admin}}}"));
+        assert_eq!(admins, format!("{{{admin}}}"));
+        assert_eq!(holder_literals(&Acl::new()), ["{}", "{}", "{}"]);
+    }
 }
