@@ -80,6 +80,16 @@ impl Setup {
         file
     }
 
+    /// A named pipe of the test's own, nobody writing to it yet: reading it blocks, as a
+    /// crawl of a slow source does, until the test writes.
+    fn pipe(&mut self) -> std::path::PathBuf {
+        let pipe = std::env::temp_dir().join(format!("maestro-job-{}.pipe", Uuid::now_v7()));
+        let made = std::process::Command::new("mkfifo").arg(&pipe).status().unwrap();
+        assert!(made.success(), "mkfifo {}", pipe.display());
+        self.files.push(pipe.clone());
+        pipe
+    }
+
     /// A JSON import connection reading `content` from a file of its own, created by the
     /// gateway's tester.
     async fn connection(&mut self, content: &str) -> String {
@@ -246,12 +256,8 @@ async fn a_failing_job_ends_with_its_error() {
 async fn a_job_whose_crawler_dies_runs_again_on_another() {
     const ACK_WAIT: Duration = Duration::from_secs(3);
     let mut setup = Setup::without_workers().await;
-    // A named pipe nobody writes to yet: reading it blocks, as a crawl of a slow source
-    // does, so the job is still running when its crawler dies.
-    let pipe = std::env::temp_dir().join(format!("maestro-job-{}.pipe", Uuid::now_v7()));
-    let made = std::process::Command::new("mkfifo").arg(&pipe).status().unwrap();
-    assert!(made.success(), "mkfifo {}", pipe.display());
-    setup.files.push(pipe.clone());
+    // The job is still running (reading the pipe) when its crawler dies.
+    let pipe = setup.pipe();
     let connection = setup.connection_at(&pipe).await;
     let dying = setup.add_worker(Some(ACK_WAIT)).await;
     let job = setup.start_crawl(&connection).await;
@@ -308,10 +314,7 @@ async fn a_job_whose_crawler_dies_runs_again_on_another() {
 async fn a_long_job_stays_with_its_crawler() {
     const ACK_WAIT: Duration = Duration::from_secs(2);
     let mut setup = Setup::without_workers().await;
-    let pipe = std::env::temp_dir().join(format!("maestro-job-{}.pipe", Uuid::now_v7()));
-    let made = std::process::Command::new("mkfifo").arg(&pipe).status().unwrap();
-    assert!(made.success(), "mkfifo {}", pipe.display());
-    setup.files.push(pipe.clone());
+    let pipe = setup.pipe();
     let connection = setup.connection_at(&pipe).await;
     setup.add_worker(Some(ACK_WAIT)).await;
     setup.add_worker(Some(ACK_WAIT)).await;
