@@ -40,6 +40,55 @@ async fn a_stale_expected_version_is_a_conflict_and_appends_nothing() {
 }
 
 #[tokio::test]
+async fn a_create_on_a_taken_id_is_refused_and_appends_nothing() {
+    let db = TestDb::new().await;
+    let handler = db.handler();
+    let (id, _) = create_server(&handler, "web-1").await;
+    // Creates skip reading the stream first; a taken id must still be told apart.
+    let again = request(
+        Kind::Server,
+        id,
+        Command::Create(fields(Kind::Server, json!({"hostname": "web-2"}))),
+    );
+    let error = handler.execute(&again).await.unwrap_err();
+    assert!(
+        matches!(
+            error,
+            CommandError::Rejected(domain::DomainError::AlreadyExists { .. })
+        ),
+        "{error:?}"
+    );
+    let other_kind = request(
+        Kind::Volume,
+        id,
+        Command::Create(fields(Kind::Volume, json!({"name": "data"}))),
+    );
+    let error = handler.execute(&other_kind).await.unwrap_err();
+    assert!(
+        matches!(
+            error,
+            CommandError::Rejected(domain::DomainError::NotFound { .. })
+        ),
+        "an id of another kind: {error:?}"
+    );
+    let mut expecting_new = again.clone();
+    expecting_new.expected_version = Some(0);
+    let error = handler.execute(&expecting_new).await.unwrap_err();
+    assert!(
+        matches!(
+            error,
+            CommandError::Conflict {
+                expected: 0,
+                actual: 1,
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    assert_eq!(db.store().load_stream(id, None).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
 async fn an_update_that_changes_nothing_appends_nothing() {
     let db = TestDb::new().await;
     let handler = db.handler();

@@ -99,7 +99,12 @@ impl CommandHandler {
         let mut attempts = 0;
         loop {
             attempts += 1;
-            match self.try_execute(request).await {
+            // A create is decided on an empty stream without reading it: a new id's stream
+            // is empty, and when it is not, the append conflicts and the next attempt reads it.
+            let assume_new = attempts == 1
+                && matches!(request.command, Command::Create(_))
+                && request.expected_version.is_none_or(|expected| expected == 0);
+            match self.try_execute(request, assume_new).await {
                 Err(CommandError::Conflict { .. })
                     if request.expected_version.is_none() && attempts < RETRIES_ON_CONFLICT =>
                 {
@@ -110,8 +115,20 @@ impl CommandHandler {
         }
     }
 
-    async fn try_execute(&self, request: &CommandRequest) -> Result<CommandOutcome, CommandError> {
-        let loaded = self.load(request.kind, request.id, None).await?;
+    async fn try_execute(
+        &self,
+        request: &CommandRequest,
+        assume_new: bool,
+    ) -> Result<CommandOutcome, CommandError> {
+        let loaded = if assume_new {
+            LoadedItem {
+                item: Item::new(request.kind, request.id),
+                created: None,
+                updated: None,
+            }
+        } else {
+            self.load(request.kind, request.id, None).await?
+        };
         let version = loaded.item.version;
         if let Some(expected) = request.expected_version {
             if expected != version {
