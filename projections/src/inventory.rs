@@ -44,10 +44,10 @@ fn holder_literals(acl: &Acl) -> [String; 3] {
 }
 
 /// Three text arrays, one per access column, for the rows of `items`.
-fn holder_columns<'a>(items: impl Iterator<Item = &'a Acl>) -> [Vec<String>; 3] {
-    let mut columns: [Vec<String>; 3] = Default::default();
-    for acl in items {
-        for (column, holders) in columns.iter_mut().zip(holder_literals(acl)) {
+fn holder_columns<'a>(items: impl Iterator<Item = &'a Folded>) -> [Vec<&'a str>; 3] {
+    let mut columns: [Vec<&str>; 3] = Default::default();
+    for folded in items {
+        for (column, holders) in columns.iter_mut().zip(&folded.holders) {
             column.push(holders);
         }
     }
@@ -157,6 +157,9 @@ struct Folded {
     updated_by: String,
     /// Whether this batch applied any event to it (a re-delivered batch may not).
     changed: bool,
+    /// Its access columns' values, once folded (written to its kind's table and to the
+    /// access table).
+    holders: [String; 3],
 }
 
 impl Projection for Inventory {
@@ -209,6 +212,7 @@ impl Projection for Inventory {
                         updated_at: DateTime::<Utc>::MIN_UTC,
                         updated_by: String::new(),
                         changed: false,
+                        holders: Default::default(),
                     },
                 );
             }
@@ -221,6 +225,7 @@ impl Projection for Inventory {
                 updated_at: event.recorded_at,
                 updated_by: String::new(),
                 changed: false,
+                holders: Default::default(),
             });
             // Replaying a batch twice must not apply an event twice.
             if event.version <= entry.item.version {
@@ -236,6 +241,9 @@ impl Projection for Inventory {
             entry.changed = true;
         }
         folded.retain(|_, folded| folded.changed);
+        for folded in folded.values_mut() {
+            folded.holders = holder_literals(&folded.item.acl);
+        }
         for (kind, ids) in &by_kind {
             if !ids.iter().any(|id| folded.contains_key(id)) {
                 continue;
@@ -271,10 +279,10 @@ async fn upsert_items<'a>(
     let (mut ids, mut versions, mut actives, mut docs) = (vec![], vec![], vec![], vec![]);
     let (mut created_at, mut created_by) = (vec![], vec![]);
     let (mut updated_at, mut updated_by) = (vec![], vec![]);
-    let mut acls = vec![];
+    let mut rows = vec![];
     for folded in items {
+        rows.push(folded);
         let item = &folded.item;
-        acls.push(&item.acl);
         // An item whose first event is not in the batch already has its row: only the
         // updated columns matter then, and the created ones are ignored on conflict.
         let (at, by) = folded
@@ -290,7 +298,7 @@ async fn upsert_items<'a>(
         updated_at.push(folded.updated_at);
         updated_by.push(folded.updated_by.clone());
     }
-    let [readers, writers, admins] = holder_columns(acls.into_iter());
+    let [readers, writers, admins] = holder_columns(rows.into_iter());
     sqlx::query(&format!(
         "INSERT INTO {table} (id, version, active, doc, created_at, created_by, updated_at, updated_by,
                               readers, writers, admins)
@@ -325,14 +333,14 @@ async fn upsert_access<'a>(
     table: &str,
     items: impl Iterator<Item = &'a Folded>,
 ) -> Result<(), ProjectionError> {
-    let (mut ids, mut kinds, mut versions, mut acls) = (vec![], vec![], vec![], vec![]);
-    for Folded { item, .. } in items {
-        ids.push(item.id);
-        kinds.push(item.kind.stream_type());
-        versions.push(item.version);
-        acls.push(&item.acl);
+    let (mut ids, mut kinds, mut versions, mut rows) = (vec![], vec![], vec![], vec![]);
+    for folded in items {
+        ids.push(folded.item.id);
+        kinds.push(folded.item.kind.stream_type());
+        versions.push(folded.item.version);
+        rows.push(folded);
     }
-    let [readers, writers, admins] = holder_columns(acls.into_iter());
+    let [readers, writers, admins] = holder_columns(rows.into_iter());
     sqlx::query(&format!(
         "INSERT INTO {table} (id, kind, version, readers, writers, admins)
          SELECT id, kind, version, readers::uuid[], writers::uuid[], admins::uuid[]

@@ -29,6 +29,21 @@ impl Item {
         })
     }
 
+    /// An item AWS names uniquely only within a region (a DynamoDB table, an SES
+    /// identity, a REST API, a classic load balancer): known by `<region>/<name>`.
+    pub(super) fn regional(
+        kind: Kind,
+        region: &str,
+        name: Option<&str>,
+        what: &str,
+    ) -> Result<Item, CrawlError> {
+        let id = name
+            .map(str::trim)
+            .filter(|name| !name.is_empty())
+            .map(|name| format!("{region}/{name}"));
+        Item::new(kind, id.as_deref(), what)
+    }
+
     pub(super) fn id(&self) -> &str {
         &self.provider_id
     }

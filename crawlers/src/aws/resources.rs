@@ -1,6 +1,6 @@
-//! `loadbalance-list` (ELBv2 and classic), `dbs-list`, `storage-object-list`, `brokers-list` and
-//! `dynamodb-list`: managed services as applications of their family (Loadbalance,
-//! Database, ObjectStorage, Broker).
+//! `loadbalance-list` (ELBv2 and classic), `dbs-list`, `storage-object-list`,
+//! `brokers-list` and `dynamodb-list`: managed services as applications of their family
+//! (Loadbalance, Database, ObjectStorage, Broker).
 
 use aws_sdk_elasticloadbalancing::types::LoadBalancerDescription;
 use aws_sdk_elasticloadbalancingv2::types::LoadBalancer;
@@ -165,12 +165,8 @@ fn classic_load_balancer(
     balancer: &LoadBalancerDescription,
     region: &str,
 ) -> Result<Observation, CrawlError> {
-    let name = balancer
-        .load_balancer_name()
-        .map(str::trim)
-        .filter(|n| !n.is_empty());
-    let id = name.map(|name| format!("{region}/{name}"));
-    let item = Item::new(Kind::Application, id.as_deref(), DESCRIBE_CLASSIC_LOAD_BALANCERS)?;
+    let name = balancer.load_balancer_name();
+    let item = Item::regional(Kind::Application, region, name, DESCRIBE_CLASSIC_LOAD_BALANCERS)?;
     let listeners: Vec<String> = balancer
         .listener_descriptions()
         .iter()
@@ -286,11 +282,9 @@ fn queue(url: &str, region: &str) -> Result<Observation, CrawlError> {
 /// A table, known by `<region>/<name>`: ListTables gives only its name, which is unique
 /// in a region of the account, not across regions.
 fn table(name: &str, region: &str) -> Result<Observation, CrawlError> {
-    let name = Some(name.trim()).filter(|name| !name.is_empty());
-    let id = name.map(|name| format!("{region}/{name}"));
-    let item = Item::new(Kind::Application, id.as_deref(), LIST_TABLES)?;
+    let item = Item::regional(Kind::Application, region, Some(name), LIST_TABLES)?;
     Ok(item
-        .text("name", name)
+        .text("name", Some(name))
         .set("family", "Database")
         .set("specs", object([("engine", json!("dynamodb"))]))
         .set("datacenters", placement(region, None, None))

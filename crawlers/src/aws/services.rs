@@ -266,16 +266,10 @@ fn cache_cluster(cluster: &CacheCluster, region: &str) -> Result<Observation, Cr
 /// An SES identity, known by `<region>/<identity>`: an identity is verified region by
 /// region, so the same address in two regions is two senders.
 fn mail_identity(identity: &str, region: &str) -> Result<Observation, CrawlError> {
-    let identity = Some(identity.trim()).filter(|identity| !identity.is_empty());
-    let id = identity.map(|identity| format!("{region}/{identity}"));
-    let item = Item::new(Kind::Application, id.as_deref(), LIST_IDENTITIES)?;
-    let kind = if identity.is_some_and(|identity| identity.contains('@')) {
-        "email"
-    } else {
-        "domain"
-    };
+    let item = Item::regional(Kind::Application, region, Some(identity), LIST_IDENTITIES)?;
+    let kind = if identity.contains('@') { "email" } else { "domain" };
     Ok(item
-        .text("name", identity)
+        .text("name", Some(identity))
         .set("family", "SMTP")
         .set(
             "specs",
@@ -352,12 +346,7 @@ fn serverless_layer(layer: &LayersListItem, region: &str) -> Result<Observation,
 /// A REST API, known by `<region>/<id>`, reached at its default `execute-api` address
 /// unless that address is turned off.
 fn rest_api(api: &RestApi, region: &str) -> Result<Observation, CrawlError> {
-    let id = api
-        .id()
-        .map(str::trim)
-        .filter(|id| !id.is_empty())
-        .map(|id| format!("{region}/{id}"));
-    let item = Item::new(Kind::Application, id.as_deref(), GET_REST_APIS)?;
+    let item = Item::regional(Kind::Application, region, api.id(), GET_REST_APIS)?;
     let api_id = api.id().unwrap_or_default().trim();
     let endpoint = (!api.disable_execute_api_endpoint())
         .then(|| format!("https://{api_id}.execute-api.{region}.amazonaws.com"));

@@ -75,6 +75,34 @@ const AWS_KEYS: Keys = Keys {
     session_token: Some("session_token"),
 };
 
+/// A method per service that gives the service's client on the session's configuration.
+macro_rules! clients {
+    ($($method:ident: $sdk:ident),* $(,)?) => {
+        impl Session {
+            $(
+                pub(super) fn $method(&self) -> $sdk::Client {
+                    $sdk::Client::new(&self.config)
+                }
+            )*
+        }
+    };
+}
+
+clients! {
+    ec2: aws_sdk_ec2,
+    elb: aws_sdk_elasticloadbalancing,
+    elbv2: aws_sdk_elasticloadbalancingv2,
+    rds: aws_sdk_rds,
+    sqs: aws_sdk_sqs,
+    dynamodb: aws_sdk_dynamodb,
+    cloudfront: aws_sdk_cloudfront,
+    autoscaling: aws_sdk_autoscaling,
+    elasticache: aws_sdk_elasticache,
+    ses: aws_sdk_ses,
+    lambda: aws_sdk_lambda,
+    apigateway: aws_sdk_apigateway,
+}
+
 impl Session {
     /// Reads the connection's credentials and options. Errors say which one is wrong.
     pub(crate) fn open(request: &CrawlRequest<'_>) -> Result<Session, CrawlError> {
@@ -151,54 +179,6 @@ impl Session {
 
     pub(crate) fn region(&self) -> &str {
         &self.region
-    }
-
-    pub(super) fn ec2(&self) -> aws_sdk_ec2::Client {
-        aws_sdk_ec2::Client::new(&self.config)
-    }
-
-    pub(super) fn elb(&self) -> aws_sdk_elasticloadbalancing::Client {
-        aws_sdk_elasticloadbalancing::Client::new(&self.config)
-    }
-
-    pub(super) fn elbv2(&self) -> aws_sdk_elasticloadbalancingv2::Client {
-        aws_sdk_elasticloadbalancingv2::Client::new(&self.config)
-    }
-
-    pub(super) fn rds(&self) -> aws_sdk_rds::Client {
-        aws_sdk_rds::Client::new(&self.config)
-    }
-
-    pub(super) fn sqs(&self) -> aws_sdk_sqs::Client {
-        aws_sdk_sqs::Client::new(&self.config)
-    }
-
-    pub(super) fn dynamodb(&self) -> aws_sdk_dynamodb::Client {
-        aws_sdk_dynamodb::Client::new(&self.config)
-    }
-
-    pub(super) fn cloudfront(&self) -> aws_sdk_cloudfront::Client {
-        aws_sdk_cloudfront::Client::new(&self.config)
-    }
-
-    pub(super) fn autoscaling(&self) -> aws_sdk_autoscaling::Client {
-        aws_sdk_autoscaling::Client::new(&self.config)
-    }
-
-    pub(super) fn elasticache(&self) -> aws_sdk_elasticache::Client {
-        aws_sdk_elasticache::Client::new(&self.config)
-    }
-
-    pub(super) fn ses(&self) -> aws_sdk_ses::Client {
-        aws_sdk_ses::Client::new(&self.config)
-    }
-
-    pub(super) fn lambda(&self) -> aws_sdk_lambda::Client {
-        aws_sdk_lambda::Client::new(&self.config)
-    }
-
-    pub(super) fn apigateway(&self) -> aws_sdk_apigateway::Client {
-        aws_sdk_apigateway::Client::new(&self.config)
     }
 
     /// S3 addresses buckets by path on a custom endpoint: such endpoints seldom resolve

@@ -1,6 +1,6 @@
 //! Azure resources as observations: virtual machines (with the addresses of their network
-//! interfaces and public IPs, and the cores and memory of their size), managed disks, snapshots, images, virtual networks with
-//! their subnets, and route tables.
+//! interfaces and public IPs, and the cores and memory of their size), managed disks,
+//! snapshots, images, virtual networks with their subnets, and route tables.
 //!
 //! Provider ids are resource ids in lower case: Azure treats them case-insensitively and
 //! returns the same resource's id in different cases from different APIs

@@ -1,7 +1,7 @@
 //! OpenStack: Keystone v3 password sign-in, then Nova (servers, flavors, images), Cinder
-//! (volumes, snapshots), Neutron (security groups; networks, subnets and routers) and
-//! Octavia (load balancers) at the endpoints the token's catalog gives for the crawl's
-//! region.
+//! (volumes, snapshots), Neutron (security groups; networks, subnets, ports and routers)
+//! and Octavia (load balancers) at the endpoints the token's catalog gives for the
+//! crawl's region.
 //!
 //! Settings (options; the non-secret ones may also be credentials): `auth_url` (Keystone,
 //! with or without `/v3`), `username`, `project` (name) or `project_id`, `domain` (name,
