@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use commands::{Vault, VaultError};
 use crawlers::{Crawler, Job, Summary};
-use domain::{Command, Kind};
+use domain::{Command, Item, Kind};
 use serde_json::{json, Value};
 use support::{catch_up, fields, request, TestDb};
 use uuid::Uuid;
@@ -156,14 +156,41 @@ async fn crawls_discover_stay_silent_update_and_orphan() {
 async fn credentials_are_encrypted_bound_to_their_connection_and_never_in_events() {
     let db = TestDb::new().await;
     let vault = Vault::with_key(db.pool.clone(), KEY).unwrap();
-    let connection = Uuid::now_v7();
+    let at = |id: Uuid, endpoint: &str| {
+        let mut connection = Item::new(Kind::Connection, id);
+        connection.fields.insert("provider".into(), json!("aws"));
+        connection
+            .fields
+            .insert("options".into(), json!({"endpoint": endpoint, "page_size": 5}));
+        connection
+    };
+    let connection = at(Uuid::now_v7(), "https://aws.example.com");
     let secret = "wJalrXUtnFEMI-K7MDENG-bPxRfiCYEXAMPLEKEY";
     let credentials = BTreeMap::from([
         ("access_key_id".to_string(), "AKIDEXAMPLE".to_string()),
         ("secret_access_key".to_string(), secret.to_string()),
     ]);
-    vault.store(connection, &credentials).await.unwrap();
-    assert_eq!(vault.load(connection).await.unwrap(), credentials);
+    vault.store(&connection, &credentials).await.unwrap();
+    assert_eq!(vault.load(&connection).await.unwrap(), credentials);
+    let mut reordered = connection.clone();
+    reordered.fields.insert(
+        "options".into(),
+        json!({"page_size": 5, "endpoint": "https://aws.example.com"}),
+    );
+    assert_eq!(
+        vault.load(&reordered).await.unwrap(),
+        credentials,
+        "the same options in another order"
+    );
+    assert!(
+        matches!(
+            vault
+                .load(&at(connection.id, "https://attacker.example.net"))
+                .await,
+            Err(VaultError::Redirected(_))
+        ),
+        "credentials are not handed out for another endpoint"
+    );
 
     let stored: Vec<u8> = sqlx::query_scalar("SELECT ciphertext FROM connection_credentials")
         .fetch_one(&db.pool)
@@ -183,14 +210,17 @@ async fn credentials_are_encrypted_bound_to_their_connection_and_never_in_events
         .await
         .unwrap();
     assert!(
-        matches!(vault.load(moved).await, Err(VaultError::Undecryptable(_))),
+        matches!(
+            vault.load(&at(moved, "https://aws.example.com")).await,
+            Err(VaultError::Undecryptable(_))
+        ),
         "a ciphertext moved to another connection does not open"
     );
 
     let other_key = Vault::with_key(db.pool.clone(), "ZmVkY2JhOTg3NjU0MzIxMGZlZGNiYTk4NzY1NDMyMTA=").unwrap();
-    vault.store(connection, &credentials).await.unwrap();
+    vault.store(&connection, &credentials).await.unwrap();
     assert!(matches!(
-        other_key.load(connection).await,
+        other_key.load(&connection).await,
         Err(VaultError::Undecryptable(_))
     ));
     assert!(

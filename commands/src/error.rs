@@ -25,6 +25,8 @@ pub enum CommandError {
         expected: i64,
         actual: i64,
     },
+    #[error("the idempotency key `{key}` was already used for another request; use a new key for each distinct request")]
+    KeyReused { key: String },
     #[error(transparent)]
     Store(StoreError),
 }

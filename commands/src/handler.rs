@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use domain::{Access, Command, DomainError, Event, Item, ItemRef, Kind, Metadata};
 use uuid::Uuid;
 
-use crate::store::{AppendOutcome, EventStore, NewEvents, RecordedEvent, StreamPoint};
+use crate::store::{AppendOutcome, EventStore, IdempotencyKey, NewEvents, RecordedEvent, StreamPoint};
 use crate::{CommandError, StoreError};
 
 /// One command for one item, with what the caller knows about it.
@@ -89,11 +89,14 @@ impl CommandHandler {
     }
 
     pub async fn execute(&self, request: &CommandRequest) -> Result<CommandOutcome, CommandError> {
-        if let Some(key) = &request.idempotency_key {
-            if let Some(AppendOutcome::AlreadyApplied { stream_id, version }) =
-                self.store.idempotent_result(key).await?
-            {
-                return self.replayed(request, stream_id, version).await;
+        let idempotency = request.idempotency_key.as_ref().map(|key| IdempotencyKey {
+            actor: request.metadata.actor.clone(),
+            key: key.clone(),
+            request: request_digest(request),
+        });
+        if let Some(key) = &idempotency {
+            if let Some(outcome) = self.store.idempotent_result(key).await? {
+                return self.replayed(request, key, outcome).await;
             }
         }
         let mut attempts = 0;
@@ -104,7 +107,7 @@ impl CommandHandler {
             let assume_new = attempts == 1
                 && matches!(request.command, Command::Create(_))
                 && request.expected_version.is_none_or(|expected| expected == 0);
-            match self.try_execute(request, assume_new).await {
+            match self.try_execute(request, idempotency.as_ref(), assume_new).await {
                 Err(CommandError::Conflict { .. })
                     if request.expected_version.is_none() && attempts < RETRIES_ON_CONFLICT =>
                 {
@@ -118,6 +121,7 @@ impl CommandHandler {
     async fn try_execute(
         &self,
         request: &CommandRequest,
+        idempotency: Option<&IdempotencyKey>,
         assume_new: bool,
     ) -> Result<CommandOutcome, CommandError> {
         let loaded = if assume_new {
@@ -127,7 +131,19 @@ impl CommandHandler {
                 updated: None,
             }
         } else {
-            self.load(request.kind, request.id, None).await?
+            match self.load(request.kind, request.id, None).await {
+                // The id is another kind's: taken, which only its readers may learn.
+                Err(CommandError::Rejected(DomainError::NotFound { kind, id }))
+                    if matches!(request.command, Command::Create(_)) =>
+                {
+                    return Err(match request.access {
+                        Access::Unrestricted => DomainError::AlreadyExists { kind, id },
+                        Access::Viewer(_) => DomainError::unusable_id(),
+                    }
+                    .into())
+                }
+                loaded => loaded?,
+            }
         };
         let version = loaded.item.version;
         if let Some(expected) = request.expected_version {
@@ -151,17 +167,19 @@ impl CommandHandler {
                 expected_version: version,
                 events: &events,
                 metadata: &request.metadata,
-                idempotency_key: request.idempotency_key.as_deref(),
+                idempotency,
             })
             .await;
-        match appended {
-            Ok(AppendOutcome::Appended { recorded_at, .. }) => {
+        match (appended, idempotency) {
+            (Ok(AppendOutcome::Appended { recorded_at, .. }), _) => {
                 Ok(applied(loaded, &events, recorded_at, request))
             }
-            Ok(AppendOutcome::AlreadyApplied { stream_id, version }) => {
-                self.replayed(request, stream_id, version).await
-            }
-            Err(StoreError::Conflict { stream_id, expected }) => {
+            (Ok(outcome), Some(key)) => self.replayed(request, key, outcome).await,
+            (Ok(_), None) => Err(StoreError::Database(sqlx::Error::Protocol(
+                "an append without an idempotency key was reported as a replay".into(),
+            ))
+            .into()),
+            (Err(StoreError::Conflict { stream_id, expected }), _) => {
                 let actual = self.load(request.kind, request.id, None).await?.item.version;
                 Err(CommandError::Conflict {
                     stream_id,
@@ -169,7 +187,7 @@ impl CommandHandler {
                     actual,
                 })
             }
-            Err(error) => Err(error.into()),
+            (Err(error), _) => Err(error.into()),
         }
     }
 
@@ -229,7 +247,7 @@ impl CommandHandler {
                     expected_version: loaded.item.version,
                     events,
                     metadata: &request.metadata,
-                    idempotency_key: None,
+                    idempotency: None,
                 }),
                 _ => None,
             })
@@ -259,9 +277,12 @@ impl CommandHandler {
     async fn replayed(
         &self,
         request: &CommandRequest,
-        stream_id: Uuid,
-        version: i64,
+        key: &IdempotencyKey,
+        outcome: AppendOutcome,
     ) -> Result<CommandOutcome, CommandError> {
+        let AppendOutcome::AlreadyApplied { stream_id, version } = outcome else {
+            return Err(CommandError::KeyReused { key: key.key.clone() });
+        };
         let loaded = self
             .load(request.kind, stream_id, Some(StreamPoint::Version(version)))
             .await?;
@@ -324,4 +345,23 @@ fn applied(
         loaded,
         appended: events.len(),
     }
+}
+
+/// What an idempotency key remembers of its request: the item and what was asked of it. A
+/// create's id is left out, since a retry of a create that names no id gets a fresh one;
+/// the digest is SHA-256 of a canonical text, stable across processes.
+fn request_digest(request: &CommandRequest) -> String {
+    use sha2::{Digest, Sha256};
+    let id = match request.command {
+        Command::Create(_) => None,
+        _ => Some(request.id),
+    };
+    let asked = format!(
+        "{}|{:?}|{:?}|{:?}",
+        request.kind, id, request.expected_version, request.command
+    );
+    Sha256::digest(asked.as_bytes())
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
 }

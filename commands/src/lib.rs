@@ -16,7 +16,9 @@ pub use error::{CommandError, StoreError};
 pub use handler::{CommandHandler, CommandOutcome, CommandRequest, LoadedItem, Stamp};
 pub use lease::Lease;
 pub use relay::{event_subject, Relay, RelayError, EVENTS_STREAM};
-pub use store::{AppendOutcome, Cursor, EventFilter, EventStore, NewEvents, RecordedEvent, StreamPoint};
+pub use store::{
+    AppendOutcome, Cursor, EventFilter, EventStore, IdempotencyKey, NewEvents, RecordedEvent, StreamPoint,
+};
 pub use vault::{Vault, VaultError, KEY_VARIABLE as CREDENTIALS_KEY_VARIABLE};
 pub use wakeup::Wakeup;
 

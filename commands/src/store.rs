@@ -125,7 +125,19 @@ pub struct NewEvents<'a> {
     pub expected_version: i64,
     pub events: &'a [Event],
     pub metadata: &'a Metadata,
-    pub idempotency_key: Option<&'a str>,
+    pub idempotency: Option<&'a IdempotencyKey>,
+}
+
+/// A key under which a command appends at most once: a retry with the same key gets the
+/// first run's result. Keys are scoped to the actor who sent them, and remember which
+/// request they were used for, so that nobody else's key, nor the same key on another
+/// request, can turn a command into a silent replay.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyKey {
+    pub actor: String,
+    pub key: String,
+    /// A digest of the request the key was sent with.
+    pub request: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -137,6 +149,8 @@ pub enum AppendOutcome {
     },
     /// The idempotency key was used before, when the stream reached `version`.
     AlreadyApplied { stream_id: Uuid, version: i64 },
+    /// The idempotency key was used before by the same actor for another request.
+    KeyReused,
 }
 
 /// How far to replay a stream for time travel.
@@ -214,7 +228,7 @@ impl EventStore {
             },
             _ => StoreError::Database(error),
         };
-        let Some(key) = new.idempotency_key else {
+        let Some(key) = new.idempotency else {
             let recorded_at = insert.fetch_one(&self.pool).await.map_err(conflict)?.get(0);
             self.appended.notify_one();
             return Ok(AppendOutcome::Appended { version, recorded_at });
@@ -222,20 +236,26 @@ impl EventStore {
         let mut tx = self.pool.begin().await?;
         // Taken first: a concurrent command with the same key waits here for ours to commit.
         let claimed = sqlx::query(
-            "INSERT INTO idempotency_keys (key, stream_type, stream_id, version) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (key) DO NOTHING",
+            "INSERT INTO idempotency_keys (actor, key, request, stream_type, stream_id, version)
+             VALUES ($5, $1, $6, $2, $3, $4)
+             ON CONFLICT (actor, key) DO NOTHING",
         )
-        .bind(key)
+        .bind(&key.key)
         .bind(new.kind.stream_type())
         .bind(new.stream_id)
         .bind(version)
+        .bind(&key.actor)
+        .bind(&key.request)
         .execute(&mut *tx)
         .await?
         .rows_affected();
         if claimed == 0 {
             drop(tx);
             return self.idempotent_result(key).await?.ok_or_else(|| {
-                StoreError::Database(sqlx::Error::Protocol(format!("idempotency key `{key}` vanished")))
+                StoreError::Database(sqlx::Error::Protocol(format!(
+                    "idempotency key `{}` vanished",
+                    key.key
+                )))
             });
         }
         let recorded_at = insert.fetch_one(&mut *tx).await.map_err(conflict)?.get(0);
@@ -252,7 +272,7 @@ impl EventStore {
         let (mut ids, mut stream_types, mut stream_ids, mut versions) = (vec![], vec![], vec![], vec![]);
         let (mut types, mut schema_versions, mut data, mut metadata) = (vec![], vec![], vec![], vec![]);
         for new in batch {
-            debug_assert!(new.idempotency_key.is_none(), "batches take no idempotency keys");
+            debug_assert!(new.idempotency.is_none(), "batches take no idempotency keys");
             let stream_metadata = serde_json::to_value(new.metadata).expect("metadata serializes");
             for (n, event) in (1..).zip(new.events) {
                 ids.push(Uuid::now_v7());
@@ -312,15 +332,25 @@ impl EventStore {
         Ok(streams)
     }
 
-    /// The result recorded for an idempotency key, if it was used before.
-    pub async fn idempotent_result(&self, key: &str) -> Result<Option<AppendOutcome>, StoreError> {
-        let row = sqlx::query("SELECT stream_id, version FROM idempotency_keys WHERE key = $1")
-            .bind(key)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(row.map(|row| AppendOutcome::AlreadyApplied {
-            stream_id: row.get("stream_id"),
-            version: row.get("version"),
+    /// The result recorded for an idempotency key of its actor, if they used it before:
+    /// [`AppendOutcome::KeyReused`] when it was for another request.
+    pub async fn idempotent_result(&self, key: &IdempotencyKey) -> Result<Option<AppendOutcome>, StoreError> {
+        let row = sqlx::query(
+            "SELECT stream_id, version, request FROM idempotency_keys WHERE actor = $1 AND key = $2",
+        )
+        .bind(&key.actor)
+        .bind(&key.key)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|row| {
+            if row.get::<String, _>("request") == key.request {
+                AppendOutcome::AlreadyApplied {
+                    stream_id: row.get("stream_id"),
+                    version: row.get("version"),
+                }
+            } else {
+                AppendOutcome::KeyReused
+            }
         }))
     }
 

@@ -7,6 +7,9 @@ use std::collections::BTreeMap;
 use aes_gcm::aead::{Aead, AeadCore, KeyInit, OsRng, Payload};
 use aes_gcm::{Aes256Gcm, Key, Nonce};
 use base64::Engine;
+use domain::Item;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -22,6 +25,8 @@ pub enum VaultError {
     Missing(Uuid),
     #[error("the credentials of connection {0} cannot be decrypted with this {KEY_VARIABLE}; was the key changed?")]
     Undecryptable(Uuid),
+    #[error("the provider or options of connection {0} changed since its credentials were stored, and credentials go only where they were stored for; an admin must set them again with setConnectionCredentials")]
+    Redirected(Uuid),
     #[error("Postgres failed while reading or writing credentials ({0}); start it with `ops/up`")]
     Database(#[from] sqlx::Error),
 }
@@ -91,13 +96,15 @@ impl Vault {
         self.cipher.as_ref().ok_or(VaultError::NoKey)
     }
 
-    /// Stores (replaces) a connection's credentials; returns the new reference that the
+    /// Stores (replaces) the credentials of `connection` (its state now), bound to where
+    /// its provider and options send them; returns the new reference that the
     /// connection's events may carry.
     pub async fn store(
         &self,
-        connection: Uuid,
+        connection: &Item,
         credentials: &BTreeMap<String, String>,
     ) -> Result<Uuid, VaultError> {
+        let (destination, connection) = (destination(connection), connection.id);
         let nonce = Aes256Gcm::generate_nonce(&mut OsRng);
         let plaintext = serde_json::to_vec(credentials).expect("string maps serialize");
         let ciphertext = self
@@ -112,27 +119,35 @@ impl Vault {
             .expect("AES-GCM encryption of a small message cannot fail");
         let reference = Uuid::now_v7();
         sqlx::query(
-            "INSERT INTO connection_credentials (connection_id, reference, nonce, ciphertext) VALUES ($1, $2, $3, $4)
+            "INSERT INTO connection_credentials (connection_id, reference, nonce, ciphertext, destination)
+             VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT (connection_id) DO UPDATE SET reference = EXCLUDED.reference, nonce = EXCLUDED.nonce,
-                 ciphertext = EXCLUDED.ciphertext, stored_at = now()",
+                 ciphertext = EXCLUDED.ciphertext, destination = EXCLUDED.destination, stored_at = now()",
         )
         .bind(connection)
         .bind(reference)
         .bind(nonce.as_slice())
         .bind(&ciphertext)
+        .bind(&destination)
         .execute(&self.pool)
         .await?;
         Ok(reference)
     }
 
-    /// A connection's credentials, decrypted.
-    pub async fn load(&self, connection: Uuid) -> Result<BTreeMap<String, String>, VaultError> {
-        let row: Option<(Vec<u8>, Vec<u8>)> =
-            sqlx::query_as("SELECT nonce, ciphertext FROM connection_credentials WHERE connection_id = $1")
-                .bind(connection)
-                .fetch_optional(&self.pool)
-                .await?;
-        let (nonce, ciphertext) = row.ok_or(VaultError::Missing(connection))?;
+    /// The credentials of `connection` (its state now), decrypted, when it still points
+    /// where they were stored for.
+    pub async fn load(&self, connection: &Item) -> Result<BTreeMap<String, String>, VaultError> {
+        let (destination, connection) = (destination(connection), connection.id);
+        let row: Option<(Vec<u8>, Vec<u8>, Option<String>)> = sqlx::query_as(
+            "SELECT nonce, ciphertext, destination FROM connection_credentials WHERE connection_id = $1",
+        )
+        .bind(connection)
+        .fetch_optional(&self.pool)
+        .await?;
+        let (nonce, ciphertext, stored_for) = row.ok_or(VaultError::Missing(connection))?;
+        if stored_for.as_deref() != Some(destination.as_str()) {
+            return Err(VaultError::Redirected(connection));
+        }
         let plaintext = self
             .cipher()?
             .decrypt(
@@ -144,5 +159,31 @@ impl Vault {
             )
             .map_err(|_| VaultError::Undecryptable(connection))?;
         serde_json::from_slice(&plaintext).map_err(|_| VaultError::Undecryptable(connection))
+    }
+}
+
+/// Where a connection sends its credentials: a digest of its provider and options, the
+/// settings that name endpoints, hosts and URLs. Any change to them unbinds the stored
+/// credentials, so that whoever may edit a connection cannot redirect them.
+fn destination(connection: &Item) -> String {
+    let setting = |name: &str| canonical(connection.fields.get(name).unwrap_or(&Value::Null));
+    let digest = Sha256::digest(format!("{}\n{}", setting("provider"), setting("options")));
+    digest.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+/// JSON text with object keys sorted at every depth, whatever order they were stored in.
+fn canonical(value: &Value) -> String {
+    match value {
+        Value::Object(map) => {
+            let mut entries: Vec<_> = map.iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(b.0));
+            let members: Vec<String> = entries
+                .into_iter()
+                .map(|(key, value)| format!("{}:{}", Value::String(key.clone()), canonical(value)))
+                .collect();
+            format!("{{{}}}", members.join(","))
+        }
+        Value::Array(items) => format!("[{}]", items.iter().map(canonical).collect::<Vec<_>>().join(",")),
+        scalar => scalar.to_string(),
     }
 }

@@ -169,7 +169,7 @@ impl Crawler {
                 .filter(|regions: &Vec<String>| !regions.is_empty())
                 .unwrap_or_else(|| vec!["default".to_string()]),
         };
-        let credentials = match self.vault.load(job.connection).await {
+        let credentials = match self.vault.load(&loaded.item).await {
             Ok(values) => Credentials::new(values),
             Err(VaultError::Missing(_)) => Credentials::default(),
             Err(error) => return Err(error.into()),

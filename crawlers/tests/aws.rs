@@ -1402,7 +1402,7 @@ mod end_to_end {
             "options": {"endpoint": moto.endpoint, "page_size": 5},
         });
         let fields = Fields::parse(Kind::Connection, settings.as_object().unwrap()).unwrap();
-        handler
+        let created = handler
             .execute(&CommandRequest {
                 kind: Kind::Connection,
                 id: connection,
@@ -1418,7 +1418,7 @@ mod end_to_end {
             ("access_key_id".to_string(), ACCESS_KEY_ID.to_string()),
             ("secret_access_key".to_string(), SECRET_ACCESS_KEY.to_string()),
         ]);
-        vault.store(connection, &secrets).await.unwrap();
+        vault.store(created.item(), &secrets).await.unwrap();
         (Crawler::new(handler, vault), connection)
     }
 

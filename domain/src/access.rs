@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::{Command, DomainError, Item, Lifecycle};
+use crate::{Command, DomainError, Event, Guard, Item, Lifecycle};
 
 /// A level of access. Each includes the ones below it: admin may write, write may read.
 /// The numbers are those of the original Maestro (1, 3, 7).
@@ -153,10 +153,61 @@ impl Item {
                 needed: "a crawler's rights".to_string(),
             });
         };
-        if matches!(command, Command::Create(_)) && self.lifecycle == Lifecycle::New {
-            return Ok(());
+        if matches!(command, Command::Create(_)) {
+            return self.authorize_create(access);
         }
         self.require(access, needed)
+    }
+
+    /// A person may create under an id of their choosing, but not under a crawler's
+    /// (version 5, derived from a connection and a provider id: taking one would capture
+    /// what the crawl later finds), nor reveal that an id they cannot read is taken.
+    fn authorize_create(&self, access: &Access) -> Result<(), DomainError> {
+        let Access::Viewer(viewer) = access else {
+            return Ok(());
+        };
+        if self.id.get_version_num() == 5 {
+            return Err(DomainError::unusable_id());
+        }
+        match self.lifecycle {
+            Lifecycle::New => Ok(()),
+            _ if viewer.level_in(&self.acl).is_none() => Err(DomainError::unusable_id()),
+            _ => Ok(()),
+        }
+    }
+
+    /// Refuses what the decided `events` do beyond what their command allowed: a revert
+    /// that deletes or restores needs admin as delete and restore do, a field guarded for
+    /// admins needs admin to change (its creator is admin already), and Maestro's own
+    /// fields are never set by a person.
+    pub(crate) fn authorize_effects(&self, events: &[Event], access: &Access) -> Result<(), DomainError> {
+        if *access == Access::Unrestricted {
+            return Ok(());
+        }
+        for event in events {
+            let (fields, creating) = match event {
+                Event::Deleted | Event::Restored => {
+                    self.require(access, Level::Admin)?;
+                    continue;
+                }
+                Event::Created { fields, .. } => (fields, true),
+                Event::Updated { changes } => (changes, false),
+                _ => continue,
+            };
+            for name in fields.keys() {
+                match self.kind.field(name).map(|spec| spec.guard) {
+                    Some(Guard::Maestro) => {
+                        return Err(DomainError::invalid(
+                            name,
+                            "is kept by Maestro itself and cannot be set",
+                        ))
+                    }
+                    Some(Guard::Admins) if !creating => self.require(access, Level::Admin)?,
+                    Some(Guard::Admins | Guard::Writers) | None => {}
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Refuses a person below `needed` on this item: not found when they cannot even read

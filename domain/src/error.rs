@@ -35,9 +35,25 @@ pub enum DomainError {
     SelfLink,
     #[error("you may not do this to {kind} {id}: it needs {needed} access, ask one of its admins")]
     Forbidden { kind: Kind, id: Uuid, needed: String },
+    /// A crawl saw a provider id whose item it did not discover: a person chose that id,
+    /// or another connection found it. The crawl leaves the item alone.
+    #[error(
+        "{kind} {id} was not discovered by connection {connection}; a crawl changes only what it discovered"
+    )]
+    NotDiscovered { kind: Kind, id: Uuid, connection: Uuid },
 }
 
 impl DomainError {
+    /// A create naming an id that a person may not take: one of the ids crawlers derive
+    /// (UUID version 5), or one already taken by an item they cannot read. Both get the
+    /// same answer, so that it tells nothing about which ids exist.
+    pub fn unusable_id() -> Self {
+        DomainError::invalid(
+            "id",
+            "cannot be used for a new item; leave `id` out and Maestro picks one",
+        )
+    }
+
     pub(crate) fn invalid(field: &str, problem: impl Into<String>) -> Self {
         DomainError::InvalidField {
             field: field.to_string(),

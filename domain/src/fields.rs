@@ -36,14 +36,35 @@ pub enum FieldType {
     Grants,
 }
 
+/// Who may set a field, beyond the write access every change needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Guard {
+    /// Anyone who may write the item.
+    Writers,
+    /// Only the item's admins: the field decides where secrets go or who gets access.
+    Admins,
+    /// Only Maestro itself (crawlers, the credentials vault): people never set it, and a
+    /// revert leaves it as it is.
+    Maestro,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FieldSpec {
     pub name: &'static str,
     pub field_type: FieldType,
+    pub guard: Guard,
 }
 
 const fn field(name: &'static str, field_type: FieldType) -> FieldSpec {
-    FieldSpec { name, field_type }
+    guarded(name, field_type, Guard::Writers)
+}
+
+const fn guarded(name: &'static str, field_type: FieldType, guard: Guard) -> FieldSpec {
+    FieldSpec {
+        name,
+        field_type,
+        guard,
+    }
 }
 
 use FieldType::*;
@@ -129,16 +150,20 @@ const FLAVOR: &[FieldSpec] = &[
 
 /// A connection's settings. Its credentials are not a field: they live encrypted in
 /// their own table, and `credentials_ref` only says which version is current.
+///
+/// The provider and its options decide where the stored credentials are sent, and the ACL
+/// template who gets what the connection discovers: changing them needs admin, as reading
+/// the credentials would. Task states and the credentials reference are Maestro's own.
 const CONNECTION: &[FieldSpec] = &[
-    field("provider", Source),
+    guarded("provider", Source, Guard::Admins),
     field("regions", TextList),
     // Provider settings that are not secret: endpoint, project, tenant, subscription, …
-    field("options", Object),
+    guarded("options", Object, Guard::Admins),
     // Per task: last state, message, time, counts, needed permissions, schedule window.
-    field("tasks", Object),
-    field("credentials_ref", Text),
+    guarded("tasks", Object, Guard::Maestro),
+    guarded("credentials_ref", Text, Guard::Maestro),
     // The access list given to what the connection discovers.
-    field("acl_template", Grants),
+    guarded("acl_template", Grants, Guard::Admins),
 ];
 
 const NETWORK: &[FieldSpec] = &[

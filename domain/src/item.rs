@@ -9,7 +9,7 @@ use uuid::Uuid;
 use chrono::{DateTime, Utc};
 
 use crate::access::{self, Acl, Level};
-use crate::{Access, DomainError, Event, Family, Fields, Kind, Protocol, Relation, TagKey};
+use crate::{Access, DomainError, Event, Family, Fields, Guard, Kind, Protocol, Relation, TagKey};
 
 /// A reference to another item.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -143,6 +143,7 @@ impl Item {
     pub fn handle_as(&self, command: &Command, access: &Access) -> Result<Vec<Event>, DomainError> {
         self.authorize(command, access)?;
         let mut events = self.handle(command)?;
+        self.authorize_effects(&events, access)?;
         if let (Some(Event::Created { grants, .. }), Access::Viewer(viewer)) = (events.first_mut(), access) {
             grants.insert(viewer.owner(), Level::Admin);
         }
@@ -251,6 +252,17 @@ impl Item {
         provenance: &Provenance,
         grants: &Acl,
     ) -> Result<Vec<Event>, DomainError> {
+        let discovered_here = self
+            .provenance
+            .as_ref()
+            .is_some_and(|found| found.connection == provenance.connection);
+        if self.lifecycle != Lifecycle::New && !discovered_here {
+            return Err(DomainError::NotDiscovered {
+                kind: self.kind,
+                id: self.id,
+                connection: provenance.connection,
+            });
+        }
         match self.lifecycle {
             Lifecycle::New => Ok(vec![Event::Discovered {
                 provenance: provenance.clone(),
@@ -377,9 +389,17 @@ impl Item {
         if self.lifecycle == Lifecycle::Deleted && to.is_active() {
             events.push(Event::Restored);
         }
+        // Maestro's own fields (a connection's task states, its credentials) describe the
+        // present, not a version a person can go back to.
+        let maestros = |name: &&String| {
+            self.kind
+                .field(name)
+                .is_some_and(|spec| spec.guard == Guard::Maestro)
+        };
         let names: std::collections::BTreeSet<&String> = self.fields.keys().chain(to.fields.keys()).collect();
         let changes: BTreeMap<String, Value> = names
             .into_iter()
+            .filter(|name| !maestros(name))
             .filter(|name| self.fields.get(*name) != to.fields.get(*name))
             .map(|name| (name.clone(), to.fields.get(name).cloned().unwrap_or(Value::Null)))
             .collect();

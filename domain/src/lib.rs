@@ -18,7 +18,7 @@ mod values;
 pub use access::{holders, Access, Acl, Level, Membership, Viewer};
 pub use error::{DomainError, EventDecodeError};
 pub use event::{Event, EVENT_TYPES};
-pub use fields::{grants, FieldSpec, FieldType, Fields};
+pub use fields::{grants, FieldSpec, FieldType, Fields, Guard};
 pub use item::{Command, Item, ItemRef, Lifecycle, Link, Provenance};
 pub use kind::Kind;
 pub use metadata::{ActorKind, Metadata};

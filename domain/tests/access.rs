@@ -276,3 +276,200 @@ fn an_acl_template_is_parsed_with_clear_errors() {
         .to_string();
     assert!(error.contains("not a level"), "{error}");
 }
+
+/// A connection created by `owner`, with `writer` granted write on it.
+fn connection_with_writer(owner: &Viewer, writer: &Viewer) -> Item {
+    let fields = Fields::parse(
+        Kind::Connection,
+        json!({"name": "c", "provider": "openstack", "options": {"auth_url": "https://keystone.example.com"}})
+            .as_object()
+            .unwrap(),
+    )
+    .unwrap();
+    let id = Uuid::now_v7();
+    let admin = Access::Viewer(owner.clone());
+    let mut item = Item::new(Kind::Connection, id);
+    apply(&mut item, &Command::Create(fields), &admin);
+    let grant = Command::Grant {
+        principal: writer.user,
+        level: Level::Write,
+    };
+    apply(&mut item, &grant, &admin);
+    item
+}
+
+fn connection_update(input: serde_json::Value) -> Command {
+    Command::Update(Fields::parse(Kind::Connection, input.as_object().unwrap()).unwrap())
+}
+
+/// Attack: a writer points a connection at a host they own, so the next test or crawl
+/// sends its credentials there, or widens the grants of everything it will discover.
+#[test]
+fn where_credentials_go_and_who_gets_discoveries_need_admin() {
+    let (owner, writer) = (person(), person());
+    let item = connection_with_writer(&owner, &writer);
+    let as_writer = Access::Viewer(writer.clone());
+    for input in [
+        json!({"options": {"auth_url": "https://attacker.example.com"}}),
+        json!({"provider": "digitalocean"}),
+        json!({ "acl_template": { writer.user.to_string(): "admin" } }),
+    ] {
+        assert!(
+            matches!(
+                item.handle_as(&connection_update(input.clone()), &as_writer),
+                Err(DomainError::Forbidden { .. })
+            ),
+            "a writer changed {input}"
+        );
+    }
+    let renamed = item.handle_as(&connection_update(json!({"regions": ["b"]})), &as_writer);
+    assert!(
+        matches!(renamed.as_deref(), Ok([Event::Updated { .. }])),
+        "{renamed:?}"
+    );
+    let moved = item.handle_as(
+        &connection_update(json!({"options": {"auth_url": "https://other.example.com"}})),
+        &Access::Viewer(owner),
+    );
+    assert!(
+        matches!(moved.as_deref(), Ok([Event::Updated { .. }])),
+        "{moved:?}"
+    );
+}
+
+/// Attack: a person writes a connection's task states or credentials reference, which only
+/// Maestro keeps, on create or on update, even as its admin.
+#[test]
+fn maestros_own_fields_are_never_set_by_a_person() {
+    let owner = person();
+    let item = connection_with_writer(&owner, &person());
+    let as_owner = Access::Viewer(owner);
+    for input in [json!({"tasks": {}}), json!({"credentials_ref": "x"})] {
+        let error = item
+            .handle_as(&connection_update(input.clone()), &as_owner)
+            .unwrap_err();
+        assert!(
+            error.to_string().contains("kept by Maestro itself"),
+            "{input}: {error}"
+        );
+        let mut create = input.as_object().unwrap().clone();
+        create.insert("name".into(), json!("c2"));
+        let fields = Fields::parse(Kind::Connection, &create).unwrap();
+        let fresh = Item::new(Kind::Connection, Uuid::now_v7());
+        assert!(
+            fresh.handle_as(&Command::Create(fields), &as_owner).is_err(),
+            "{input}"
+        );
+    }
+    let by_maestro = item.handle_as(&connection_update(json!({"tasks": {}})), &Access::Unrestricted);
+    assert!(by_maestro.is_ok(), "{by_maestro:?}");
+}
+
+/// Attack: a writer reverts an item to a version in which it was deleted (or restores a
+/// deleted one), which delete and restore reserve to admins.
+#[test]
+fn a_revert_that_deletes_or_restores_needs_admin() {
+    let owner = person();
+    let writer = person();
+    let mut item = owned_by(&owner);
+    let admin = Access::Viewer(owner);
+    apply(
+        &mut item,
+        &Command::Grant {
+            principal: writer.user,
+            level: Level::Write,
+        },
+        &admin,
+    );
+    apply(&mut item, &Command::Delete, &admin);
+    let deleted = item.clone();
+    apply(&mut item, &Command::Restore, &admin);
+    let as_writer = Access::Viewer(writer);
+    let revert = Command::Revert {
+        to: Box::new(deleted),
+    };
+    assert!(matches!(
+        item.handle_as(&revert, &as_writer),
+        Err(DomainError::Forbidden { .. })
+    ));
+    let reverted = item.handle_as(&revert, &admin).unwrap();
+    assert_eq!(
+        reverted.last(),
+        Some(&Event::Deleted),
+        "an admin may: {reverted:?}"
+    );
+
+    let before_update = item.clone();
+    apply(&mut item, &update(), &as_writer);
+    let undo = Command::Revert {
+        to: Box::new(before_update),
+    };
+    assert!(
+        item.handle_as(&undo, &as_writer).is_ok(),
+        "a writer still reverts changes"
+    );
+}
+
+/// Attack: a person creates an item under the id a crawler will derive for something it
+/// is about to find (version 5 of the connection and provider id), to capture it.
+#[test]
+fn crawler_ids_cannot_be_chosen_and_taken_ids_reveal_nothing() {
+    let crawler_id = Uuid::new_v5(&Uuid::now_v7(), b"server:i-1");
+    let as_someone = Access::Viewer(person());
+    let refused = Item::new(Kind::Server, crawler_id)
+        .handle_as(&create(), &as_someone)
+        .unwrap_err();
+    assert_eq!(refused, DomainError::unusable_id());
+    assert!(
+        Item::new(Kind::Server, crawler_id)
+            .handle_as(&create(), &Access::Unrestricted)
+            .is_ok(),
+        "Maestro itself still uses them"
+    );
+
+    let owner = person();
+    let taken = owned_by(&owner);
+    assert_eq!(
+        taken.handle_as(&create(), &as_someone),
+        Err(DomainError::unusable_id())
+    );
+    assert!(matches!(
+        taken.handle_as(&create(), &Access::Viewer(owner)),
+        Err(DomainError::AlreadyExists { .. })
+    ));
+}
+
+/// Attack: an item that a crawl did not discover (made by a person, or by another
+/// connection) is changed by what the crawl observes under the same id.
+#[test]
+fn a_crawl_changes_only_what_it_discovered() {
+    let provenance = |connection: u128| Provenance {
+        connection: Uuid::from_u128(connection),
+        task: "server-list".into(),
+        region: "r".into(),
+        provider_id: "i-1".into(),
+    };
+    let observe = |connection: u128| Command::Observe {
+        fields: Fields::parse(
+            Kind::Server,
+            json!({"hostname": "ip-1", "cpu": 2}).as_object().unwrap(),
+        )
+        .unwrap(),
+        provenance: provenance(connection),
+        grants: Acl::new(),
+    };
+    let by_hand = owned_by(&person());
+    assert!(matches!(
+        by_hand.handle(&observe(9)),
+        Err(DomainError::NotDiscovered { .. })
+    ));
+    let found = server(&server(&[]).handle(&observe(9)).unwrap());
+    assert!(matches!(
+        found.handle(&observe(8)),
+        Err(DomainError::NotDiscovered { .. })
+    ));
+    assert!(
+        found.handle(&observe(9)).is_ok(),
+        "its own connection still updates it"
+    );
+}

@@ -50,7 +50,9 @@ pub fn command_error(error: CommandError) -> Error {
             DomainError::UnknownField { field, .. } => bad_input(&field, message),
             DomainError::MissingField { field, .. } => bad_input(field, message),
             DomainError::NotFound { .. } => not_found(message),
-            DomainError::AlreadyExists { .. } | DomainError::Deleted { .. } => {
+            DomainError::AlreadyExists { .. }
+            | DomainError::Deleted { .. }
+            | DomainError::NotDiscovered { .. } => {
                 Error::new(message).extend_with(|_, e| e.set("code", "CONFLICT"))
             }
             DomainError::Forbidden { .. } => {
@@ -65,6 +67,7 @@ pub fn command_error(error: CommandError) -> Error {
             e.set("expectedVersion", expected);
             e.set("actualVersion", actual);
         }),
+        CommandError::KeyReused { .. } => Error::new(message).extend_with(|_, e| e.set("code", "CONFLICT")),
         CommandError::Store(error) => internal(error),
     }
 }

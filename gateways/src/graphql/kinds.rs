@@ -8,7 +8,7 @@ use async_graphql::dynamic::{
     Enum, Field, FieldFuture, FieldValue, InputObject, InputValue, Interface, InterfaceField, Object,
     ObjectAccessor, TypeRef,
 };
-use domain::{FieldSpec, FieldType, Kind};
+use domain::{FieldSpec, FieldType, Guard, Kind};
 
 use super::values::{from_json, Node};
 use crate::errors::bad_input;
@@ -159,11 +159,19 @@ pub fn object(kind: Kind) -> Object {
         .fold(object, Object::field)
 }
 
+/// The fields a person may send: all but those Maestro keeps itself.
 pub fn input(kind: Kind) -> InputObject {
-    kind.fields().fold(
+    kind.fields().filter(|spec| spec.guard != Guard::Maestro).fold(
         InputObject::new(format!("{}Input", type_name(kind)))
             .description("Fields to set. On update, only the fields given change; null clears one."),
-        |input, spec| input.field(InputValue::new(camel(spec.name), type_ref(spec.field_type))),
+        |input, spec| {
+            let value = InputValue::new(camel(spec.name), type_ref(spec.field_type));
+            input.field(if spec.guard == Guard::Admins {
+                value.description("Changing it needs admin access to the item.")
+            } else {
+                value
+            })
+        },
     )
 }
 

@@ -56,7 +56,7 @@ async fn events_per_second(
                     expected_version: 0,
                     events: &events,
                     metadata: &metadata,
-                    idempotency_key: None,
+                    idempotency: None,
                 })
                 .await?;
             anyhow::ensure!(

@@ -186,7 +186,7 @@ async fn aws_connection(
         "options": {"endpoint": moto.endpoint, "page_size": page_size, "timeout_seconds": 600},
     });
     let fields = Fields::parse(Kind::Connection, settings.as_object().expect("an object"))?;
-    handler
+    let created = handler
         .execute(&CommandRequest {
             kind: Kind::Connection,
             id,
@@ -202,7 +202,9 @@ async fn aws_connection(
         ("secret_access_key", moto::SECRET_ACCESS_KEY),
     ]
     .map(|(name, value)| (name.to_string(), value.to_string()));
-    vault.store(id, &credentials.into_iter().collect()).await?;
+    vault
+        .store(created.item(), &credentials.into_iter().collect())
+        .await?;
     Ok(id)
 }
 

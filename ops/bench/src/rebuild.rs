@@ -145,7 +145,7 @@ async fn append_all(
                         expected_version: append.version,
                         events: &append.events,
                         metadata,
-                        idempotency_key: None,
+                        idempotency: None,
                     })
                     .await?;
                 anyhow::Ok(append.events.len() as u64)
