@@ -298,6 +298,104 @@ async fn testing_a_connection_without_regions_answers() {
     );
 }
 
+/// Found by reading: a public share link showed the item's grants and who changed it, the
+/// ids of people and teams, to anyone holding the link.
+#[tokio::test]
+async fn a_share_link_names_no_person_or_team() {
+    let db = TestDb::new().await;
+    let gateway = Gateway::start(&db, None).await;
+    let created = gateway
+        .data(
+            "mutation { createApplication(input: {name: \"billing\"}) { id } }",
+            json!({}),
+        )
+        .await;
+    let id = created["createApplication"]["id"].as_str().unwrap().to_string();
+    let colleague = gateway.sign_up("colleague").await;
+    let colleague = user_id(&gateway, &colleague).await;
+    grant(&gateway, &gateway.token, &id, &colleague, "READ").await;
+    project_all(&db.store()).await;
+    let expires = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
+    let shared = gateway
+        .data(
+            "mutation($id: ID!, $at: DateTime!) { shareItem(id: $id, expiresAt: $at) { token } }",
+            json!({"id": id, "at": expires}),
+        )
+        .await;
+    let seen = gateway
+        .post_as(
+            None,
+            "query($t: String!) { shared(token: $t) { id grants { principal } createdBy updatedBy ... on Application { name } } }",
+            json!({"t": shared["shareItem"]["token"]}),
+        )
+        .await;
+    assert_eq!(seen["data"]["shared"]["name"], "billing", "{seen}");
+    assert_eq!(seen["data"]["shared"]["grants"], json!([]), "{seen}");
+    let text = seen.to_string();
+    for principal in [gateway.user.to_string(), colleague] {
+        assert!(!text.contains(&principal), "the link shows {principal}: {text}");
+    }
+}
+
+/// Found by reading: two crawl jobs of one connection ending at once each wrote the task
+/// states as they had read them, so the one that wrote last erased the other's.
+#[tokio::test]
+async fn concurrent_crawl_jobs_keep_each_others_task_states() {
+    let db = TestDb::new().await;
+    let connection = Uuid::now_v7();
+    db.handler()
+        .execute(&support::request(
+            domain::Kind::Connection,
+            connection,
+            domain::Command::Create(support::fields(
+                domain::Kind::Connection,
+                json!({"name": "state", "provider": "terraform"}),
+            )),
+        ))
+        .await
+        .unwrap();
+    project_all(&db.store()).await;
+    let vault = commands::Vault::with_key(db.pool.clone(), support::TEST_CREDENTIALS_KEY).unwrap();
+    let crawler = crawlers::Crawler::new(db.handler(), vault);
+    let state = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/crawlers/tests/data/terraform/aws_vpc.tfstate"
+    ))
+    .unwrap();
+    let files = [
+        crawlers::SourceFile::from_bytes("state (test)".into(), "terraform.tfstate".into(), state).unwrap(),
+    ];
+    let tasks = ["server-list", "volumes", "snapshots", "network"];
+    for round in 0..5 {
+        let jobs: Vec<crawlers::Job> = tasks
+            .iter()
+            .map(|task| crawlers::Job {
+                id: Uuid::now_v7(),
+                connection,
+                task: Some(task.to_string()),
+                region: None,
+            })
+            .collect();
+        let runs = jobs.iter().map(|job| crawler.run_files(job, &files, |_| {}));
+        for summary in futures::future::join_all(runs).await {
+            summary.unwrap();
+        }
+        let loaded = db
+            .handler()
+            .load(domain::Kind::Connection, connection, None)
+            .await
+            .unwrap();
+        let states = &loaded.item.fields["tasks"];
+        for (task, job) in tasks.iter().zip(&jobs) {
+            assert_eq!(
+                states[task]["job"],
+                json!(job.id),
+                "round {round}: the state of {task} was overwritten: {states}"
+            );
+        }
+    }
+}
+
 /// A GraphQL type as introspection tells it.
 #[derive(Debug, Clone)]
 enum Type {

@@ -2,7 +2,6 @@
 //! reconciled into commands that carry the crawler, connection and task as their source.
 //! Each task's last state, message, time and counts are recorded on the connection.
 
-use std::collections::BTreeMap;
 use std::fmt;
 
 use chrono::Utc;
@@ -349,55 +348,57 @@ impl Crawler {
     }
 
     /// Records a task's last state on its connection: success, warning (some items were
-    /// not taken) or danger (the provider failed).
+    /// not taken) or danger (the provider failed). The task states are one field, so the
+    /// change is made on the version it was read from, and read again when another job
+    /// recorded its own task meanwhile: concurrent jobs never overwrite each other's.
     async fn record_status(&self, job: &Job, task: &Task, summary: &Summary) -> Result<(), RunError> {
-        let loaded = self.handler.load(Kind::Connection, job.connection, None).await?;
-        let mut tasks = loaded
-            .item
-            .fields
-            .get("tasks")
-            .and_then(Value::as_object)
-            .cloned()
-            .unwrap_or_default();
         let state = match (summary.failed > 0, summary.errors.is_empty()) {
             (true, _) => "danger",
             (false, true) => "success",
             (false, false) => "warning",
         };
-        tasks.insert(
-            task.name.to_string(),
-            json!({
-                "state": state,
-                "message": if summary.errors.is_empty() { summary.to_string() } else { summary.errors.join("; ") },
-                "at": Utc::now().to_rfc3339(),
-                "job": job.id,
-                "counts": {"discovered": summary.discovered, "updated": summary.updated, "orphaned": summary.orphaned, "unchanged": summary.unchanged, "errors": summary.errors.len()},
-                "permissions": task.permissions,
-                "every_seconds": task.every.as_secs(),
-            }),
-        );
-        let fields = Fields::parse(
-            Kind::Connection,
-            &BTreeMap::from([("tasks".to_string(), Value::Object(tasks))])
-                .into_iter()
-                .collect(),
-        )
-        .expect("task statuses are objects without secrets");
+        let status = json!({
+            "state": state,
+            "message": if summary.errors.is_empty() { summary.to_string() } else { summary.errors.join("; ") },
+            "at": Utc::now().to_rfc3339(),
+            "job": job.id,
+            "counts": {"discovered": summary.discovered, "updated": summary.updated, "orphaned": summary.orphaned, "unchanged": summary.unchanged, "errors": summary.errors.len()},
+            "permissions": task.permissions,
+            "every_seconds": task.every.as_secs(),
+        });
         let metadata = Metadata {
             correlation_id: Some(job.id),
             ..Metadata::new("crawler", ActorKind::Crawler)
         };
-        let request = CommandRequest {
-            kind: Kind::Connection,
-            id: job.connection,
-            command: Command::Update(fields),
-            expected_version: None,
-            idempotency_key: None,
-            metadata,
-            access: Access::Unrestricted,
-        };
-        self.handler.execute(&request).await?;
-        Ok(())
+        loop {
+            let loaded = self.handler.load(Kind::Connection, job.connection, None).await?;
+            let mut tasks = loaded
+                .item
+                .fields
+                .get("tasks")
+                .and_then(Value::as_object)
+                .cloned()
+                .unwrap_or_default();
+            tasks.insert(task.name.to_string(), status.clone());
+            let fields = Fields::parse(
+                Kind::Connection,
+                &serde_json::Map::from_iter([("tasks".to_string(), Value::Object(tasks))]),
+            )
+            .map_err(CommandError::from)?;
+            let request = CommandRequest {
+                kind: Kind::Connection,
+                id: job.connection,
+                command: Command::Update(fields),
+                expected_version: Some(loaded.item.version),
+                idempotency_key: None,
+                metadata: metadata.clone(),
+                access: Access::Unrestricted,
+            };
+            match self.handler.execute(&request).await {
+                Err(CommandError::Conflict { .. }) => continue,
+                outcome => return outcome.map(|_| ()).map_err(RunError::from),
+            }
+        }
     }
 }
 

@@ -28,6 +28,18 @@ pub struct ItemRow {
 }
 
 impl ItemRow {
+    /// The item as a public share link shows it: without who may see or change it, who
+    /// changed it, or who gets what it discovers, so that a link names no person or team.
+    pub fn anonymous(mut self) -> ItemRow {
+        if let Some(doc) = self.doc.as_object_mut() {
+            doc.remove("acl");
+            doc.remove("acl_template");
+        }
+        self.created_by = None;
+        self.updated_by = None;
+        self
+    }
+
     fn from_row(kind: Kind, row: &PgRow) -> Result<ItemRow, sqlx::Error> {
         Ok(ItemRow {
             kind,

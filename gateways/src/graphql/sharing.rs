@@ -135,7 +135,7 @@ fn shared() -> Field {
                 return Err(invalid_link());
             }
             let row = read::get(handler.store().pool(), &Sight::Item(item.id), item.kind, item.id).await?;
-            Ok(row.map(kinds::any_node))
+            Ok(row.map(|row| kinds::any_node(row.anonymous())))
         })
     })
     .description("The item a public share link shows; no sign-in needed.")
