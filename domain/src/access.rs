@@ -61,6 +61,14 @@ pub struct Viewer {
     /// The team the person acts as, if any: new items are then owned by that team. Only a
     /// member with at least write in it may act as a team.
     pub acting_as: Option<Uuid>,
+    /// The API token the person acts through, when a program acts for them instead of a
+    /// session: what only a person at the keyboard may do (make tokens, change the
+    /// password) is refused to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_token: Option<Uuid>,
+    /// A read-only API token: it reads what the person may read and changes nothing.
+    #[serde(default)]
+    pub read_only: bool,
 }
 
 impl Viewer {
@@ -69,6 +77,8 @@ impl Viewer {
             user,
             memberships: vec![],
             acting_as: None,
+            api_token: None,
+            read_only: false,
         }
     }
 
@@ -145,6 +155,9 @@ impl Item {
     pub fn authorize(&self, command: &Command, access: &Access) -> Result<(), DomainError> {
         if *access == Access::Unrestricted {
             return Ok(());
+        }
+        if let Access::Viewer(Viewer { read_only: true, .. }) = access {
+            return Err(DomainError::ReadOnly);
         }
         let Some(needed) = needed(command) else {
             return Err(DomainError::Forbidden {

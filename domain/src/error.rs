@@ -35,6 +35,8 @@ pub enum DomainError {
     SelfLink,
     #[error("you may not do this to {kind} {id}: it needs {needed} access, ask one of its admins")]
     Forbidden { kind: Kind, id: Uuid, needed: String },
+    #[error("this API token is read-only: it reads, it never changes anything; use a read-write token for programs that change the inventory")]
+    ReadOnly,
     /// A crawl saw a provider id whose item it did not discover: a person chose that id,
     /// or another connection found it. The crawl leaves the item alone.
     #[error(

@@ -55,7 +55,7 @@ pub fn command_error(error: CommandError) -> Error {
             | DomainError::NotDiscovered { .. } => {
                 Error::new(message).extend_with(|_, e| e.set("code", "CONFLICT"))
             }
-            DomainError::Forbidden { .. } => {
+            DomainError::Forbidden { .. } | DomainError::ReadOnly => {
                 Error::new(message).extend_with(|_, e| e.set("code", "FORBIDDEN"))
             }
             DomainError::WrongKind { .. } | DomainError::InvalidRelation { .. } | DomainError::SelfLink => {

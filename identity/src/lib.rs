@@ -6,6 +6,7 @@
 //! not in the event log, so that no password hash or token ever reaches the log, NATS or
 //! the read models. Membership changes are logged with `tracing`.
 
+mod api_tokens;
 mod error;
 mod limits;
 mod mail;
@@ -24,6 +25,7 @@ use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use uuid::Uuid;
 
+pub use api_tokens::{require_session, ApiToken, ApiTokenRequest, NewApiToken, MAX_TOKENS_PER_PERSON};
 pub use error::IdentityError;
 pub use limits::LoginLimit;
 pub use mail::SmtpSettings;

@@ -8,6 +8,7 @@ use domain::{Level, Membership, Viewer};
 use sqlx::{PgExecutor, PgPool};
 use uuid::Uuid;
 
+use crate::api_tokens;
 use crate::error::Doing;
 use crate::limits::{self, client_key, email_key};
 use crate::{passwords, Email, Identity, IdentityError, Password, PersonName, Session, User};
@@ -140,10 +141,13 @@ impl Identity {
         }
     }
 
-    /// The person a session token stands for, with their team memberships as they are
-    /// now (read on every call, so that a removed member loses access at once), acting as
-    /// the team `acting_as` (a team id) when given.
+    /// The person a session token or API token stands for, with their team memberships
+    /// as they are now (read on every call, so that a removed member loses access at
+    /// once), acting as the team `acting_as` (a team id) when given.
     pub async fn authenticate(&self, token: &str, acting_as: Option<&str>) -> Result<Viewer, IdentityError> {
+        if api_tokens::is_api_token(token) {
+            return self.authenticate_api_token(token, acting_as).await;
+        }
         let claims = self.sessions.check(token)?;
         let rows: Vec<(i32, Option<Uuid>, Option<String>)> = sqlx::query_as(
             "SELECT u.token_version, m.team_id, m.role
@@ -164,42 +168,8 @@ impl Identity {
                 "the password was changed since this session began; log in again".into(),
             ));
         }
-        let memberships: Vec<Membership> = rows
-            .iter()
-            .filter_map(|(_, team, role)| {
-                Some(Membership {
-                    team: (*team)?,
-                    role: Level::parse(role.as_deref()?).ok()?,
-                })
-            })
-            .collect();
-        let acting_as = match acting_as.map(str::trim).filter(|raw| !raw.is_empty()) {
-            None => None,
-            Some(raw) => {
-                let team = Uuid::parse_str(raw).map_err(|_| {
-                    IdentityError::invalid("X-Maestro-Team", format!("`{raw}` is not a team id (a UUID)"))
-                })?;
-                match memberships.iter().find(|membership| membership.team == team) {
-                    Some(membership) if membership.role >= Level::Write => Some(team),
-                    Some(membership) => {
-                        return Err(IdentityError::Forbidden(format!(
-                            "you cannot act as team {team}: that needs the write or admin role in it, and yours is {}",
-                            membership.role.as_str()
-                        )))
-                    }
-                    None => {
-                        return Err(IdentityError::Forbidden(format!(
-                            "you cannot act as team {team}: you are not one of its members"
-                        )))
-                    }
-                }
-            }
-        };
-        Ok(Viewer {
-            user: claims.sub,
-            memberships,
-            acting_as,
-        })
+        let memberships = rows.iter().map(|(_, team, role)| (*team, role.clone()));
+        viewer(claims.sub, memberships, acting_as)
     }
 
     pub async fn user(&self, id: Uuid) -> Result<User, IdentityError> {
@@ -328,4 +298,49 @@ impl Identity {
             }
         }
     }
+}
+
+/// The viewer of `user`, whose team memberships are `(team, role)` pairs as read from
+/// `team_members` (a person in no team has one pair of nulls), acting as `acting_as`:
+/// one of their teams in which they may write.
+pub(crate) fn viewer(
+    user: Uuid,
+    memberships: impl Iterator<Item = (Option<Uuid>, Option<String>)>,
+    acting_as: Option<&str>,
+) -> Result<Viewer, IdentityError> {
+    let memberships: Vec<Membership> = memberships
+        .filter_map(|(team, role)| {
+            Some(Membership {
+                team: team?,
+                role: Level::parse(role.as_deref()?).ok()?,
+            })
+        })
+        .collect();
+    let acting_as = match acting_as.map(str::trim).filter(|raw| !raw.is_empty()) {
+        None => None,
+        Some(raw) => {
+            let team = Uuid::parse_str(raw).map_err(|_| {
+                IdentityError::invalid("X-Maestro-Team", format!("`{raw}` is not a team id (a UUID)"))
+            })?;
+            match memberships.iter().find(|membership| membership.team == team) {
+                Some(membership) if membership.role >= Level::Write => Some(team),
+                Some(membership) => {
+                    return Err(IdentityError::Forbidden(format!(
+                        "you cannot act as team {team}: that needs the write or admin role in it, and yours is {}",
+                        membership.role.as_str()
+                    )))
+                }
+                None => {
+                    return Err(IdentityError::Forbidden(format!(
+                        "you cannot act as team {team}: you are not one of its members"
+                    )))
+                }
+            }
+        }
+    };
+    Ok(Viewer {
+        memberships,
+        acting_as,
+        ..Viewer::user(user)
+    })
 }

@@ -247,6 +247,7 @@ pub fn mutations() -> Vec<Field> {
         Field::new("changePassword", TypeRef::named_nn("Session"), |ctx| {
             FieldFuture::new(async move {
                 let viewer = viewer(&ctx)?;
+                identity::require_session(viewer, "change the password").map_err(identity_error)?;
                 let session = identity(&ctx)?
                     .change_password(viewer.user, text(&ctx, "currentPassword")?, text(&ctx, "newPassword")?)
                     .await
@@ -260,6 +261,7 @@ pub fn mutations() -> Vec<Field> {
         Field::new("updateProfile", TypeRef::named_nn("Me"), |ctx| {
             FieldFuture::new(async move {
                 let viewer = viewer(&ctx)?;
+                identity::require_session(viewer, "change the profile").map_err(identity_error)?;
                 let user = identity(&ctx)?
                     .update_profile(
                         viewer.user,

@@ -2,6 +2,7 @@
 //! mutations per inventory kind, plus history, time travel and the raw event log.
 
 mod access;
+mod api_tokens;
 mod connection;
 mod connections;
 mod identity;
@@ -178,6 +179,11 @@ pub fn build_schema(services: Services) -> Result<Schema, SchemaError> {
     }
     query = identity::queries().into_iter().fold(query, Object::field);
     mutation = identity::mutations().into_iter().fold(mutation, Object::field);
+    for object in api_tokens::types() {
+        schema = schema.register(object);
+    }
+    query = query.field(api_tokens::query());
+    mutation = api_tokens::mutations().into_iter().fold(mutation, Object::field);
     for object in sharing::types() {
         schema = schema.register(object);
     }
@@ -191,6 +197,7 @@ pub fn build_schema(services: Services) -> Result<Schema, SchemaError> {
         .data(vault)
         .data(jobs)
         .data(identity)
+        .extension(api_tokens::ReadOnlyTokens)
         .limit_depth(limits::MAX_DEPTH)
         .limit_complexity(limits::MAX_COMPLEXITY)
         .finish()
