@@ -48,18 +48,18 @@ pub async fn serve(config: &Config, roles: &[Role]) -> anyhow::Result<()> {
     let mut running = JoinSet::new();
     if roles.contains(&Role::Projector) {
         for projection in [Inventory::NAME, AuditTrail::NAME] {
-            let (store, url, wakeup) = (
-                store.clone(),
-                config.database_url.clone(),
-                Wakeup::new(&pool, POLL).await,
-            );
-            running.spawn(async move {
-                let result = match projection {
-                    Inventory::NAME => projections::run(store, url, Inventory, wakeup).await,
-                    _ => projections::run(store, url, AuditTrail, wakeup).await,
-                };
-                result.with_context(|| format!("projection {projection} stopped"))
-            });
+            let (store, url, pool) = (store.clone(), config.database_url.clone(), pool.clone());
+            running.spawn(supervised(format!("projection {projection}"), move || {
+                let (store, url, pool) = (store.clone(), url.clone(), pool.clone());
+                async move {
+                    let wakeup = Wakeup::new(&pool, POLL).await;
+                    match projection {
+                        Inventory::NAME => projections::run(store, url, Inventory, wakeup).await,
+                        _ => projections::run(store, url, AuditTrail, wakeup).await,
+                    }
+                    .map_err(anyhow::Error::from)
+                }
+            }));
         }
     }
     let nats = if [Role::Relay, Role::Gateway, Role::Crawler]
@@ -71,9 +71,19 @@ pub async fn serve(config: &Config, roles: &[Role]) -> anyhow::Result<()> {
         None
     };
     if let (true, Some(nats)) = (roles.contains(&Role::Relay), &nats) {
-        let relay = Relay::new(store.clone(), nats.clone());
-        let (url, wakeup) = (config.database_url.clone(), Wakeup::new(&pool, POLL).await);
-        running.spawn(async move { relay.run(url, wakeup).await.context("relay stopped") });
+        let (store, nats, url, pool) = (
+            store.clone(),
+            nats.clone(),
+            config.database_url.clone(),
+            pool.clone(),
+        );
+        running.spawn(supervised("relay".into(), move || {
+            let (relay, url, pool) = (Relay::new(store.clone(), nats.clone()), url.clone(), pool.clone());
+            async move {
+                let wakeup = Wakeup::new(&pool, POLL).await;
+                relay.run(url, wakeup).await.map_err(anyhow::Error::from)
+            }
+        }));
     }
     if roles.contains(&Role::Gateway) {
         let address = std::net::SocketAddr::from(([0, 0, 0, 0], config.port));
@@ -107,7 +117,11 @@ pub async fn serve(config: &Config, roles: &[Role]) -> anyhow::Result<()> {
     if let (true, Some(nats)) = (roles.contains(&Role::Crawler), &nats) {
         let crawler = Crawler::new(CommandHandler::new(store.clone()), vault(config, &pool)?);
         let queue = JobQueue::new(nats.clone());
-        running.spawn(async move { queue.work(&crawler).await.context("crawler stopped") });
+        let crawler = std::sync::Arc::new(crawler);
+        running.spawn(supervised("crawler".into(), move || {
+            let (queue, crawler) = (queue.clone(), crawler.clone());
+            async move { queue.work(&crawler).await.map_err(anyhow::Error::from) }
+        }));
     }
     let roles: Vec<String> = roles.iter().map(Role::to_string).collect();
     tracing::info!(roles = roles.join(","), "maestro running");
@@ -118,6 +132,38 @@ pub async fn serve(config: &Config, roles: &[Role]) -> anyhow::Result<()> {
             None => Ok(()),
         },
         _ = tokio::signal::ctrl_c() => Ok(()),
+    }
+}
+
+/// The longest a failed role waits before it starts again.
+const MAX_RESTART_WAIT: Duration = Duration::from_secs(60);
+
+/// Runs a role, and runs it again when it fails, after a wait that doubles from a second
+/// up to a minute (back to a second once it ran a minute): a Postgres restart or a NATS
+/// blip pauses the role instead of ending the process. Each failure is logged with what
+/// stopped the role; a role that ends without failing ends the process as before.
+async fn supervised<Run, Running>(role: String, mut run: Run) -> anyhow::Result<()>
+where
+    Run: FnMut() -> Running,
+    Running: std::future::Future<Output = anyhow::Result<()>>,
+{
+    let mut wait = Duration::from_secs(1);
+    loop {
+        let started = tokio::time::Instant::now();
+        let error = match run().await {
+            Ok(()) => return Ok(()),
+            Err(error) => error,
+        };
+        if started.elapsed() > MAX_RESTART_WAIT {
+            wait = Duration::from_secs(1);
+        }
+        tracing::error!(
+            role,
+            error = format!("{error:#}"),
+            "the role stopped; starting it again in {wait:?}"
+        );
+        tokio::time::sleep(wait).await;
+        wait = (wait * 2).min(MAX_RESTART_WAIT);
     }
 }
 

@@ -187,3 +187,43 @@ fn a_bad_port_setting_is_named() {
         .unwrap()
         .contains("MAESTRO_PORT=`eighty` is not a port number"));
 }
+
+/// Issue 10, item 12: a Postgres blip (here every connection of the database cut, as a
+/// restart or a failover does) used to end every role and so the process. Now each role
+/// starts again once Postgres answers, and nothing is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn roles_outlive_a_postgres_blip() {
+    let db = TestDb::new().await;
+    let nats = NatsServer::started().await;
+    let handler = db.handler();
+    let mut process = maestro(&db.url, &nats.url(), "projector,relay,crawler");
+    create_server(&handler, "before-blip").await;
+    eventually(Duration::from_secs(30), "the projector catches up", || async {
+        checkpoint_position(&db, "inventory").await == last_position(&db).await
+    })
+    .await;
+
+    let cut: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+          WHERE datname = current_database() AND pid <> pg_backend_pid()) terminated",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert!(cut > 0, "the process had connections to cut");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(
+        process.try_wait().unwrap().is_none(),
+        "the process ended with the blip"
+    );
+
+    create_server(&handler, "after-blip").await;
+    eventually(
+        Duration::from_secs(60),
+        "the projector carries on after the blip",
+        || async { checkpoint_position(&db, "inventory").await == last_position(&db).await },
+    )
+    .await;
+    sigkill(&mut process);
+    assert_consistent_with_a_rebuild(&db).await;
+}
