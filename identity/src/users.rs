@@ -107,8 +107,9 @@ impl Identity {
         self.session(id, version).await
     }
 
-    /// Checks an e-mail address and password. Failures count against the address and
-    /// against the client; past the limit, attempts are refused before any check.
+    /// Checks an e-mail address and password. Attempts count against the address and
+    /// against the client before the check, and only failures stay counted; past the
+    /// limit, attempts are refused before any check.
     pub async fn log_in(
         &self,
         email: &str,
@@ -121,22 +122,18 @@ impl Identity {
         let keys: Vec<String> = std::iter::once(email_key(&email))
             .chain(client.map(client_key))
             .collect();
-        if let Some(retry_after) = limits::wait_for(&self.pool, &keys, limit).await? {
-            return Err(IdentityError::TooManyRequests { retry_after });
-        }
+        let attempt = limits::count_attempt(&self.pool, &keys, limit).await?;
         let account = credentials_of(&self.pool, &email).await?;
         let matches = passwords::verify(password, account.as_ref().map(|(_, hash, _)| hash.clone())).await?;
         match account {
             Some((id, _, version)) if matches => {
+                limits::forgive(&self.pool, &keys, attempt).await?;
                 limits::clear(&self.pool, &email_key(&email)).await?;
                 self.session(id, version).await
             }
-            _ => {
-                limits::record(&self.pool, &keys, limit).await?;
-                Err(IdentityError::Unauthenticated(
-                    "wrong e-mail address or password".into(),
-                ))
-            }
+            _ => Err(IdentityError::Unauthenticated(
+                "wrong e-mail address or password".into(),
+            )),
         }
     }
 
@@ -241,15 +238,12 @@ impl Identity {
         let email = Email::parse(&account.email)?;
         let keys = [email_key(&email)];
         let limit = self.settings.login_limit;
-        if let Some(retry_after) = limits::wait_for(&self.pool, &keys, limit).await? {
-            return Err(IdentityError::TooManyRequests { retry_after });
-        }
+        let attempt = limits::count_attempt(&self.pool, &keys, limit).await?;
         let stored = credentials_of(&self.pool, &email).await?.map(|(_, hash, _)| hash);
         if !passwords::verify(given, stored).await? {
-            limits::record(&self.pool, &keys, limit).await?;
             return Err(IdentityError::invalid(field, "is not your current password"));
         }
-        Ok(())
+        limits::forgive(&self.pool, &keys, attempt).await
     }
 
     /// Changes the name and/or the e-mail address. A new address needs the current
