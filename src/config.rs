@@ -85,6 +85,9 @@ pub struct Config {
     pub cors_origins: CorsOrigins,
     /// `MAESTRO_CLIENT_IP_HEADER`: behind a proxy, the header holding the client's address.
     pub client_ip_header: Option<String>,
+    /// `MAESTRO_WS_SESSION_CHECK`: how often an open WebSocket's session is checked again
+    /// (besides before each of its operations); a session that ended closes the socket.
+    pub ws_session_check: Duration,
     /// `MAESTRO_DEMO_PASSWORD`: the demo user's password (`maestro demo`); random when unset.
     pub demo_password: Option<Secret>,
 }
@@ -168,6 +171,14 @@ impl Config {
             }
             None => format!("http://127.0.0.1:{port}"),
         };
+        let ws_session_check = match var("MAESTRO_WS_SESSION_CHECK") {
+            Some(raw) => parse_duration(&raw)
+                .filter(|every| (Duration::from_secs(1)..=Duration::from_secs(3600)).contains(every))
+                .ok_or_else(|| {
+                    format!("MAESTRO_WS_SESSION_CHECK=`{raw}` is not a duration between 1 second and 1 hour (e.g. 5, 30s, 1m)")
+                })?,
+            None => gateways::DEFAULT_SESSION_CHECK,
+        };
         Ok(Config {
             database_url: var("DATABASE_URL")
                 .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/maestro".to_string()),
@@ -182,6 +193,7 @@ impl Config {
             smtp: smtp(&var)?,
             cors_origins: cors_origins(var("MAESTRO_CORS_ORIGINS").as_deref())?,
             client_ip_header: var("MAESTRO_CLIENT_IP_HEADER").map(|name| name.trim().to_string()),
+            ws_session_check,
             demo_password: var("MAESTRO_DEMO_PASSWORD").map(Secret),
         })
     }
@@ -432,6 +444,18 @@ mod tests {
             .unwrap_err()
             .contains("MAESTRO_JWT_TTL"));
         assert!(config(&[("MAESTRO_JWT_TTL", "1s")]).is_err());
+        assert_eq!(config(&[]).unwrap().ws_session_check, Duration::from_secs(5));
+        assert_eq!(
+            config(&[("MAESTRO_WS_SESSION_CHECK", "30s")])
+                .unwrap()
+                .ws_session_check,
+            Duration::from_secs(30)
+        );
+        for bad in ["0", "2h", "soon"] {
+            assert!(config(&[("MAESTRO_WS_SESSION_CHECK", bad)])
+                .unwrap_err()
+                .contains("MAESTRO_WS_SESSION_CHECK"));
+        }
 
         let origins = config(&[(
             "MAESTRO_CORS_ORIGINS",

@@ -12,13 +12,12 @@ mod names;
 mod playground;
 mod read;
 mod reset_page;
+mod socket;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use async_graphql::dynamic::Schema;
-use async_graphql::Data;
-use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{ConnectInfo, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method};
@@ -31,6 +30,7 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 
 pub use feed::EventFeed;
 pub use graphql::{build_schema, Services};
+pub use socket::DEFAULT_SESSION_CHECK;
 
 /// What every request handler shares.
 #[derive(Clone)]
@@ -42,6 +42,8 @@ pub struct App {
     identity: Identity,
     cors: CorsOrigins,
     client_ip_header: Option<HeaderName>,
+    /// How often an open WebSocket's session is checked again (see `socket`).
+    session_check: std::time::Duration,
 }
 
 /// The header that names the team a request acts as (also a key of a WebSocket's
@@ -92,7 +94,16 @@ impl App {
             identity,
             cors: CorsOrigins::SameOrigin,
             client_ip_header: None,
+            session_check: DEFAULT_SESSION_CHECK,
         }
+    }
+
+    /// How often an open WebSocket's session is checked again, besides before each of
+    /// its operations (`MAESTRO_WS_SESSION_CHECK`): at most this long after a session
+    /// ends, its open subscriptions stop. Each check is one small query per socket.
+    pub fn with_session_check(mut self, every: std::time::Duration) -> App {
+        self.session_check = every;
+        self
     }
 
     /// Lets pages of these origins call the API from a browser.
@@ -162,51 +173,17 @@ impl App {
     }
 }
 
-/// The session token and acting team a WebSocket client sent in `connection_init`
-/// (`{"Authorization": "Bearer <jwt>"}` or `{"token": "<jwt>"}`, and `"X-Maestro-Team"`),
-/// falling back to the headers of the upgrade request.
-fn connection_credentials(
-    payload: &serde_json::Value,
-    headers: &HeaderMap,
-) -> (Option<String>, Option<String>) {
-    let field = |keys: &[&str]| {
-        keys.iter().find_map(|key| {
-            payload
-                .as_object()?
-                .iter()
-                .find(|(name, _)| name.eq_ignore_ascii_case(key))
-                .and_then(|(_, value)| value.as_str())
-                .map(str::to_string)
-        })
-    };
-    let token = field(&["Authorization", "token", "authToken"])
-        .map(|value| http::strip_bearer(&value).to_string())
-        .or_else(|| {
-            let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-            Some(http::strip_bearer(value).to_string())
-        })
-        .filter(|token| !token.is_empty());
-    let team = field(&[TEAM_HEADER]).or_else(|| {
-        headers
-            .get(TEAM_HEADER)
-            .and_then(|value| value.to_str().ok())
-            .map(str::to_string)
-    });
-    (token, team)
-}
-
-/// `GET /graphql`: a WebSocket upgrade for subscriptions (graphql-transport-ws and the
-/// legacy graphql-ws), a query in the query string, or else the GraphiQL playground.
+/// `GET /graphql`: a WebSocket upgrade for GraphQL (graphql-transport-ws and the legacy
+/// graphql-ws), a query in the query string, or else the GraphiQL playground.
 async fn graphql_get(
     State(app): State<Arc<App>>,
-    protocol: Result<GraphQLProtocol, axum::http::StatusCode>,
     upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
     headers: axum::http::HeaderMap,
     peer: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
     RawQuery(query_string): RawQuery,
 ) -> Response {
     let client = app.client_address(&headers, peer.as_ref().map(|peer| &peer.0));
-    let (Ok(protocol), Ok(upgrade)) = (protocol, upgrade) else {
+    let (Some(protocol), Ok(upgrade)) = (socket::protocol(&headers), upgrade) else {
         return match query_string {
             Some(query_string) if query_string.split('&').any(|pair| pair.starts_with("query=")) => {
                 http::graphql_get(&app, &headers, client, &query_string).await
@@ -214,30 +191,9 @@ async fn graphql_get(
             _ => playground::page().into_response(),
         };
     };
-    let schema = app.schema.clone();
-    let identity = app.identity.clone();
     upgrade
         .protocols(async_graphql::http::ALL_WEBSOCKET_PROTOCOLS)
-        .on_upgrade(move |socket| {
-            GraphQLWebSocket::new(socket, schema, protocol)
-                .on_connection_init(move |payload| async move {
-                    // The session is checked once, when the connection starts.
-                    let (token, team) = connection_credentials(&payload, &headers);
-                    let mut data = Data::default();
-                    if let Some(address) = client {
-                        data.insert(ClientAddress(address));
-                    }
-                    if let Some(viewer) = http::viewer(&identity, token.as_deref(), team.as_deref())
-                        .await
-                        .map_err(|error| async_graphql::Error::new(error.to_string()))?
-                    {
-                        data.insert(viewer);
-                    }
-                    Ok(data)
-                })
-                .keepalive_timeout(std::time::Duration::from_secs(30))
-                .serve()
-        })
+        .on_upgrade(move |ws| socket::serve(ws, app, protocol, headers, client))
         .into_response()
 }
 
