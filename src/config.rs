@@ -88,6 +88,8 @@ pub struct Config {
     /// `MAESTRO_WS_SESSION_CHECK`: how often an open WebSocket's session is checked again
     /// (besides before each of its operations); a session that ended closes the socket.
     pub ws_session_check: Duration,
+    /// `MAESTRO_SIGN_UPS_PER_HOUR`: sign-ups allowed per client in an hour.
+    pub sign_ups_per_hour: u32,
     /// `MAESTRO_DEMO_PASSWORD`: the demo user's password (`maestro demo`); random when unset.
     pub demo_password: Option<Secret>,
 }
@@ -179,6 +181,19 @@ impl Config {
                 })?,
             None => gateways::DEFAULT_SESSION_CHECK,
         };
+        let sign_ups_per_hour = match var("MAESTRO_SIGN_UPS_PER_HOUR") {
+            Some(raw) => raw
+                .trim()
+                .parse::<u32>()
+                .ok()
+                .filter(|count| (1..=100_000).contains(count))
+                .ok_or_else(|| {
+                    format!(
+                        "MAESTRO_SIGN_UPS_PER_HOUR=`{raw}` is not a number of sign-ups between 1 and 100000"
+                    )
+                })?,
+            None => identity::DEFAULT_SIGN_UPS_PER_HOUR,
+        };
         Ok(Config {
             database_url: var("DATABASE_URL")
                 .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/maestro".to_string()),
@@ -194,6 +209,7 @@ impl Config {
             cors_origins: cors_origins(var("MAESTRO_CORS_ORIGINS").as_deref())?,
             client_ip_header: var("MAESTRO_CLIENT_IP_HEADER").map(|name| name.trim().to_string()),
             ws_session_check,
+            sign_ups_per_hour,
             demo_password: var("MAESTRO_DEMO_PASSWORD").map(Secret),
         })
     }
@@ -220,6 +236,7 @@ impl Config {
             public_url: self.public_url.clone(),
             smtp: self.smtp.clone(),
             login_limit: identity::LoginLimit::default(),
+            sign_ups_per_hour: self.sign_ups_per_hour,
             reset_ttl: identity::RESET_TTL,
         }
     }
@@ -445,6 +462,18 @@ mod tests {
             .contains("MAESTRO_JWT_TTL"));
         assert!(config(&[("MAESTRO_JWT_TTL", "1s")]).is_err());
         assert_eq!(config(&[]).unwrap().ws_session_check, Duration::from_secs(5));
+        assert_eq!(config(&[]).unwrap().sign_ups_per_hour, 10);
+        assert_eq!(
+            config(&[("MAESTRO_SIGN_UPS_PER_HOUR", "200")])
+                .unwrap()
+                .sign_ups_per_hour,
+            200
+        );
+        for bad in ["0", "many", "-3"] {
+            assert!(config(&[("MAESTRO_SIGN_UPS_PER_HOUR", bad)])
+                .unwrap_err()
+                .contains("MAESTRO_SIGN_UPS_PER_HOUR"));
+        }
         assert_eq!(
             config(&[("MAESTRO_WS_SESSION_CHECK", "30s")])
                 .unwrap()

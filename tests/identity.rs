@@ -649,6 +649,46 @@ async fn parallel_reset_requests_cannot_outrun_the_mail_limit() {
     assert_eq!((stored, smtp.mails().len()), (3, 3));
 }
 
+/// Attack: sign-ups at speed from one client, each costing the server a password hash
+/// and each telling whether an address has an account (`CONFLICT`). Sign-ups per client
+/// are now limited (10 an hour by default): past it, refused before any hash, whatever
+/// the address; other clients are not affected.
+#[tokio::test]
+async fn sign_ups_from_one_client_are_limited() {
+    let db = TestDb::new().await;
+    let gateway = Gateway::start(&db, None).await;
+    for n in 1..=9 {
+        sign_up(&gateway, &format!("kit{n}@example.com")).await;
+    }
+    // A probe of a taken address counts as well.
+    let taken = error_as(
+        &gateway,
+        "",
+        SIGN_UP,
+        json!({"email": "kit1@example.com", "password": PASSWORD}),
+    )
+    .await;
+    assert_eq!(code(&taken), "CONFLICT", "{taken}");
+    for email in ["kit10@example.com", "kit1@example.com"] {
+        let limited = error_as(
+            &gateway,
+            "",
+            SIGN_UP,
+            json!({"email": email, "password": PASSWORD}),
+        )
+        .await;
+        assert_eq!(code(&limited), "TOO_MANY_REQUESTS", "{limited}");
+        assert!(
+            limited["extensions"]["retryAfter"].as_u64().unwrap() > 0,
+            "{limited}"
+        );
+    }
+    let identity = identity::Identity::new(db.pool.clone(), test_identity_settings()).unwrap();
+    let other = Some(IpAddr::from([10, 0, 0, 1]));
+    let session = identity.sign_up("kit10@example.com", PASSWORD, None, other).await;
+    assert!(session.is_ok(), "{session:?}");
+}
+
 const RESET_REQUEST: &str = "mutation($email: String!) { requestPasswordReset(email: $email) }";
 
 /// aiosmtpd on a free port, filing every mail into a maildir; killed when dropped.

@@ -57,6 +57,15 @@ pub(crate) fn client_key(address: IpAddr) -> String {
     }
 }
 
+/// How long the sign-up limit (`Settings::sign_ups_per_hour`) counts sign-ups.
+pub(crate) const SIGN_UP_WINDOW: Duration = Duration::from_secs(3600);
+
+/// A client's key for sign-ups: every sign-up counts, successful or not, since each one
+/// costs a password hash.
+pub(crate) fn sign_up_key(client: IpAddr) -> String {
+    format!("signup:{}", client_key(client))
+}
+
 pub(crate) fn reset_key(email: &Email) -> String {
     format!("reset:{email}")
 }

@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use crate::error::Doing;
 use crate::limits::{self, client_key, email_key};
-use crate::{passwords, Email, Identity, IdentityError, Password, PersonName, Session, User};
+use crate::{passwords, Email, Identity, IdentityError, LoginLimit, Password, PersonName, Session, User};
 
 type UserRow = (Uuid, String, String, DateTime<Utc>);
 
@@ -77,16 +77,26 @@ impl Identity {
         })
     }
 
-    /// Creates an account and signs it in. The address must not have one yet.
+    /// Creates an account and signs it in. The address must not have one yet. Sign-ups
+    /// from `client` are limited (each costs a password hash, and each tells whether an
+    /// address has an account): past the limit, refused before the hash.
     pub async fn sign_up(
         &self,
         email: &str,
         password: &str,
         name: Option<&str>,
+        client: Option<IpAddr>,
     ) -> Result<Session, IdentityError> {
         let email = Email::parse(email)?;
         let password = Password::parse(password)?;
         let name = PersonName::parse(name.unwrap_or_default())?;
+        if let Some(client) = client {
+            let limit = LoginLimit {
+                failures: self.settings.sign_ups_per_hour,
+                window: limits::SIGN_UP_WINDOW,
+            };
+            limits::count_attempt(&self.pool, &[limits::sign_up_key(client)], limit).await?;
+        }
         let hash = passwords::hash(password).await?;
         let id = Uuid::now_v7();
         let inserted = sqlx::query_scalar::<_, i32>(
@@ -310,7 +320,7 @@ impl Identity {
         let new_password = Password::parse(password)?;
         match credentials_of(&self.pool, &parsed).await? {
             None => {
-                let session = self.sign_up(email, password, Some(name)).await?;
+                let session = self.sign_up(email, password, Some(name), None).await?;
                 Ok((session.user, true))
             }
             Some((id, stored, _)) => {

@@ -327,7 +327,7 @@ impl Gateway {
         let vault = commands::Vault::with_key(db.pool.clone(), TEST_CREDENTIALS_KEY).unwrap();
         let identity = identity::Identity::new(db.pool.clone(), settings).unwrap();
         let session = identity
-            .sign_up(TESTER_EMAIL, TESTER_PASSWORD, Some("Tester"))
+            .sign_up(TESTER_EMAIL, TESTER_PASSWORD, Some("Tester"), None)
             .await
             .unwrap();
         let app = configure(gateways::App::new(db.handler(), vault, nats, identity));
