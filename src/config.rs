@@ -85,6 +85,9 @@ pub struct Config {
     pub cors_origins: CorsOrigins,
     /// `MAESTRO_CLIENT_IP_HEADER`: behind a proxy, the header holding the client's address.
     pub client_ip_header: Option<String>,
+    /// `MAESTRO_TRUSTED_PROXIES`: how many proxies in front of Maestro each append an
+    /// address to that header (1 unless set).
+    pub trusted_proxies: usize,
     /// `MAESTRO_WS_SESSION_CHECK`: how often an open WebSocket's session is checked again
     /// (besides before each of its operations); a session that ended closes the socket.
     pub ws_session_check: Duration,
@@ -194,6 +197,17 @@ impl Config {
                 })?,
             None => identity::DEFAULT_SIGN_UPS_PER_HOUR,
         };
+        let trusted_proxies = match var("MAESTRO_TRUSTED_PROXIES") {
+            Some(raw) => raw
+                .trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|count| (1..=10).contains(count))
+                .ok_or_else(|| {
+                    format!("MAESTRO_TRUSTED_PROXIES=`{raw}` is not a number of proxies between 1 and 10")
+                })?,
+            None => 1,
+        };
         Ok(Config {
             database_url: var("DATABASE_URL")
                 .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/maestro".to_string()),
@@ -210,6 +224,7 @@ impl Config {
             client_ip_header: var("MAESTRO_CLIENT_IP_HEADER").map(|name| name.trim().to_string()),
             ws_session_check,
             sign_ups_per_hour,
+            trusted_proxies,
             demo_password: var("MAESTRO_DEMO_PASSWORD").map(Secret),
         })
     }
@@ -463,6 +478,16 @@ mod tests {
         assert!(config(&[("MAESTRO_JWT_TTL", "1s")]).is_err());
         assert_eq!(config(&[]).unwrap().ws_session_check, Duration::from_secs(5));
         assert_eq!(config(&[]).unwrap().sign_ups_per_hour, 10);
+        assert_eq!(config(&[]).unwrap().trusted_proxies, 1);
+        assert_eq!(
+            config(&[("MAESTRO_TRUSTED_PROXIES", "2")])
+                .unwrap()
+                .trusted_proxies,
+            2
+        );
+        assert!(config(&[("MAESTRO_TRUSTED_PROXIES", "0")])
+            .unwrap_err()
+            .contains("MAESTRO_TRUSTED_PROXIES"));
         assert_eq!(
             config(&[("MAESTRO_SIGN_UPS_PER_HOUR", "200")])
                 .unwrap()

@@ -649,6 +649,53 @@ async fn parallel_reset_requests_cannot_outrun_the_mail_limit() {
     assert_eq!((stored, smtp.mails().len()), (3, 3));
 }
 
+/// Attack: dodge the per-client log-in limit behind a proxy with a forged
+/// `X-Forwarded-For`. The gateway took the right-most entry that parsed as an address,
+/// skipping those that did not: the one the proxy added with its port
+/// (`198.51.100.7:52311`) was skipped, and the client's own, a new one each try, counted.
+/// Now the entry the trusted proxy added is taken by its place, and a header without an
+/// address there is refused with a 400 saying so.
+#[tokio::test]
+async fn a_forged_forwarded_address_neither_dodges_the_client_limit_nor_passes_garbage() {
+    let db = TestDb::new().await;
+    let gateway = Gateway::start_configured(&db, None, test_identity_settings(), |app| {
+        app.with_client_ip_header(Some("X-Forwarded-For"), 1).unwrap()
+    })
+    .await;
+    let gateway = &gateway;
+    let attempt = |n: u32| async move {
+        let forwarded = format!("203.0.113.{n}, 198.51.100.7:52311");
+        let query = format!(
+            "mutation {{ logIn(email: \"nobody{n}@example.com\", password: \"guess guess guess\") {{ token }} }}"
+        );
+        let response = post_raw(gateway, &[("X-Forwarded-For", &forwarded)], &query).await;
+        let body: Value = response.json().await.unwrap();
+        body["errors"][0].clone()
+    };
+    for n in 1..=5 {
+        let error = attempt(n).await;
+        assert_eq!(code(&error), "UNAUTHENTICATED", "attempt {n}: {error}");
+    }
+    let error = attempt(6).await;
+    assert_eq!(code(&error), "TOO_MANY_REQUESTS", "{error}");
+
+    for garbage in ["203.0.113.9, not-an-address", "203.0.113.9,", "  "] {
+        let refused = post_raw(gateway, &[("X-Forwarded-For", garbage)], ME).await;
+        assert_eq!(refused.status(), 400, "{garbage:?}");
+        let body: Value = refused.json().await.unwrap();
+        assert!(
+            body["errors"][0]["message"]
+                .as_str()
+                .unwrap()
+                .contains("x-forwarded-for"),
+            "{garbage:?}: {body}"
+        );
+    }
+    // Without the header (a request that did not come through the proxy), the TCP
+    // peer counts.
+    gateway.data(ME, json!({})).await;
+}
+
 /// Attack: sign-ups at speed from one client, each costing the server a password hash
 /// and each telling whether an address has an account (`CONFLICT`). Sign-ups per client
 /// are now limited (10 an hour by default): past it, refused before any hash, whatever

@@ -41,7 +41,7 @@ pub struct App {
     metrics: Arc<metrics::Metrics>,
     identity: Identity,
     cors: CorsOrigins,
-    client_ip_header: Option<HeaderName>,
+    client_ip_header: Option<ClientIpHeader>,
     /// How often an open WebSocket's session is checked again (see `socket`).
     session_check: std::time::Duration,
 }
@@ -61,6 +61,14 @@ pub enum CorsOrigins {
     Any,
     /// Exactly these origins, e.g. `https://maestro.example.com`.
     List(Vec<String>),
+}
+
+/// Behind proxies: the header in which they pass the client's address, and how many of
+/// them there are (each adds the address it got the request from).
+#[derive(Debug, Clone)]
+struct ClientIpHeader {
+    name: HeaderName,
+    trusted_proxies: usize,
 }
 
 /// The address of the client a request came from, for rate limits.
@@ -112,14 +120,27 @@ impl App {
         self
     }
 
-    /// Behind a load balancer or proxy: the header in which it passes the client's address
-    /// (e.g. `X-Forwarded-For`; the last address in it is used, the one the proxy added).
-    /// Without it, the address of the TCP peer counts. Set it only behind such a proxy,
-    /// or clients could pick their own address and dodge the log-in rate limit.
-    pub fn with_client_ip_header(mut self, header: Option<&str>) -> Result<App, String> {
+    /// Behind `trusted_proxies` load balancers or proxies (at least 1), each appending
+    /// the address it got the request from to `header` (e.g. `X-Forwarded-For`): the
+    /// client's address is the `trusted_proxies`-th from the right; what lies left of it
+    /// the client wrote itself, and is ignored. Without a header, the address of the TCP
+    /// peer counts. Set it only behind such proxies, or clients could pick their own
+    /// address and dodge the rate limits.
+    pub fn with_client_ip_header(
+        mut self,
+        header: Option<&str>,
+        trusted_proxies: usize,
+    ) -> Result<App, String> {
+        if trusted_proxies == 0 {
+            return Err("a client address header needs at least one trusted proxy".into());
+        }
         self.client_ip_header = header
             .map(|name| {
                 HeaderName::from_bytes(name.trim().as_bytes())
+                    .map(|name| ClientIpHeader {
+                        name,
+                        trusted_proxies,
+                    })
                     .map_err(|_| format!("`{name}` is not an HTTP header name"))
             })
             .transpose()?;
@@ -130,22 +151,48 @@ impl App {
         &self.schema
     }
 
-    /// The client's address: from the configured proxy header, else the TCP peer.
+    /// The client's address: from the configured proxy header when the request has it,
+    /// else the TCP peer. A header whose trusted part is not a list of addresses is
+    /// refused (a message says what is wrong), never skipped: skipping an entry a proxy
+    /// added would make one the client wrote count instead.
     pub(crate) fn client_address(
         &self,
         headers: &HeaderMap,
         peer: Option<&ConnectInfo<SocketAddr>>,
-    ) -> Option<IpAddr> {
-        let forwarded = self.client_ip_header.as_ref().and_then(|name| {
-            headers
-                .get_all(name)
-                .iter()
-                .filter_map(|value| value.to_str().ok())
-                .flat_map(|value| value.split(','))
-                .filter_map(|address| address.trim().parse::<IpAddr>().ok())
-                .next_back()
+    ) -> Result<Option<IpAddr>, String> {
+        let peer = peer.map(|peer| peer.0.ip());
+        let Some(ClientIpHeader {
+            name,
+            trusted_proxies,
+        }) = &self.client_ip_header
+        else {
+            return Ok(peer);
+        };
+        let mut entries = vec![];
+        for value in headers.get_all(name) {
+            let value = value
+                .to_str()
+                .map_err(|_| format!("the {name} header is not text; it must list IP addresses"))?;
+            entries.extend(value.split(',').map(str::trim));
+        }
+        if entries.is_empty() {
+            return Ok(peer);
+        }
+        let Some(client) = entries.len().checked_sub(*trusted_proxies) else {
+            return Err(format!(
+                "the {name} header lists {} address(es), fewer than the {trusted_proxies} proxies configured in front of Maestro add; send requests through them",
+                entries.len()
+            ));
+        };
+        let mut trusted = entries[client..].iter().map(|entry| {
+            entry
+                .parse::<IpAddr>()
+                .or_else(|_| entry.parse::<SocketAddr>().map(|address| address.ip()))
+                .map_err(|_| format!("the {name} header holds `{entry}`, which is not an IP address"))
         });
-        forwarded.or_else(|| peer.map(|peer| peer.0.ip()))
+        let address = trusted.next().transpose()?;
+        trusted.try_for_each(|entry| entry.map(drop))?;
+        Ok(address)
     }
 
     fn cors_layer(&self) -> Option<CorsLayer> {
@@ -182,7 +229,10 @@ async fn graphql_get(
     peer: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
     RawQuery(query_string): RawQuery,
 ) -> Response {
-    let client = app.client_address(&headers, peer.as_ref().map(|peer| &peer.0));
+    let client = match app.client_address(&headers, peer.as_ref().map(|peer| &peer.0)) {
+        Ok(client) => client,
+        Err(message) => return http::bad_request(&headers, message),
+    };
     let (Some(protocol), Ok(upgrade)) = (socket::protocol(&headers), upgrade) else {
         return match query_string {
             Some(query_string) if query_string.split('&').any(|pair| pair.starts_with("query=")) => {
