@@ -110,7 +110,8 @@ impl App {
     /// its operations (`MAESTRO_WS_SESSION_CHECK`): at most this long after a session
     /// ends, its open subscriptions stop. Each check is one small query per socket.
     pub fn with_session_check(mut self, every: std::time::Duration) -> App {
-        self.session_check = every;
+        // A timer of no period would spin (tokio refuses it): 1 ms at least.
+        self.session_check = every.max(std::time::Duration::from_millis(1));
         self
     }
 

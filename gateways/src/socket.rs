@@ -32,7 +32,7 @@ use crate::{errors, http, App, ClientAddress, TEAM_HEADER};
 /// (`MAESTRO_WS_SESSION_CHECK`).
 pub const DEFAULT_SESSION_CHECK: Duration = Duration::from_secs(5);
 
-/// How long a graphql-ws client may stay silent before it is dropped.
+/// How long a client may stay silent (not even a ping) before it is dropped.
 const KEEPALIVE: Duration = Duration::from_secs(30);
 
 /// WebSocket close codes: the session ended (log in again), or it no longer allows what
