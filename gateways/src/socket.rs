@@ -190,15 +190,10 @@ struct Guarded {
 }
 
 impl Executor for Guarded {
-    fn execute(
-        &self,
-        request: async_graphql::Request,
-    ) -> impl std::future::Future<Output = async_graphql::Response> + Send {
-        async move {
-            match self.session.check().await {
-                Ok(()) => self.schema.execute(request).await,
-                Err(ended) => ended.response(),
-            }
+    async fn execute(&self, request: async_graphql::Request) -> async_graphql::Response {
+        match self.session.check().await {
+            Ok(()) => self.schema.execute(request).await,
+            Err(ended) => ended.response(),
         }
     }
 
