@@ -85,6 +85,14 @@ pub struct Config {
     pub cors_origins: CorsOrigins,
     /// `MAESTRO_CLIENT_IP_HEADER`: behind a proxy, the header holding the client's address.
     pub client_ip_header: Option<String>,
+    /// `MAESTRO_TRUSTED_PROXIES`: how many proxies in front of Maestro each append an
+    /// address to that header (1 unless set).
+    pub trusted_proxies: usize,
+    /// `MAESTRO_WS_SESSION_CHECK`: how often an open WebSocket's session is checked again
+    /// (besides before each of its operations); a session that ended closes the socket.
+    pub ws_session_check: Duration,
+    /// `MAESTRO_SIGN_UPS_PER_HOUR`: sign-ups allowed per client in an hour.
+    pub sign_ups_per_hour: u32,
     /// `MAESTRO_DEMO_PASSWORD`: the demo user's password (`maestro demo`); random when unset.
     pub demo_password: Option<Secret>,
 }
@@ -168,6 +176,38 @@ impl Config {
             }
             None => format!("http://127.0.0.1:{port}"),
         };
+        let ws_session_check = match var("MAESTRO_WS_SESSION_CHECK") {
+            Some(raw) => parse_duration(&raw)
+                .filter(|every| (Duration::from_secs(1)..=Duration::from_secs(3600)).contains(every))
+                .ok_or_else(|| {
+                    format!("MAESTRO_WS_SESSION_CHECK=`{raw}` is not a duration between 1 second and 1 hour (e.g. 5, 30s, 1m)")
+                })?,
+            None => gateways::DEFAULT_SESSION_CHECK,
+        };
+        let sign_ups_per_hour = match var("MAESTRO_SIGN_UPS_PER_HOUR") {
+            Some(raw) => raw
+                .trim()
+                .parse::<u32>()
+                .ok()
+                .filter(|count| (1..=100_000).contains(count))
+                .ok_or_else(|| {
+                    format!(
+                        "MAESTRO_SIGN_UPS_PER_HOUR=`{raw}` is not a number of sign-ups between 1 and 100000"
+                    )
+                })?,
+            None => identity::DEFAULT_SIGN_UPS_PER_HOUR,
+        };
+        let trusted_proxies = match var("MAESTRO_TRUSTED_PROXIES") {
+            Some(raw) => raw
+                .trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|count| (1..=10).contains(count))
+                .ok_or_else(|| {
+                    format!("MAESTRO_TRUSTED_PROXIES=`{raw}` is not a number of proxies between 1 and 10")
+                })?,
+            None => 1,
+        };
         Ok(Config {
             database_url: var("DATABASE_URL")
                 .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/maestro".to_string()),
@@ -182,6 +222,9 @@ impl Config {
             smtp: smtp(&var)?,
             cors_origins: cors_origins(var("MAESTRO_CORS_ORIGINS").as_deref())?,
             client_ip_header: var("MAESTRO_CLIENT_IP_HEADER").map(|name| name.trim().to_string()),
+            ws_session_check,
+            sign_ups_per_hour,
+            trusted_proxies,
             demo_password: var("MAESTRO_DEMO_PASSWORD").map(Secret),
         })
     }
@@ -208,6 +251,7 @@ impl Config {
             public_url: self.public_url.clone(),
             smtp: self.smtp.clone(),
             login_limit: identity::LoginLimit::default(),
+            sign_ups_per_hour: self.sign_ups_per_hour,
             reset_ttl: identity::RESET_TTL,
         }
     }
@@ -432,6 +476,40 @@ mod tests {
             .unwrap_err()
             .contains("MAESTRO_JWT_TTL"));
         assert!(config(&[("MAESTRO_JWT_TTL", "1s")]).is_err());
+        assert_eq!(config(&[]).unwrap().ws_session_check, Duration::from_secs(5));
+        assert_eq!(config(&[]).unwrap().sign_ups_per_hour, 10);
+        assert_eq!(config(&[]).unwrap().trusted_proxies, 1);
+        assert_eq!(
+            config(&[("MAESTRO_TRUSTED_PROXIES", "2")])
+                .unwrap()
+                .trusted_proxies,
+            2
+        );
+        assert!(config(&[("MAESTRO_TRUSTED_PROXIES", "0")])
+            .unwrap_err()
+            .contains("MAESTRO_TRUSTED_PROXIES"));
+        assert_eq!(
+            config(&[("MAESTRO_SIGN_UPS_PER_HOUR", "200")])
+                .unwrap()
+                .sign_ups_per_hour,
+            200
+        );
+        for bad in ["0", "many", "-3"] {
+            assert!(config(&[("MAESTRO_SIGN_UPS_PER_HOUR", bad)])
+                .unwrap_err()
+                .contains("MAESTRO_SIGN_UPS_PER_HOUR"));
+        }
+        assert_eq!(
+            config(&[("MAESTRO_WS_SESSION_CHECK", "30s")])
+                .unwrap()
+                .ws_session_check,
+            Duration::from_secs(30)
+        );
+        for bad in ["0", "2h", "soon"] {
+            assert!(config(&[("MAESTRO_WS_SESSION_CHECK", bad)])
+                .unwrap_err()
+                .contains("MAESTRO_WS_SESSION_CHECK"));
+        }
 
         let origins = config(&[(
             "MAESTRO_CORS_ORIGINS",

@@ -109,7 +109,8 @@ pub async fn serve(config: &Config, roles: &[Role]) -> anyhow::Result<()> {
             identity,
         )
         .with_cors(config.cors_origins.clone())
-        .with_client_ip_header(config.client_ip_header.as_deref())
+        .with_session_check(config.ws_session_check)
+        .with_client_ip_header(config.client_ip_header.as_deref(), config.trusted_proxies)
         .map_err(|error| anyhow::anyhow!("MAESTRO_CLIENT_IP_HEADER: {error}"))?;
         println!("GraphQL playground: http://127.0.0.1:{}/graphql", config.port);
         running.spawn(async move { gateways::serve(listener, app).await.context("gateway stopped") });

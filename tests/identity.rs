@@ -597,6 +597,147 @@ async fn failed_log_ins_are_limited_per_address_and_per_client() {
         .is_ok());
 }
 
+/// Attack: racing the log-in limit. Wrong passwords sent all at once for one address
+/// each passed the limit's check before any failure was counted: 20 were judged, none
+/// refused, with a limit of 5. Check and count are now one step, before the password is
+/// checked: 5 are judged, the rest refused.
+#[tokio::test]
+async fn parallel_wrong_log_ins_cannot_outrun_the_limit() {
+    let db = TestDb::new().await;
+    let gateway = Gateway::start(&db, None).await;
+    sign_up(&gateway, "ivy@example.com").await;
+    let wrong = json!({"email": "ivy@example.com", "password": "guess guess guess"});
+    let answers =
+        futures::future::join_all((0..20).map(|_| error_as(&gateway, "", LOG_IN, wrong.clone()))).await;
+    let judged = answers.iter().filter(|e| code(e) == "UNAUTHENTICATED").count();
+    let refused = answers.iter().filter(|e| code(e) == "TOO_MANY_REQUESTS").count();
+    assert_eq!((judged, refused), (5, 15), "{answers:#?}");
+
+    // Attempts count before they are judged, but successful ones are taken back: they
+    // never use the limit up, neither the address's nor the client's.
+    let identity = identity::Identity::new(db.pool.clone(), test_identity_settings()).unwrap();
+    let client = Some(IpAddr::from([10, 0, 0, 9]));
+    for attempt in 1..=7 {
+        let result = identity.log_in("tester@example.com", PASSWORD, client).await;
+        assert!(result.is_ok(), "log-in {attempt}: {result:?}");
+    }
+}
+
+/// Attack: racing the reset-mail limit (3 an hour per address) the same way, to flood a
+/// person's mailbox. Requests are now counted in one step with the check, before the
+/// answer: 20 parallel requests send 3 mails.
+#[tokio::test]
+async fn parallel_reset_requests_cannot_outrun_the_mail_limit() {
+    let db = TestDb::new().await;
+    let smtp = SmtpServer::start().await;
+    let gateway = Gateway::start_with(&db, None, smtp.settings("https://maestro.example.com")).await;
+    sign_up(&gateway, "jo@example.com").await;
+    let request = json!({"email": "jo@example.com"});
+    let answers =
+        futures::future::join_all((0..20).map(|_| gateway.post_as(None, RESET_REQUEST, request.clone())))
+            .await;
+    for answer in &answers {
+        assert_eq!(answer, &json!({"data": {"requestPasswordReset": true}}));
+    }
+    // Every mail's link is stored before the mail goes out: once three mails are in,
+    // a fourth would have its link stored too.
+    smtp.wait_for(3).await;
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM password_resets")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!((stored, smtp.mails().len()), (3, 3));
+}
+
+/// Attack: dodge the per-client log-in limit behind a proxy with a forged
+/// `X-Forwarded-For`. The gateway took the right-most entry that parsed as an address,
+/// skipping those that did not: the one the proxy added with its port
+/// (`198.51.100.7:52311`) was skipped, and the client's own, a new one each try, counted.
+/// Now the entry the trusted proxy added is taken by its place, and a header without an
+/// address there is refused with a 400 saying so.
+#[tokio::test]
+async fn a_forged_forwarded_address_neither_dodges_the_client_limit_nor_passes_garbage() {
+    let db = TestDb::new().await;
+    let gateway = Gateway::start_configured(&db, None, test_identity_settings(), |app| {
+        app.with_client_ip_header(Some("X-Forwarded-For"), 1).unwrap()
+    })
+    .await;
+    let gateway = &gateway;
+    let attempt = |n: u32| async move {
+        let forwarded = format!("203.0.113.{n}, 198.51.100.7:52311");
+        let query = format!(
+            "mutation {{ logIn(email: \"nobody{n}@example.com\", password: \"guess guess guess\") {{ token }} }}"
+        );
+        let response = post_raw(gateway, &[("X-Forwarded-For", &forwarded)], &query).await;
+        let body: Value = response.json().await.unwrap();
+        body["errors"][0].clone()
+    };
+    for n in 1..=5 {
+        let error = attempt(n).await;
+        assert_eq!(code(&error), "UNAUTHENTICATED", "attempt {n}: {error}");
+    }
+    let error = attempt(6).await;
+    assert_eq!(code(&error), "TOO_MANY_REQUESTS", "{error}");
+
+    for garbage in ["203.0.113.9, not-an-address", "203.0.113.9,", "  "] {
+        let refused = post_raw(gateway, &[("X-Forwarded-For", garbage)], ME).await;
+        assert_eq!(refused.status(), 400, "{garbage:?}");
+        let body: Value = refused.json().await.unwrap();
+        assert!(
+            body["errors"][0]["message"]
+                .as_str()
+                .unwrap()
+                .contains("x-forwarded-for"),
+            "{garbage:?}: {body}"
+        );
+    }
+    // Without the header (a request that did not come through the proxy), the TCP
+    // peer counts.
+    gateway.data(ME, json!({})).await;
+}
+
+/// Attack: sign-ups at speed from one client, each costing the server a password hash
+/// and each telling whether an address has an account (`CONFLICT`). Sign-ups per client
+/// are now limited (10 an hour by default): past it, refused before any hash, whatever
+/// the address; other clients are not affected.
+#[tokio::test]
+async fn sign_ups_from_one_client_are_limited() {
+    let db = TestDb::new().await;
+    let gateway = Gateway::start(&db, None).await;
+    for n in 1..=9 {
+        sign_up(&gateway, &format!("kit{n}@example.com")).await;
+    }
+    // A probe of a taken address counts as well.
+    let taken = error_as(
+        &gateway,
+        "",
+        SIGN_UP,
+        json!({"email": "kit1@example.com", "password": PASSWORD}),
+    )
+    .await;
+    assert_eq!(code(&taken), "CONFLICT", "{taken}");
+    for email in ["kit10@example.com", "kit1@example.com"] {
+        let limited = error_as(
+            &gateway,
+            "",
+            SIGN_UP,
+            json!({"email": email, "password": PASSWORD}),
+        )
+        .await;
+        assert_eq!(code(&limited), "TOO_MANY_REQUESTS", "{limited}");
+        assert!(
+            limited["extensions"]["retryAfter"].as_u64().unwrap() > 0,
+            "{limited}"
+        );
+    }
+    let identity = identity::Identity::new(db.pool.clone(), test_identity_settings()).unwrap();
+    let other = Some(IpAddr::from([10, 0, 0, 1]));
+    let session = identity.sign_up("kit10@example.com", PASSWORD, None, other).await;
+    assert!(session.is_ok(), "{session:?}");
+}
+
+const RESET_REQUEST: &str = "mutation($email: String!) { requestPasswordReset(email: $email) }";
+
 /// aiosmtpd on a free port, filing every mail into a maildir; killed when dropped.
 struct SmtpServer {
     port: u16,
@@ -629,6 +770,22 @@ impl SmtpServer {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         server
+    }
+
+    /// The test identity settings, mailing through this server, with links to `public_url`.
+    fn settings(&self, public_url: &str) -> identity::Settings {
+        identity::Settings {
+            public_url: public_url.to_string(),
+            smtp: Some(identity::SmtpSettings {
+                host: "127.0.0.1".into(),
+                port: self.port,
+                sender: "maestro@example.com".into(),
+                username: None,
+                password: None,
+                tls: false,
+            }),
+            ..test_identity_settings()
+        }
     }
 
     fn mails(&self) -> Vec<String> {
@@ -682,27 +839,14 @@ async fn a_reset_link_arrives_by_smtp_and_works_once_within_its_hour() {
     let db = TestDb::new().await;
     let smtp = SmtpServer::start().await;
     let public_url = "https://maestro.example.com";
-    let settings = identity::Settings {
-        public_url: public_url.to_string(),
-        smtp: Some(identity::SmtpSettings {
-            host: "127.0.0.1".into(),
-            port: smtp.port,
-            sender: "maestro@example.com".into(),
-            username: None,
-            password: None,
-            tls: false,
-        }),
-        ..test_identity_settings()
-    };
-    let gateway = Gateway::start_with(&db, None, settings).await;
+    let gateway = Gateway::start_with(&db, None, smtp.settings(public_url)).await;
     let (old_token, _) = sign_up(&gateway, "gil@example.com").await;
 
-    let request = "mutation($email: String!) { requestPasswordReset(email: $email) }";
     let known = gateway
-        .post_as(None, request, json!({"email": "Gil@example.com"}))
+        .post_as(None, RESET_REQUEST, json!({"email": "Gil@example.com"}))
         .await;
     let unknown = gateway
-        .post_as(None, request, json!({"email": "nobody@example.com"}))
+        .post_as(None, RESET_REQUEST, json!({"email": "nobody@example.com"}))
         .await;
     assert_eq!(known, json!({"data": {"requestPasswordReset": true}}));
     assert_eq!(
@@ -775,7 +919,7 @@ async fn a_reset_link_arrives_by_smtp_and_works_once_within_its_hour() {
 
     // A link past its hour is refused.
     gateway
-        .post_as(None, request, json!({"email": "gil@example.com"}))
+        .post_as(None, RESET_REQUEST, json!({"email": "gil@example.com"}))
         .await;
     let mails = smtp.wait_for(2).await;
     let second = mails

@@ -70,6 +70,11 @@ fn request_error(graphql_media_type: bool, message: String, code: &'static str) 
     response
 }
 
+/// A request refused before it ran, for `message` (what was wrong with it).
+pub(crate) fn bad_request(headers: &HeaderMap, message: String) -> Response {
+    request_error(wants_graphql_media_type(headers), message, "BAD_REQUEST")
+}
+
 /// The token of an `Authorization: Bearer <token>` value (the scheme in any case); the
 /// value itself when it has no scheme.
 pub(crate) fn strip_bearer(value: &str) -> &str {
@@ -153,10 +158,13 @@ async fn authenticated(
 
 /// Runs one GraphQL request with its own data loaders, within the size and time limits.
 pub async fn graphql(State(app): State<Arc<App>>, request: Request) -> Response {
-    let client = app.client_address(
+    let client = match app.client_address(
         request.headers(),
         request.extensions().get::<ConnectInfo<SocketAddr>>(),
-    );
+    ) {
+        Ok(client) => client,
+        Err(message) => return bad_request(request.headers(), message),
+    };
     let headers = request.headers().clone();
     let graphql_media_type = wants_graphql_media_type(request.headers());
     let content_type = request

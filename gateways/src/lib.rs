@@ -12,13 +12,12 @@ mod names;
 mod playground;
 mod read;
 mod reset_page;
+mod socket;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use async_graphql::dynamic::Schema;
-use async_graphql::Data;
-use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{ConnectInfo, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method};
@@ -31,6 +30,7 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 
 pub use feed::EventFeed;
 pub use graphql::{build_schema, Services};
+pub use socket::DEFAULT_SESSION_CHECK;
 
 /// What every request handler shares.
 #[derive(Clone)]
@@ -41,7 +41,9 @@ pub struct App {
     metrics: Arc<metrics::Metrics>,
     identity: Identity,
     cors: CorsOrigins,
-    client_ip_header: Option<HeaderName>,
+    client_ip_header: Option<ClientIpHeader>,
+    /// How often an open WebSocket's session is checked again (see `socket`).
+    session_check: std::time::Duration,
 }
 
 /// The header that names the team a request acts as (also a key of a WebSocket's
@@ -59,6 +61,14 @@ pub enum CorsOrigins {
     Any,
     /// Exactly these origins, e.g. `https://maestro.example.com`.
     List(Vec<String>),
+}
+
+/// Behind proxies: the header in which they pass the client's address, and how many of
+/// them there are (each adds the address it got the request from).
+#[derive(Debug, Clone)]
+struct ClientIpHeader {
+    name: HeaderName,
+    trusted_proxies: usize,
 }
 
 /// The address of the client a request came from, for rate limits.
@@ -92,7 +102,17 @@ impl App {
             identity,
             cors: CorsOrigins::SameOrigin,
             client_ip_header: None,
+            session_check: DEFAULT_SESSION_CHECK,
         }
+    }
+
+    /// How often an open WebSocket's session is checked again, besides before each of
+    /// its operations (`MAESTRO_WS_SESSION_CHECK`): at most this long after a session
+    /// ends, its open subscriptions stop. Each check is one small query per socket.
+    pub fn with_session_check(mut self, every: std::time::Duration) -> App {
+        // A timer of no period would spin (tokio refuses it): 1 ms at least.
+        self.session_check = every.max(std::time::Duration::from_millis(1));
+        self
     }
 
     /// Lets pages of these origins call the API from a browser.
@@ -101,14 +121,27 @@ impl App {
         self
     }
 
-    /// Behind a load balancer or proxy: the header in which it passes the client's address
-    /// (e.g. `X-Forwarded-For`; the last address in it is used, the one the proxy added).
-    /// Without it, the address of the TCP peer counts. Set it only behind such a proxy,
-    /// or clients could pick their own address and dodge the log-in rate limit.
-    pub fn with_client_ip_header(mut self, header: Option<&str>) -> Result<App, String> {
+    /// Behind `trusted_proxies` load balancers or proxies (at least 1), each appending
+    /// the address it got the request from to `header` (e.g. `X-Forwarded-For`): the
+    /// client's address is the `trusted_proxies`-th from the right; what lies left of it
+    /// the client wrote itself, and is ignored. Without a header, the address of the TCP
+    /// peer counts. Set it only behind such proxies, or clients could pick their own
+    /// address and dodge the rate limits.
+    pub fn with_client_ip_header(
+        mut self,
+        header: Option<&str>,
+        trusted_proxies: usize,
+    ) -> Result<App, String> {
+        if trusted_proxies == 0 {
+            return Err("a client address header needs at least one trusted proxy".into());
+        }
         self.client_ip_header = header
             .map(|name| {
                 HeaderName::from_bytes(name.trim().as_bytes())
+                    .map(|name| ClientIpHeader {
+                        name,
+                        trusted_proxies,
+                    })
                     .map_err(|_| format!("`{name}` is not an HTTP header name"))
             })
             .transpose()?;
@@ -119,22 +152,48 @@ impl App {
         &self.schema
     }
 
-    /// The client's address: from the configured proxy header, else the TCP peer.
+    /// The client's address: from the configured proxy header when the request has it,
+    /// else the TCP peer. A header whose trusted part is not a list of addresses is
+    /// refused (a message says what is wrong), never skipped: skipping an entry a proxy
+    /// added would make one the client wrote count instead.
     pub(crate) fn client_address(
         &self,
         headers: &HeaderMap,
         peer: Option<&ConnectInfo<SocketAddr>>,
-    ) -> Option<IpAddr> {
-        let forwarded = self.client_ip_header.as_ref().and_then(|name| {
-            headers
-                .get_all(name)
-                .iter()
-                .filter_map(|value| value.to_str().ok())
-                .flat_map(|value| value.split(','))
-                .filter_map(|address| address.trim().parse::<IpAddr>().ok())
-                .next_back()
+    ) -> Result<Option<IpAddr>, String> {
+        let peer = peer.map(|peer| peer.0.ip());
+        let Some(ClientIpHeader {
+            name,
+            trusted_proxies,
+        }) = &self.client_ip_header
+        else {
+            return Ok(peer);
+        };
+        let mut entries = vec![];
+        for value in headers.get_all(name) {
+            let value = value
+                .to_str()
+                .map_err(|_| format!("the {name} header is not text; it must list IP addresses"))?;
+            entries.extend(value.split(',').map(str::trim));
+        }
+        if entries.is_empty() {
+            return Ok(peer);
+        }
+        let Some(client) = entries.len().checked_sub(*trusted_proxies) else {
+            return Err(format!(
+                "the {name} header lists {} address(es), fewer than the {trusted_proxies} proxies configured in front of Maestro add; send requests through them",
+                entries.len()
+            ));
+        };
+        let mut trusted = entries[client..].iter().map(|entry| {
+            entry
+                .parse::<IpAddr>()
+                .or_else(|_| entry.parse::<SocketAddr>().map(|address| address.ip()))
+                .map_err(|_| format!("the {name} header holds `{entry}`, which is not an IP address"))
         });
-        forwarded.or_else(|| peer.map(|peer| peer.0.ip()))
+        let address = trusted.next().transpose()?;
+        trusted.try_for_each(|entry| entry.map(drop))?;
+        Ok(address)
     }
 
     fn cors_layer(&self) -> Option<CorsLayer> {
@@ -162,51 +221,20 @@ impl App {
     }
 }
 
-/// The session token and acting team a WebSocket client sent in `connection_init`
-/// (`{"Authorization": "Bearer <jwt>"}` or `{"token": "<jwt>"}`, and `"X-Maestro-Team"`),
-/// falling back to the headers of the upgrade request.
-fn connection_credentials(
-    payload: &serde_json::Value,
-    headers: &HeaderMap,
-) -> (Option<String>, Option<String>) {
-    let field = |keys: &[&str]| {
-        keys.iter().find_map(|key| {
-            payload
-                .as_object()?
-                .iter()
-                .find(|(name, _)| name.eq_ignore_ascii_case(key))
-                .and_then(|(_, value)| value.as_str())
-                .map(str::to_string)
-        })
-    };
-    let token = field(&["Authorization", "token", "authToken"])
-        .map(|value| http::strip_bearer(&value).to_string())
-        .or_else(|| {
-            let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-            Some(http::strip_bearer(value).to_string())
-        })
-        .filter(|token| !token.is_empty());
-    let team = field(&[TEAM_HEADER]).or_else(|| {
-        headers
-            .get(TEAM_HEADER)
-            .and_then(|value| value.to_str().ok())
-            .map(str::to_string)
-    });
-    (token, team)
-}
-
-/// `GET /graphql`: a WebSocket upgrade for subscriptions (graphql-transport-ws and the
-/// legacy graphql-ws), a query in the query string, or else the GraphiQL playground.
+/// `GET /graphql`: a WebSocket upgrade for GraphQL (graphql-transport-ws and the legacy
+/// graphql-ws), a query in the query string, or else the GraphiQL playground.
 async fn graphql_get(
     State(app): State<Arc<App>>,
-    protocol: Result<GraphQLProtocol, axum::http::StatusCode>,
     upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
     headers: axum::http::HeaderMap,
     peer: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
     RawQuery(query_string): RawQuery,
 ) -> Response {
-    let client = app.client_address(&headers, peer.as_ref().map(|peer| &peer.0));
-    let (Ok(protocol), Ok(upgrade)) = (protocol, upgrade) else {
+    let client = match app.client_address(&headers, peer.as_ref().map(|peer| &peer.0)) {
+        Ok(client) => client,
+        Err(message) => return http::bad_request(&headers, message),
+    };
+    let (Some(protocol), Ok(upgrade)) = (socket::protocol(&headers), upgrade) else {
         return match query_string {
             Some(query_string) if query_string.split('&').any(|pair| pair.starts_with("query=")) => {
                 http::graphql_get(&app, &headers, client, &query_string).await
@@ -214,30 +242,9 @@ async fn graphql_get(
             _ => playground::page().into_response(),
         };
     };
-    let schema = app.schema.clone();
-    let identity = app.identity.clone();
     upgrade
         .protocols(async_graphql::http::ALL_WEBSOCKET_PROTOCOLS)
-        .on_upgrade(move |socket| {
-            GraphQLWebSocket::new(socket, schema, protocol)
-                .on_connection_init(move |payload| async move {
-                    // The session is checked once, when the connection starts.
-                    let (token, team) = connection_credentials(&payload, &headers);
-                    let mut data = Data::default();
-                    if let Some(address) = client {
-                        data.insert(ClientAddress(address));
-                    }
-                    if let Some(viewer) = http::viewer(&identity, token.as_deref(), team.as_deref())
-                        .await
-                        .map_err(|error| async_graphql::Error::new(error.to_string()))?
-                    {
-                        data.insert(viewer);
-                    }
-                    Ok(data)
-                })
-                .keepalive_timeout(std::time::Duration::from_secs(30))
-                .serve()
-        })
+        .on_upgrade(move |ws| socket::serve(ws, app, protocol, headers, client))
         .into_response()
 }
 

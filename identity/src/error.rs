@@ -18,8 +18,9 @@ pub enum IdentityError {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
-    /// Too many failed log-ins for this e-mail address or from this client.
-    #[error("too many failed log-ins; wait {retry_after} s before trying again")]
+    /// Over a rate limit: failed log-ins for this e-mail address or from this client, or
+    /// sign-ups from this client.
+    #[error("too many attempts; wait {retry_after} s before trying again")]
     TooManyRequests { retry_after: u64 },
     #[error("Postgres failed while {doing} ({source}); is it running? start it with `ops/up`")]
     Database {

@@ -35,6 +35,9 @@ pub use values::{Email, Password, PersonName, TeamName, MAX_PASSWORD_BYTES, MIN_
 
 /// How long a session token lasts unless configured otherwise (`MAESTRO_JWT_TTL`).
 pub const DEFAULT_SESSION_TTL: Duration = Duration::from_secs(12 * 3600);
+/// How many sign-ups one client may make in an hour unless configured otherwise
+/// (`MAESTRO_SIGN_UPS_PER_HOUR`).
+pub const DEFAULT_SIGN_UPS_PER_HOUR: u32 = 10;
 /// How long a password reset link works.
 pub const RESET_TTL: Duration = Duration::from_secs(3600);
 
@@ -52,6 +55,9 @@ pub struct Settings {
     /// Without SMTP, reset mails cannot go out (a warning says so).
     pub smtp: Option<SmtpSettings>,
     pub login_limit: LoginLimit,
+    /// At most this many sign-ups per client (IPv4 address or IPv6 /64) in an hour
+    /// (`MAESTRO_SIGN_UPS_PER_HOUR`).
+    pub sign_ups_per_hour: u32,
     pub reset_ttl: Duration,
 }
 
@@ -65,6 +71,7 @@ impl Settings {
             public_url: "http://127.0.0.1:8888".to_string(),
             smtp: None,
             login_limit: LoginLimit::default(),
+            sign_ups_per_hour: DEFAULT_SIGN_UPS_PER_HOUR,
             reset_ttl: RESET_TTL,
         }
     }
@@ -79,6 +86,7 @@ impl fmt::Debug for Settings {
             .field("public_url", &self.public_url)
             .field("smtp", &self.smtp)
             .field("login_limit", &self.login_limit)
+            .field("sign_ups_per_hour", &self.sign_ups_per_hour)
             .field("reset_ttl", &self.reset_ttl)
             .finish()
     }

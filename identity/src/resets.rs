@@ -44,8 +44,21 @@ impl Identity {
     }
 
     /// Sends a reset link to `email` if it has an account. Answers the same either way.
+    ///
+    /// The request counts against the address's limit here, before the answer and the
+    /// same for every address (so neither the answer nor its time tells whether one has
+    /// an account), in one step with the check: parallel requests cannot all pass the
+    /// check before any is counted. Requests over the limit send nothing.
     pub async fn request_password_reset(&self, email: &str) -> Result<(), IdentityError> {
         let email = Email::parse(email)?;
+        match limits::count_attempt(&self.pool, &[reset_key(&email)], RESET_MAILS).await {
+            Ok(_) => {}
+            Err(IdentityError::TooManyRequests { .. }) => {
+                tracing::warn!("password reset requests for an address are over the limit; no mail sent");
+                return Ok(());
+            }
+            Err(error) => return Err(error),
+        }
         let identity = self.clone();
         tokio::spawn(async move {
             if let Err(error) = identity.send_reset(&email).await {
@@ -60,11 +73,6 @@ impl Identity {
             tracing::info!("a password reset was asked for an address without an account");
             return Ok(());
         };
-        let key = [reset_key(email)];
-        if limits::wait_for(&self.pool, &key, RESET_MAILS).await?.is_some() {
-            tracing::warn!(user = %user.id, "password reset mails for this account are over the limit; none sent");
-            return Ok(());
-        }
         let Some(mailer) = &self.mailer else {
             tracing::warn!(user = %user.id, "a password reset was asked, but no SMTP server is configured (SMTP_HOST); none sent");
             return Ok(());
@@ -81,7 +89,6 @@ impl Identity {
         .execute(&self.pool)
         .await
         .doing("storing a password reset")?;
-        limits::record(&self.pool, &key, RESET_MAILS).await?;
         let minutes = self.settings.reset_ttl.as_secs().div_ceil(60);
         let body = format!(
             "Hello{name},\n\n\

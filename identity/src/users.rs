@@ -11,7 +11,7 @@ use uuid::Uuid;
 use crate::api_tokens;
 use crate::error::Doing;
 use crate::limits::{self, client_key, email_key};
-use crate::{passwords, Email, Identity, IdentityError, Password, PersonName, Session, User};
+use crate::{passwords, Email, Identity, IdentityError, LoginLimit, Password, PersonName, Session, User};
 
 type UserRow = (Uuid, String, String, DateTime<Utc>);
 
@@ -78,16 +78,26 @@ impl Identity {
         })
     }
 
-    /// Creates an account and signs it in. The address must not have one yet.
+    /// Creates an account and signs it in. The address must not have one yet. Sign-ups
+    /// from `client` are limited (each costs a password hash, and each tells whether an
+    /// address has an account): past the limit, refused before the hash.
     pub async fn sign_up(
         &self,
         email: &str,
         password: &str,
         name: Option<&str>,
+        client: Option<IpAddr>,
     ) -> Result<Session, IdentityError> {
         let email = Email::parse(email)?;
         let password = Password::parse(password)?;
         let name = PersonName::parse(name.unwrap_or_default())?;
+        if let Some(client) = client {
+            let limit = LoginLimit {
+                failures: self.settings.sign_ups_per_hour,
+                window: limits::SIGN_UP_WINDOW,
+            };
+            limits::count_attempt(&self.pool, &[limits::sign_up_key(client)], limit).await?;
+        }
         let hash = passwords::hash(password).await?;
         let id = Uuid::now_v7();
         let inserted = sqlx::query_scalar::<_, i32>(
@@ -108,8 +118,9 @@ impl Identity {
         self.session(id, version).await
     }
 
-    /// Checks an e-mail address and password. Failures count against the address and
-    /// against the client; past the limit, attempts are refused before any check.
+    /// Checks an e-mail address and password. Attempts count against the address and
+    /// against the client before the check, and only failures stay counted; past the
+    /// limit, attempts are refused before any check.
     pub async fn log_in(
         &self,
         email: &str,
@@ -122,22 +133,18 @@ impl Identity {
         let keys: Vec<String> = std::iter::once(email_key(&email))
             .chain(client.map(client_key))
             .collect();
-        if let Some(retry_after) = limits::wait_for(&self.pool, &keys, limit).await? {
-            return Err(IdentityError::TooManyRequests { retry_after });
-        }
+        let attempt = limits::count_attempt(&self.pool, &keys, limit).await?;
         let account = credentials_of(&self.pool, &email).await?;
         let matches = passwords::verify(password, account.as_ref().map(|(_, hash, _)| hash.clone())).await?;
         match account {
             Some((id, _, version)) if matches => {
+                limits::forgive(&self.pool, &keys, attempt).await?;
                 limits::clear(&self.pool, &email_key(&email)).await?;
                 self.session(id, version).await
             }
-            _ => {
-                limits::record(&self.pool, &keys, limit).await?;
-                Err(IdentityError::Unauthenticated(
-                    "wrong e-mail address or password".into(),
-                ))
-            }
+            _ => Err(IdentityError::Unauthenticated(
+                "wrong e-mail address or password".into(),
+            )),
         }
     }
 
@@ -211,15 +218,12 @@ impl Identity {
         let email = Email::parse(&account.email)?;
         let keys = [email_key(&email)];
         let limit = self.settings.login_limit;
-        if let Some(retry_after) = limits::wait_for(&self.pool, &keys, limit).await? {
-            return Err(IdentityError::TooManyRequests { retry_after });
-        }
+        let attempt = limits::count_attempt(&self.pool, &keys, limit).await?;
         let stored = credentials_of(&self.pool, &email).await?.map(|(_, hash, _)| hash);
         if !passwords::verify(given, stored).await? {
-            limits::record(&self.pool, &keys, limit).await?;
             return Err(IdentityError::invalid(field, "is not your current password"));
         }
-        Ok(())
+        limits::forgive(&self.pool, &keys, attempt).await
     }
 
     /// Changes the name and/or the e-mail address. A new address needs the current
@@ -286,7 +290,7 @@ impl Identity {
         let new_password = Password::parse(password)?;
         match credentials_of(&self.pool, &parsed).await? {
             None => {
-                let session = self.sign_up(email, password, Some(name)).await?;
+                let session = self.sign_up(email, password, Some(name), None).await?;
                 Ok((session.user, true))
             }
             Some((id, stored, _)) => {

@@ -312,15 +312,25 @@ impl Gateway {
         nats: Option<async_nats::Client>,
         settings: identity::Settings,
     ) -> Gateway {
+        Gateway::start_configured(db, nats, settings, |app| app).await
+    }
+
+    /// A gateway with other identity settings and the app configured by `configure`.
+    pub async fn start_configured(
+        db: &TestDb,
+        nats: Option<async_nats::Client>,
+        settings: identity::Settings,
+        configure: impl FnOnce(gateways::App) -> gateways::App,
+    ) -> Gateway {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let vault = commands::Vault::with_key(db.pool.clone(), TEST_CREDENTIALS_KEY).unwrap();
         let identity = identity::Identity::new(db.pool.clone(), settings).unwrap();
         let session = identity
-            .sign_up(TESTER_EMAIL, TESTER_PASSWORD, Some("Tester"))
+            .sign_up(TESTER_EMAIL, TESTER_PASSWORD, Some("Tester"), None)
             .await
             .unwrap();
-        let app = gateways::App::new(db.handler(), vault, nats, identity);
+        let app = configure(gateways::App::new(db.handler(), vault, nats, identity));
         let task = tokio::spawn(async move {
             gateways::serve(listener, app).await.unwrap();
         });

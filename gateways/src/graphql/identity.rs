@@ -217,8 +217,14 @@ pub fn mutations() -> Vec<Field> {
     vec![
         Field::new("signUp", TypeRef::named_nn("Session"), |ctx| {
             FieldFuture::new(async move {
+                let client = ctx.data_opt::<ClientAddress>().map(|address| address.0);
                 let session = identity(&ctx)?
-                    .sign_up(text(&ctx, "email")?, text(&ctx, "password")?, optional_text(&ctx, "name")?)
+                    .sign_up(
+                        text(&ctx, "email")?,
+                        text(&ctx, "password")?,
+                        optional_text(&ctx, "name")?,
+                        client,
+                    )
                     .await
                     .map_err(identity_error)?;
                 Ok(Some(session_value(session)))
@@ -230,7 +236,7 @@ pub fn mutations() -> Vec<Field> {
             identity::MIN_PASSWORD_CHARS
         )))
         .argument(optional_string_arg("name"))
-        .description("Creates an account and signs it in."),
+        .description("Creates an account and signs it in. Sign-ups per client are limited (10 an hour unless configured otherwise); past the limit, answers TOO_MANY_REQUESTS with `retryAfter` (seconds)."),
         Field::new("logIn", TypeRef::named_nn("Session"), |ctx| {
             FieldFuture::new(async move {
                 let client = ctx.data_opt::<ClientAddress>().map(|address| address.0);
