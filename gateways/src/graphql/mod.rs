@@ -4,6 +4,7 @@
 mod access;
 mod connection;
 mod connections;
+mod cost;
 mod identity;
 mod jobs;
 mod kinds;
@@ -192,6 +193,6 @@ pub fn build_schema(services: Services) -> Result<Schema, SchemaError> {
         .data(jobs)
         .data(identity)
         .limit_depth(limits::MAX_DEPTH)
-        .limit_complexity(limits::MAX_COMPLEXITY)
+        .extension(cost::Guard)
         .finish()
 }
