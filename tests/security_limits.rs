@@ -97,22 +97,16 @@ async fn requests_beyond_the_concurrency_limit_are_answered_503() {
     let hanging = vec![send_head(&gateway, &slow).await, send_head(&gateway, &slow).await];
     let query = json!({"query": "{ __typename }"});
     let client = reqwest::Client::new();
-    let mut refused = None;
-    support::eventually(Duration::from_secs(20), "a third request is refused", || async {
-        let response = client
-            .post(format!("{}/graphql", gateway.url))
-            .json(&query)
-            .send()
-            .await
-            .unwrap();
-        let overloaded = response.status() == 503;
-        if overloaded {
-            refused = Some(response);
+    let post = || client.post(format!("{}/graphql", gateway.url)).json(&query).send();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let refused = loop {
+        let response = post().await.unwrap();
+        if response.status() == 503 {
+            break response;
         }
-        overloaded
-    })
-    .await;
-    let refused = refused.unwrap();
+        assert!(std::time::Instant::now() < deadline, "no request was refused");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
     assert_eq!(refused.headers()["retry-after"], "1");
     let body: Value = refused.json().await.unwrap();
     assert_eq!(body["errors"][0]["extensions"]["code"], "OVERLOADED", "{body}");
@@ -120,13 +114,7 @@ async fn requests_beyond_the_concurrency_limit_are_answered_503() {
 
     drop(hanging);
     support::eventually(Duration::from_secs(20), "the gateway serves again", || async {
-        let response = client
-            .post(format!("{}/graphql", gateway.url))
-            .json(&query)
-            .send()
-            .await
-            .unwrap();
-        response.status() == 200
+        post().await.unwrap().status() == 200
     })
     .await;
 }

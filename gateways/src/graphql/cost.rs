@@ -12,14 +12,18 @@
 //! as over HTTP.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery};
+use async_graphql::extensions::{
+    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextValidation,
+};
 use async_graphql::parser::types::{
     DocumentOperations, ExecutableDocument, OperationDefinition, Selection, SelectionSet,
 };
 use async_graphql::registry::{MetaTypeName, Registry};
-use async_graphql::{ErrorExtensions, Name, Positioned, Response, ServerError, ServerResult, Value, Variables};
+use async_graphql::{
+    ErrorExtensions, Name, Positioned, Response, ServerError, ServerResult, ValidationResult, Value, Variables,
+};
 
 use crate::limits::{MAX_ALIASES, MAX_COMPLEXITY, QUERY_TIMEOUT};
 
@@ -31,12 +35,18 @@ pub struct Guard;
 
 impl ExtensionFactory for Guard {
     fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(Guard)
+        Arc::new(Weighing::default())
     }
 }
 
+/// One request's weighing: the weight is taken when the query is parsed (with its
+/// variables) and judged after validation, so that an invalid query hears what is wrong
+/// with it first.
+#[derive(Default)]
+struct Weighing(Mutex<Option<Weight>>);
+
 #[async_graphql::async_trait::async_trait]
-impl Extension for Guard {
+impl Extension for Weighing {
     async fn parse_query(
         &self,
         ctx: &ExtensionContext<'_>,
@@ -46,21 +56,32 @@ impl Extension for Guard {
     ) -> ServerResult<ExecutableDocument> {
         let document = next.run(ctx, query, variables).await?;
         let weight = weigh(&ctx.schema_env.registry, &document, variables);
-        if weight.aliases > MAX_ALIASES {
-            return Err(refusal(format!(
-                "the query uses too many aliases: {}, more than the limit of {MAX_ALIASES}; send several requests instead",
-                weight.aliases
-            )));
-        }
+        *self.0.lock().expect("not poisoned") = Some(weight);
+        Ok(document)
+    }
+
+    async fn validation(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        next: NextValidation<'_>,
+    ) -> Result<ValidationResult, Vec<ServerError>> {
+        let validated = next.run(ctx).await?;
+        let weight = self.0.lock().expect("not poisoned").unwrap_or_default();
         if weight.cost > MAX_COMPLEXITY {
-            return Err(refusal(format!(
+            return Err(vec![refusal(format!(
                 "the query is too complex: it would cost {}, more than the limit of {MAX_COMPLEXITY}. Each field counts \
                  once for every item of the pages it is in (`first`, or its default when omitted); ask for smaller \
                  pages, fewer nested lists or fewer fields",
                 weight.cost
-            )));
+            ))]);
         }
-        Ok(document)
+        if weight.aliases > MAX_ALIASES {
+            return Err(vec![refusal(format!(
+                "the query uses too many aliases: {}, more than the limit of {MAX_ALIASES}; send several requests instead",
+                weight.aliases
+            ))]);
+        }
+        Ok(validated)
     }
 
     async fn execute(
