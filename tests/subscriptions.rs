@@ -10,8 +10,8 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use commands::{Relay, Wakeup};
-use projections::Inventory;
 use futures::StreamExt;
+use projections::Inventory;
 use serde_json::{json, Value};
 use support::subscriber::{Subscriber, LEGACY_WS, TRANSPORT_WS};
 use support::{Gateway, NatsServer, TestDb};
@@ -326,7 +326,8 @@ async fn a_subscriber_that_falls_behind_gets_an_error_and_is_closed() {
         .create("createServer", json!({"hostname": "busy.example.com", "cpu": 1}))
         .await;
     let query = "subscription { events { streamId version } }";
-    let mut subscriber = Subscriber::start(&setup.ws_url(), TRANSPORT_WS, query, 0, &setup.gateway.token).await;
+    let mut subscriber =
+        Subscriber::start(&setup.ws_url(), TRANSPORT_WS, query, 0, &setup.gateway.token).await;
     let handler = setup.db.handler();
     let id: uuid::Uuid = server.parse().unwrap();
     // The feed passes events on as the projector applies them: a burst of them, more
@@ -341,7 +342,10 @@ async fn a_subscriber_that_falls_behind_gets_an_error_and_is_closed() {
         if let Some(status) = subscriber.exit(DELIVERED_WITHIN).await {
             assert!(!status.success(), "the subscription ended with an error");
             let stderr = subscriber.stderr().await;
-            assert!(stderr.contains("fell") && stderr.contains("events behind and was closed"), "{stderr}");
+            assert!(
+                stderr.contains("fell") && stderr.contains("events behind and was closed"),
+                "{stderr}"
+            );
             return;
         }
     }
@@ -356,16 +360,28 @@ async fn a_subscriber_that_falls_behind_gets_an_error_and_is_closed() {
 async fn a_revoked_subscriber_hears_nothing_more_while_the_projector_lags() {
     let mut setup = Setup::start_with(gateways::Limits::default(), false).await;
     let shared = setup
-        .create("createServer", json!({"hostname": "shared.example.com", "cpu": 1}))
+        .create(
+            "createServer",
+            json!({"hostname": "shared.example.com", "cpu": 1}),
+        )
         .await;
     let other = setup.gateway.sign_up("other").await;
     let other_id = setup.gateway.data_as(&other, "{ me { id } }", json!({})).await["me"]["id"].clone();
     let grant = "mutation($id: ID!, $p: ID!) { grant(id: $id, principal: $p, level: READ) { version } }";
-    let granted = setup.gateway.data(grant, json!({"id": shared, "p": other_id})).await;
-    setup.published(&shared, granted["grant"]["version"].as_i64().unwrap()).await;
+    let granted = setup
+        .gateway
+        .data(grant, json!({"id": shared, "p": other_id}))
+        .await;
+    setup
+        .published(&shared, granted["grant"]["version"].as_i64().unwrap())
+        .await;
     let created = setup
         .gateway
-        .data_as(&other, "mutation { createServer(input: {hostname: \"own.example.com\"}) { id } }", json!({}))
+        .data_as(
+            &other,
+            "mutation { createServer(input: {hostname: \"own.example.com\"}) { id } }",
+            json!({}),
+        )
         .await;
     let own = created["createServer"]["id"].as_str().unwrap().to_string();
     setup.project().await;
@@ -389,11 +405,17 @@ async fn a_revoked_subscriber_hears_nothing_more_while_the_projector_lags() {
     // Revoked, then changed, with the projector behind both; then the person's own
     // server changes and the projector catches up.
     let revoke = "mutation($id: ID!, $p: ID!) { revoke(id: $id, principal: $p) { version } }";
-    let revoked = setup.gateway.data(revoke, json!({"id": shared, "p": other_id})).await;
-    setup.published(&shared, revoked["revoke"]["version"].as_i64().unwrap()).await;
+    let revoked = setup
+        .gateway
+        .data(revoke, json!({"id": shared, "p": other_id}))
+        .await;
+    setup
+        .published(&shared, revoked["revoke"]["version"].as_i64().unwrap())
+        .await;
     let after = setup.set_cpu(&shared, 99).await;
     let update = "mutation($id: ID!) { updateServer(id: $id, input: {cpu: 7}) { version } }";
-    let own_version = setup.gateway.data_as(&other, update, json!({"id": own})).await["updateServer"]["version"]
+    let own_version = setup.gateway.data_as(&other, update, json!({"id": own})).await["updateServer"]
+        ["version"]
         .as_i64()
         .unwrap();
     setup.published(&own, own_version).await;
@@ -414,6 +436,9 @@ async fn a_revoked_subscriber_hears_nothing_more_while_the_projector_lags() {
         }
         assert_eq!(change["id"], shared, "{change}");
         let version = change["version"].as_i64().unwrap();
-        assert!(version <= last_granted, "version {version} (of {after}) leaked after the revocation");
+        assert!(
+            version <= last_granted,
+            "version {version} (of {after}) leaked after the revocation"
+        );
     }
 }

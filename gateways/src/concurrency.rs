@@ -19,7 +19,8 @@ pub async fn admit(State(app): State<Arc<App>>, request: Request, next: Next) ->
             "the gateway is serving its limit of {} requests at once; retry in a moment",
             app.limits.max_concurrent_requests
         );
-        let body = serde_json::json!({"errors": [{"message": message, "extensions": {"code": "OVERLOADED"}}]});
+        let body =
+            serde_json::json!({"errors": [{"message": message, "extensions": {"code": "OVERLOADED"}}]});
         let mut response = (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response();
         response
             .headers_mut()

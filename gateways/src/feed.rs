@@ -85,7 +85,11 @@ impl EventFeed {
 }
 
 /// Passes on, in order, the held events the inventory projector has applied.
-async fn release(store: &EventStore, held: &mut VecDeque<Arc<Value>>, sender: &broadcast::Sender<Arc<Value>>) {
+async fn release(
+    store: &EventStore,
+    held: &mut VecDeque<Arc<Value>>,
+    sender: &broadcast::Sender<Arc<Value>>,
+) {
     let positions: Vec<i64> = held
         .iter()
         .filter_map(|envelope| envelope["position"].as_i64())
@@ -107,7 +111,10 @@ async fn release(store: &EventStore, held: &mut VecDeque<Arc<Value>>, sender: &b
     };
     // The relay publishes in commit order, which is the projector's: release the front.
     while let Some(envelope) = held.front() {
-        if !envelope["position"].as_i64().is_some_and(|p| applied.contains(&p)) {
+        if !envelope["position"]
+            .as_i64()
+            .is_some_and(|p| applied.contains(&p))
+        {
             break;
         }
         let _ = sender.send(held.pop_front().expect("a front"));

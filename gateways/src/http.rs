@@ -192,9 +192,9 @@ async fn read_request(
     let reading = async_graphql::http::receive_body(Some(content_type), chunks.into_async_read(), options);
     match tokio::time::timeout(limits::BODY_TIMEOUT, reading).await {
         Ok(Ok(request)) => Ok(request),
-        Ok(Err(_)) if exceeded.load(Ordering::Relaxed) => Err(format!(
-            "the request body is larger than {limit} bytes; {advice}"
-        )),
+        Ok(Err(_)) if exceeded.load(Ordering::Relaxed) => {
+            Err(format!("the request body is larger than {limit} bytes; {advice}"))
+        }
         Ok(Err(error)) => Err(format!("the request is not GraphQL over HTTP: {error}")),
         Err(_) => Err(format!(
             "the request body did not arrive within {} s; send it faster or make it smaller",
@@ -236,7 +236,8 @@ pub async fn graphql(State(app): State<Arc<App>>, request: Request) -> Response 
         return refusal(
             graphql_media_type,
             IdentityError::Unauthenticated(
-                "sign in to upload files: send `Authorization: Bearer <token>` with a token from `logIn`".into(),
+                "sign in to upload files: send `Authorization: Bearer <token>` with a token from `logIn`"
+                    .into(),
             ),
         );
     }

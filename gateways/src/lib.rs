@@ -31,9 +31,9 @@ use commands::CommandHandler;
 use identity::Identity;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
+pub use database::PoolSettings;
 pub use feed::EventFeed;
 pub use graphql::{build_schema, Services};
-pub use database::PoolSettings;
 pub use limits::Limits;
 
 /// What every request handler shares.

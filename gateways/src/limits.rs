@@ -9,7 +9,7 @@ pub const MAX_DEPTH: usize = 12;
 /// The most a query may cost: every field counts once for each item of the pages it is
 /// in, so a field under `servers(first: 100) { … applications(first: 20) }` counts 2000
 /// times. Introspection fields take no page size and count once.
-pub const MAX_COMPLEXITY: u64 = 20_000;
+pub const MAX_COMPLEXITY: u64 = 50_000;
 /// The most aliases (`a: servers`, `b: servers`, …) one request may use: an alias asks
 /// for the same work again under another name.
 pub const MAX_ALIASES: u64 = 15;

@@ -326,7 +326,11 @@ impl Gateway {
     }
 
     /// A gateway with other limits (concurrent requests, subscription buffer).
-    pub async fn start_limited(db: &TestDb, nats: Option<async_nats::Client>, limits: gateways::Limits) -> Gateway {
+    pub async fn start_limited(
+        db: &TestDb,
+        nats: Option<async_nats::Client>,
+        limits: gateways::Limits,
+    ) -> Gateway {
         Gateway::launch(db, nats, test_identity_settings(), limits).await
     }
 

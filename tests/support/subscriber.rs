@@ -78,9 +78,11 @@ impl Subscriber {
     /// when it still runs after `within`.
     pub async fn exit(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
         let lines = &mut self.lines;
-        timeout(within, async { while let Ok(Some(_)) = lines.next_line().await {} })
-            .await
-            .ok()?;
+        timeout(within, async {
+            while let Ok(Some(_)) = lines.next_line().await {}
+        })
+        .await
+        .ok()?;
         Some(self.child.wait().await.unwrap())
     }
 

@@ -22,7 +22,8 @@ use async_graphql::parser::types::{
 };
 use async_graphql::registry::{MetaTypeName, Registry};
 use async_graphql::{
-    ErrorExtensions, Name, Positioned, Response, ServerError, ServerResult, ValidationResult, Value, Variables,
+    ErrorExtensions, Name, Positioned, Response, ServerError, ServerResult, ValidationResult, Value,
+    Variables,
 };
 
 use crate::limits::{MAX_ALIASES, MAX_COMPLEXITY, QUERY_TIMEOUT};
@@ -201,10 +202,11 @@ impl Scale<'_> {
                                 .iter()
                                 .find(|(name, _)| name.node == PAGE_SIZE)
                                 .and_then(|(_, value)| {
-                                    value.node.clone().into_const_with(|name| {
-                                        self.variables.get(&name).cloned().ok_or(())
-                                    })
-                                    .ok()
+                                    value
+                                        .node
+                                        .clone()
+                                        .into_const_with(|name| self.variables.get(&name).cloned().ok_or(()))
+                                        .ok()
                                 });
                             let default = argument
                                 .default_value
@@ -226,7 +228,11 @@ impl Scale<'_> {
                 }
                 Selection::FragmentSpread(spread) => self.fragment(&spread.node.fragment_name.node),
                 Selection::InlineFragment(inline) => {
-                    let on = inline.node.type_condition.as_ref().map(|on| on.node.on.node.as_str());
+                    let on = inline
+                        .node
+                        .type_condition
+                        .as_ref()
+                        .map(|on| on.node.on.node.as_str());
                     self.selections(&inline.node.selection_set.node, on.or(parent))
                 }
             };

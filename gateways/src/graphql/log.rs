@@ -10,7 +10,9 @@ use serde_json::json;
 use super::access;
 use super::connection::{self, Page};
 use super::kinds;
-use super::queries::{first_argument, first_value, handler, id_argument, page_arguments, page_of, page_window};
+use super::queries::{
+    first_argument, first_value, handler, id_argument, page_arguments, page_of, page_window,
+};
 use super::values::{from_json, value_object, Node};
 use crate::errors::{bad_input, command_error, internal};
 use crate::read::{self, Change, ItemRow, Sight};

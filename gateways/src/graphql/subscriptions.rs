@@ -25,7 +25,10 @@ type Received = async_graphql::Result<Arc<Value>>;
 
 /// The feed's events that pass `keep`. A subscriber too slow to keep up is told so and
 /// its subscription ends: skipping ahead would leave it believing it saw everything.
-fn events(ctx_feed: &EventFeed, keep: impl Fn(&Value) -> bool + Send + 'static) -> impl Stream<Item = Received> + Send {
+fn events(
+    ctx_feed: &EventFeed,
+    keep: impl Fn(&Value) -> bool + Send + 'static,
+) -> impl Stream<Item = Received> + Send {
     BroadcastStream::new(ctx_feed.subscribe())
         .map(|received| {
             received.map_err(|BroadcastStreamRecvError::Lagged(missed)| {
