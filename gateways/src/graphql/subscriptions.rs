@@ -47,7 +47,7 @@ fn events(
             *ended |= next.as_ref().is_some_and(Result::is_err);
             futures::future::ready(next)
         })
-        .filter(move |received| futures::future::ready(received.as_ref().map_or(true, |envelope| keep(envelope))))
+        .filter(move |received| futures::future::ready(!matches!(received, Ok(envelope) if !keep(envelope))))
 }
 
 /// Only the envelopes of items `sight` may read, decided as each arrives (the feed passes
