@@ -95,6 +95,11 @@ pub struct Config {
     pub sign_ups_per_hour: u32,
     /// `MAESTRO_DEMO_PASSWORD`: the demo user's password (`maestro demo`); random when unset.
     pub demo_password: Option<Secret>,
+    /// `MAESTRO_MAX_CONCURRENT_REQUESTS` (64) and `MAESTRO_SUBSCRIPTION_BUFFER` (4096).
+    pub gateway_limits: gateways::Limits,
+    /// The gateway's own database pool: `MAESTRO_GATEWAY_DB_CONNECTIONS` (16) and
+    /// `MAESTRO_GATEWAY_STATEMENT_TIMEOUT` (30s).
+    pub gateway_pool: gateways::PoolSettings,
 }
 
 impl Config {
@@ -226,6 +231,8 @@ impl Config {
             sign_ups_per_hour,
             trusted_proxies,
             demo_password: var("MAESTRO_DEMO_PASSWORD").map(Secret),
+            gateway_limits: gateway_limits(&var)?,
+            gateway_pool: gateway_pool(&var)?,
         })
     }
 
@@ -312,6 +319,70 @@ fn parse_duration(raw: &str) -> Option<Duration> {
         _ => return None,
     };
     number.checked_mul(seconds).map(Duration::from_secs)
+}
+
+/// A whole number within `range`, or `default` when unset.
+fn number(
+    var: &impl Fn(&str) -> Option<String>,
+    name: &str,
+    range: std::ops::RangeInclusive<u64>,
+    default: u64,
+) -> Result<u64, String> {
+    let Some(raw) = var(name) else {
+        return Ok(default);
+    };
+    raw.trim()
+        .parse::<u64>()
+        .ok()
+        .filter(|value| range.contains(value))
+        .ok_or_else(|| {
+            format!(
+                "{name}=`{raw}` is not a whole number between {} and {}",
+                range.start(),
+                range.end()
+            )
+        })
+}
+
+fn gateway_limits(var: &impl Fn(&str) -> Option<String>) -> Result<gateways::Limits, String> {
+    let default = gateways::Limits::default();
+    Ok(gateways::Limits {
+        max_concurrent_requests: number(
+            var,
+            "MAESTRO_MAX_CONCURRENT_REQUESTS",
+            1..=100_000,
+            default.max_concurrent_requests as u64,
+        )? as usize,
+        subscription_buffer: number(
+            var,
+            "MAESTRO_SUBSCRIPTION_BUFFER",
+            16..=1_000_000,
+            default.subscription_buffer as u64,
+        )? as usize,
+    })
+}
+
+fn gateway_pool(var: &impl Fn(&str) -> Option<String>) -> Result<gateways::PoolSettings, String> {
+    let default = gateways::PoolSettings::default();
+    let statement_timeout = match var("MAESTRO_GATEWAY_STATEMENT_TIMEOUT") {
+        Some(raw) => parse_duration(&raw)
+            .filter(|timeout| (Duration::from_secs(1)..=Duration::from_secs(600)).contains(timeout))
+            .ok_or_else(|| {
+                format!(
+                    "MAESTRO_GATEWAY_STATEMENT_TIMEOUT=`{raw}` is not a duration between 1 second and 10 minutes (e.g. 30, 30s, 2m)"
+                )
+            })?,
+        None => default.statement_timeout,
+    };
+    Ok(gateways::PoolSettings {
+        max_connections: number(
+            var,
+            "MAESTRO_GATEWAY_DB_CONNECTIONS",
+            1..=1_000,
+            default.max_connections.into(),
+        )? as u32,
+        statement_timeout,
+    })
 }
 
 fn flag(name: &str, raw: &str) -> Result<bool, String> {
@@ -459,6 +530,35 @@ mod tests {
             assert!(error.contains(name), "{name}={value}: {error}");
             assert!(error.contains(expected), "{name}={value}: {error}");
             assert!(error.contains("openssl rand -base64"), "{name}={value}: {error}");
+        }
+    }
+
+    #[test]
+    fn gateway_limits_default_safely_and_refuse_nonsense_naming_the_variable() {
+        let defaults = config(&[]).unwrap();
+        assert_eq!(defaults.gateway_limits, gateways::Limits::default());
+        assert_eq!(defaults.gateway_pool.statement_timeout, Duration::from_secs(30));
+        let set = config(&[
+            ("MAESTRO_MAX_CONCURRENT_REQUESTS", "8"),
+            ("MAESTRO_SUBSCRIPTION_BUFFER", "100"),
+            ("MAESTRO_GATEWAY_DB_CONNECTIONS", "4"),
+            ("MAESTRO_GATEWAY_STATEMENT_TIMEOUT", "2m"),
+        ])
+        .unwrap();
+        assert_eq!(set.gateway_limits.max_concurrent_requests, 8);
+        assert_eq!(set.gateway_limits.subscription_buffer, 100);
+        assert_eq!(set.gateway_pool.max_connections, 4);
+        assert_eq!(set.gateway_pool.statement_timeout, Duration::from_secs(120));
+        for (name, value) in [
+            ("MAESTRO_MAX_CONCURRENT_REQUESTS", "0"),
+            ("MAESTRO_MAX_CONCURRENT_REQUESTS", "lots"),
+            ("MAESTRO_SUBSCRIPTION_BUFFER", "1"),
+            ("MAESTRO_GATEWAY_DB_CONNECTIONS", "-1"),
+            ("MAESTRO_GATEWAY_STATEMENT_TIMEOUT", "0"),
+            ("MAESTRO_GATEWAY_STATEMENT_TIMEOUT", "1d"),
+        ] {
+            let error = config(&[(name, value)]).unwrap_err();
+            assert!(error.contains(name), "{name}={value}: {error}");
         }
     }
 

@@ -20,7 +20,7 @@ pub fn redacted(url: &str) -> String {
     }
 }
 
-fn unreachable_postgres(config: &Config, error: impl std::fmt::Display) -> anyhow::Error {
+pub fn unreachable_postgres(config: &Config, error: impl std::fmt::Display) -> anyhow::Error {
     anyhow!(
         "cannot reach Postgres at {} ({error}); start it with `ops/up` or point DATABASE_URL at a running server",
         redacted(&config.database_url)

@@ -100,13 +100,18 @@ pub async fn serve(config: &Config, roles: &[Role]) -> anyhow::Result<()> {
         if config.smtp.is_none() {
             tracing::warn!("SMTP_HOST is not set: password reset mails cannot be sent");
         }
-        let identity = identity::Identity::new(pool.clone(), config.identity_settings(true))
+        // Requests get connections of their own, each statement cut off by Postgres.
+        let gateway_pool = gateways::database::connect(&config.database_url, config.gateway_pool)
+            .await
+            .map_err(|error| infrastructure::unreachable_postgres(config, error))?;
+        let identity = identity::Identity::new(gateway_pool.clone(), config.identity_settings(true))
             .map_err(|error| anyhow::anyhow!("the SMTP settings cannot work: {error}"))?;
         let app = gateways::App::new(
-            CommandHandler::new(store.clone()),
-            vault(config, &pool)?,
+            CommandHandler::new(EventStore::new(gateway_pool.clone())),
+            vault(config, &gateway_pool)?,
             nats.clone(),
             identity,
+            config.gateway_limits,
         )
         .with_cors(config.cors_origins.clone())
         .with_session_check(config.ws_session_check)

@@ -1,6 +1,8 @@
 //! GraphQL subscriptions as a third-party client sees them: Python's `gql` over
 //! WebSocket, with both graphql-transport-ws and the legacy graphql-ws protocol, against
-//! the gateway fed by the relay through a real NATS. Needs `ops/clients`.
+//! the gateway fed by the relay through a real NATS. Needs `ops/clients`. The last tests
+//! are attacks: a subscriber that lags, and one whose access was just revoked while the
+//! inventory projector lags the relay.
 
 mod support;
 
@@ -9,6 +11,7 @@ use std::time::Duration;
 
 use commands::{Relay, Wakeup};
 use futures::StreamExt;
+use projections::Inventory;
 use serde_json::{json, Value};
 use support::subscriber::{Subscriber, LEGACY_WS, TRANSPORT_WS};
 use support::{Gateway, NatsServer, TestDb};
@@ -27,12 +30,20 @@ struct Setup {
     gateway: Gateway,
     published: async_nats::Subscriber,
     relay: tokio::task::JoinHandle<()>,
+    /// The inventory projector, running on its own unless the test drives it.
+    projector: Option<tokio::task::JoinHandle<()>>,
     _nats: NatsServer,
-    _db: TestDb,
+    db: TestDb,
 }
 
 impl Setup {
     async fn start() -> Setup {
+        Setup::start_with(gateways::Limits::default(), true).await
+    }
+
+    /// With these gateway limits; with `projector` false, the test projects itself (with
+    /// `project`), so that the read model lags the relay as long as it wants.
+    async fn start_with(limits: gateways::Limits, projector: bool) -> Setup {
         let db = TestDb::new().await;
         let nats = NatsServer::started().await;
         let relay = Relay::new(db.store(), async_nats::connect(nats.url()).await.unwrap());
@@ -41,7 +52,15 @@ impl Setup {
         let relay = tokio::spawn(async move {
             let _ = relay.run(url, wakeup).await;
         });
-        let gateway = Gateway::start(&db, Some(async_nats::connect(nats.url()).await.unwrap())).await;
+        let projector = projector.then(|| {
+            let (store, url) = (db.store(), db.url.clone());
+            tokio::spawn(async move {
+                let wakeup = Wakeup::new(store.pool(), Duration::from_millis(200)).await;
+                let _ = projections::run(store, url, Inventory, wakeup).await;
+            })
+        });
+        let nats_client = async_nats::connect(nats.url()).await.unwrap();
+        let gateway = Gateway::start_limited(&db, Some(nats_client), limits).await;
         let watcher = async_nats::connect(nats.url()).await.unwrap();
         let published = watcher.subscribe("maestro.events.>").await.unwrap();
         watcher.flush().await.unwrap();
@@ -49,9 +68,15 @@ impl Setup {
             gateway,
             published,
             relay,
+            projector,
             _nats: nats,
-            _db: db,
+            db,
         }
+    }
+
+    /// Lets the inventory projector apply everything committed so far.
+    async fn project(&self) {
+        support::catch_up(&self.db.store(), &Inventory).await;
     }
 
     /// Waits until the relay published version `version` of item `id`.
@@ -106,6 +131,9 @@ impl Setup {
 impl Drop for Setup {
     fn drop(&mut self) {
         self.relay.abort();
+        if let Some(projector) = &self.projector {
+            projector.abort();
+        }
     }
 }
 
@@ -281,5 +309,136 @@ async fn a_subscriber_hears_only_of_items_it_may_read() {
             .as_str()
             .or(received["data"]["events"]["streamId"].as_str());
         assert_eq!(seen, Some(others.as_str()), "{query} leaked: {received}");
+    }
+}
+
+/// Attack: a subscriber that reads slower than events come (or not at all) used to skip
+/// the events it missed without a word, believing it had seen everything. Now it is told
+/// that it fell behind and its subscription ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscriber_that_falls_behind_gets_an_error_and_is_closed() {
+    let limits = gateways::Limits {
+        subscription_buffer: 1,
+        ..gateways::Limits::default()
+    };
+    let mut setup = Setup::start_with(limits, false).await;
+    let server = setup
+        .create("createServer", json!({"hostname": "busy.example.com", "cpu": 1}))
+        .await;
+    let query = "subscription { events { streamId version } }";
+    let mut subscriber =
+        Subscriber::start(&setup.ws_url(), TRANSPORT_WS, query, 0, &setup.gateway.token).await;
+    let handler = setup.db.handler();
+    let id: uuid::Uuid = server.parse().unwrap();
+    // The feed passes events on as the projector applies them: a burst of them, more
+    // than the one the subscriber may have waiting.
+    for round in 0..5 {
+        for cpu in 0..20 {
+            let fields = support::fields(domain::Kind::Server, json!({"cpu": 100 * round + cpu}));
+            let command = support::request(domain::Kind::Server, id, domain::Command::Update(fields));
+            handler.execute(&command).await.unwrap();
+        }
+        setup.project().await;
+        if let Some(status) = subscriber.exit(DELIVERED_WITHIN).await {
+            assert!(!status.success(), "the subscription ended with an error");
+            let stderr = subscriber.stderr().await;
+            assert!(
+                stderr.contains("fell") && stderr.contains("events behind and was closed"),
+                "{stderr}"
+            );
+            return;
+        }
+    }
+    panic!("the subscriber never fell behind");
+}
+
+/// Attack: the grant of a subscriber is revoked, and the item changes at once. The read
+/// model, which decides who may read, lags the relay: the subscriber used to hear of the
+/// change because the grant was still there. Now an event reaches subscribers only once
+/// the projector applied it, and with it the revocation before it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_subscriber_hears_nothing_more_while_the_projector_lags() {
+    let mut setup = Setup::start_with(gateways::Limits::default(), false).await;
+    let shared = setup
+        .create(
+            "createServer",
+            json!({"hostname": "shared.example.com", "cpu": 1}),
+        )
+        .await;
+    let other = setup.gateway.sign_up("other").await;
+    let other_id = setup.gateway.data_as(&other, "{ me { id } }", json!({})).await["me"]["id"].clone();
+    let grant = "mutation($id: ID!, $p: ID!) { grant(id: $id, principal: $p, level: READ) { version } }";
+    let granted = setup
+        .gateway
+        .data(grant, json!({"id": shared, "p": other_id}))
+        .await;
+    setup
+        .published(&shared, granted["grant"]["version"].as_i64().unwrap())
+        .await;
+    let created = setup
+        .gateway
+        .data_as(
+            &other,
+            "mutation { createServer(input: {hostname: \"own.example.com\"}) { id } }",
+            json!({}),
+        )
+        .await;
+    let own = created["createServer"]["id"].as_str().unwrap().to_string();
+    setup.project().await;
+
+    let query = "subscription { changes(kind: \"server\") { id version } }";
+    let mut subscriber = Subscriber::start(&setup.ws_url(), TRANSPORT_WS, query, 0, &other).await;
+    // While granted, the other person hears of the shared server's changes.
+    let mut heard = None;
+    for cpu in 10..16 {
+        let version = setup.set_cpu(&shared, cpu).await;
+        setup.project().await;
+        if let Some(line) = subscriber.line(DELIVERED_WITHIN).await {
+            heard = Some(version);
+            let change: Value = serde_json::from_str(&line).unwrap();
+            assert_eq!(change["data"]["changes"]["id"], shared, "{change}");
+            break;
+        }
+    }
+    let last_granted = heard.expect("the granted subscriber heard of the shared server");
+
+    // Revoked, then changed, with the projector behind both; then the person's own
+    // server changes and the projector catches up.
+    let revoke = "mutation($id: ID!, $p: ID!) { revoke(id: $id, principal: $p) { version } }";
+    let revoked = setup
+        .gateway
+        .data(revoke, json!({"id": shared, "p": other_id}))
+        .await;
+    setup
+        .published(&shared, revoked["revoke"]["version"].as_i64().unwrap())
+        .await;
+    let after = setup.set_cpu(&shared, 99).await;
+    let update = "mutation($id: ID!) { updateServer(id: $id, input: {cpu: 7}) { version } }";
+    let own_version = setup.gateway.data_as(&other, update, json!({"id": own})).await["updateServer"]
+        ["version"]
+        .as_i64()
+        .unwrap();
+    setup.published(&own, own_version).await;
+    setup.project().await;
+
+    // What comes next is the person's own change; of the shared server, at most what
+    // came before the revocation.
+    loop {
+        let line = subscriber
+            .line(DELIVERED_WITHIN)
+            .await
+            .expect("the change of the person's own server arrives");
+        let change: Value = serde_json::from_str(&line).unwrap();
+        let change = &change["data"]["changes"];
+        if change["id"] == own.as_str() {
+            assert_eq!(change["version"], own_version);
+            break;
+        }
+        assert_eq!(change["id"], shared, "{change}");
+        let version = change["version"].as_i64().unwrap();
+        assert!(
+            version <= last_granted,
+            "version {version} (of {after}) leaked after the revocation"
+        );
     }
 }

@@ -6,9 +6,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use async_graphql::ErrorExtensions;
-use async_graphql_axum::rejection::GraphQLRejection;
-use async_graphql_axum::GraphQLRequest;
-use axum::extract::{ConnectInfo, FromRequest, Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use domain::Viewer;
@@ -101,62 +99,118 @@ pub(crate) async fn viewer(
     }
 }
 
-/// Authenticates an HTTP request from its `Authorization` and `X-Maestro-Team` headers
-/// and adds the viewer (if any) and the client's address to the request's data. A bad
-/// token or team is refused before the request runs: 401 (log in again), 403 or 400.
-async fn authenticated(
+/// The person an HTTP request's `Authorization` and `X-Maestro-Team` headers stand for
+/// (`None`: anonymous), read before anything else of the request. A bad token or team is
+/// refused at once: 401 (log in again), 403 or 400.
+async fn authenticate(
     app: &App,
     headers: &HeaderMap,
-    client: Option<IpAddr>,
-    request: async_graphql::Request,
     graphql_media_type: bool,
-) -> Result<async_graphql::Request, Response> {
-    let refuse = |error: IdentityError| {
-        let status = match &error {
-            IdentityError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
-            IdentityError::Forbidden(_) => StatusCode::FORBIDDEN,
-            IdentityError::Invalid { .. } | IdentityError::NotFound(_) => StatusCode::BAD_REQUEST,
-            IdentityError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-            IdentityError::Conflict(_) => StatusCode::CONFLICT,
-            IdentityError::Database { .. } | IdentityError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        };
-        let error = crate::errors::identity_error(error).into_server_error(async_graphql::Pos::default());
-        let mut response = answer(
-            graphql_media_type,
-            async_graphql::Response::from_errors(vec![error]),
-            true,
-        );
-        *response.status_mut() = status;
-        if status == StatusCode::UNAUTHORIZED {
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-        }
-        response
-    };
+) -> Result<Option<Viewer>, Response> {
     let token = match headers.get(header::AUTHORIZATION).map(|value| value.to_str()) {
         None => None,
         Some(Ok(value)) if value.trim().is_empty() => None,
         Some(Ok(value)) => Some(strip_bearer(value)),
         Some(Err(_)) => {
-            return Err(refuse(IdentityError::Unauthenticated(
-                "the Authorization header is not text; send `Authorization: Bearer <token>`".into(),
-            )))
+            return Err(refusal(
+                graphql_media_type,
+                IdentityError::Unauthenticated(
+                    "the Authorization header is not text; send `Authorization: Bearer <token>`".into(),
+                ),
+            ))
         }
     };
     let team = headers.get(TEAM_HEADER).and_then(|value| value.to_str().ok());
-    let viewer = viewer(&app.identity, token, team).await.map_err(refuse)?;
+    viewer(&app.identity, token, team)
+        .await
+        .map_err(|error| refusal(graphql_media_type, error))
+}
+
+/// The answer to a request whose credentials do not hold.
+fn refusal(graphql_media_type: bool, error: IdentityError) -> Response {
+    let status = match &error {
+        IdentityError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+        IdentityError::Forbidden(_) => StatusCode::FORBIDDEN,
+        IdentityError::Invalid { .. } | IdentityError::NotFound(_) => StatusCode::BAD_REQUEST,
+        IdentityError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+        IdentityError::Conflict(_) => StatusCode::CONFLICT,
+        IdentityError::Database { .. } | IdentityError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    let error = crate::errors::identity_error(error).into_server_error(async_graphql::Pos::default());
+    let mut response = answer(
+        graphql_media_type,
+        async_graphql::Response::from_errors(vec![error]),
+        true,
+    );
+    *response.status_mut() = status;
+    if status == StatusCode::UNAUTHORIZED {
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    }
+    response
+}
+
+/// The request with the person asking (if anyone) and the client's address in its data.
+fn on_behalf(
+    request: async_graphql::Request,
+    viewer: Option<Viewer>,
+    client: Option<IpAddr>,
+) -> async_graphql::Request {
     let request = match client {
         Some(address) => request.data(ClientAddress(address)),
         None => request,
     };
-    Ok(match viewer {
+    match viewer {
         Some(viewer) => request.data(viewer),
         None => request,
-    })
+    }
+}
+
+/// Reads the GraphQL request from `body` as it arrives: JSON into memory, uploaded files
+/// (multipart) into temporary files. More than `limit` bytes, or a body that takes longer
+/// than [`limits::BODY_TIMEOUT`], stops the reading.
+async fn read_request(
+    content_type: &str,
+    body: axum::body::Body,
+    limit: usize,
+    advice: &str,
+) -> Result<async_graphql::Request, String> {
+    use futures::TryStreamExt;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let exceeded = Arc::new(AtomicBool::new(false));
+    let noted = exceeded.clone();
+    let mut received = 0usize;
+    let chunks = body
+        .into_data_stream()
+        .map_err(std::io::Error::other)
+        .and_then(move |chunk| {
+            received = received.saturating_add(chunk.len());
+            let over = received > limit;
+            noted.store(over, Ordering::Relaxed);
+            futures::future::ready(match over {
+                true => Err(std::io::Error::other("the request body is too large")),
+                false => Ok(chunk),
+            })
+        });
+    let options = async_graphql::http::MultipartOptions::default();
+    let reading = async_graphql::http::receive_body(Some(content_type), chunks.into_async_read(), options);
+    match tokio::time::timeout(limits::BODY_TIMEOUT, reading).await {
+        Ok(Ok(request)) => Ok(request),
+        Ok(Err(_)) if exceeded.load(Ordering::Relaxed) => {
+            Err(format!("the request body is larger than {limit} bytes; {advice}"))
+        }
+        Ok(Err(error)) => Err(format!("the request is not GraphQL over HTTP: {error}")),
+        Err(_) => Err(format!(
+            "the request body did not arrive within {} s; send it faster or make it smaller",
+            limits::BODY_TIMEOUT.as_secs()
+        )),
+    }
 }
 
 /// Runs one GraphQL request with its own data loaders, within the size and time limits.
+/// The headers are checked first: a bad token, or an upload without a session, is
+/// refused before the body is read.
 pub async fn graphql(State(app): State<Arc<App>>, request: Request) -> Response {
     let client = match app.client_address(
         request.headers(),
@@ -165,13 +219,13 @@ pub async fn graphql(State(app): State<Arc<App>>, request: Request) -> Response 
         Ok(client) => client,
         Err(message) => return bad_request(request.headers(), message),
     };
-    let headers = request.headers().clone();
     let graphql_media_type = wants_graphql_media_type(request.headers());
     let content_type = request
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
+        .unwrap_or_default()
+        .to_string();
     if !ACCEPTED_BODIES
         .iter()
         .any(|accepted| content_type.starts_with(accepted))
@@ -179,27 +233,29 @@ pub async fn graphql(State(app): State<Arc<App>>, request: Request) -> Response 
         let message = format!("send the request as Content-Type: application/json (got `{content_type}`)");
         return request_error(graphql_media_type, message, "BAD_REQUEST");
     }
-    // Only uploads (multipart) may be large; a plain query is held to the small limit.
-    let (limit, advice) = match content_type.starts_with("multipart/form-data") {
+    let viewer = match authenticate(&app, request.headers(), graphql_media_type).await {
+        Ok(viewer) => viewer,
+        Err(refused) => return refused,
+    };
+    // Only uploads (multipart) may be large, and only a signed-in person may send one: a
+    // plain query is held to the small limit.
+    let upload = content_type.starts_with("multipart/form-data");
+    if upload && viewer.is_none() {
+        return refusal(
+            graphql_media_type,
+            IdentityError::Unauthenticated(
+                "sign in to upload files: send `Authorization: Bearer <token>` with a token from `logIn`"
+                    .into(),
+            ),
+        );
+    }
+    let (limit, advice) = match upload {
         true => (limits::MAX_UPLOAD_BYTES, "upload fewer or smaller files"),
         false => (limits::MAX_BODY_BYTES, "send a smaller query"),
     };
-    let (parts, body) = request.into_parts();
-    let Ok(body) = axum::body::to_bytes(body, limit).await else {
-        let message = format!("the request body is larger than {limit} bytes; {advice}");
-        return request_error(graphql_media_type, message, "BAD_REQUEST");
-    };
-    let request = Request::from_parts(parts, axum::body::Body::from(body));
-    let request = match GraphQLRequest::<GraphQLRejection>::from_request(request, &()).await {
-        Ok(request) => request.into_inner(),
-        Err(rejection) => {
-            let message = format!("the request is not GraphQL over HTTP: {}", rejection.0);
-            return request_error(graphql_media_type, message, "BAD_REQUEST");
-        }
-    };
-    match authenticated(&app, &headers, client, request, graphql_media_type).await {
-        Ok(request) => execute(&app, request, graphql_media_type).await,
-        Err(refused) => refused,
+    match read_request(&content_type, request.into_body(), limit, advice).await {
+        Ok(request) => execute(&app, on_behalf(request, viewer, client), graphql_media_type).await,
+        Err(message) => request_error(graphql_media_type, message, "BAD_REQUEST"),
     }
 }
 
@@ -234,8 +290,8 @@ pub async fn graphql_get(
             .insert(header::ALLOW, header::HeaderValue::from_static("POST"));
         return response;
     }
-    match authenticated(app, headers, client, request, graphql_media_type).await {
-        Ok(request) => execute(app, request, graphql_media_type).await,
+    match authenticate(app, headers, graphql_media_type).await {
+        Ok(viewer) => execute(app, on_behalf(request, viewer, client), graphql_media_type).await,
         Err(refused) => refused,
     }
 }
@@ -260,25 +316,15 @@ async fn execute(app: &App, request: async_graphql::Request, graphql_media_type:
         .and_then(|viewer| viewer.downcast_ref::<domain::Viewer>())
         .map_or(crate::read::Sight::Nobody, crate::read::Sight::of);
     let (links, items) = graphql::loaders(app.handler.store().pool(), sight);
-    let execution = app.schema.execute(request.data(links).data(items));
-    match tokio::time::timeout(limits::QUERY_TIMEOUT, execution).await {
-        Ok(response) => {
-            if response.is_err() {
-                app.metrics.graphql_error();
-            }
-            // Errors without a path come from parsing, validation or variables: the
-            // request never ran. Errors of fields that ran have a path.
-            let request_failed = response.data == async_graphql::Value::Null
-                && response.is_err()
-                && response.errors.iter().all(|error| error.path.is_empty());
-            answer(graphql_media_type, response, request_failed)
-        }
-        Err(_) => {
-            let message = format!(
-                "the query ran longer than {} s and was stopped; ask for less",
-                limits::QUERY_TIMEOUT.as_secs()
-            );
-            request_error(graphql_media_type, message, "TIMEOUT")
-        }
+    // The time limit is the schema's own (`graphql::cost`), the same over WebSocket.
+    let response = app.schema.execute(request.data(links).data(items)).await;
+    if response.is_err() {
+        app.metrics.graphql_error();
     }
+    // Errors without a path come from parsing, validation or variables (or the time
+    // limit): the request never ran. Errors of fields that ran have a path.
+    let request_failed = response.data == async_graphql::Value::Null
+        && response.is_err()
+        && response.errors.iter().all(|error| error.path.is_empty());
+    answer(graphql_media_type, response, request_failed)
 }

@@ -1,6 +1,8 @@
 //! The HTTP side of Maestro: GraphQL queries, mutations and subscriptions over the read
 //! models and the command handler, the GraphiQL playground, and health checks.
 
+mod concurrency;
+pub mod database;
 mod errors;
 mod feed;
 mod graphql;
@@ -28,8 +30,10 @@ use commands::CommandHandler;
 use identity::Identity;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
+pub use database::PoolSettings;
 pub use feed::EventFeed;
 pub use graphql::{build_schema, Services};
+pub use limits::Limits;
 pub use socket::DEFAULT_SESSION_CHECK;
 
 /// What every request handler shares.
@@ -44,6 +48,9 @@ pub struct App {
     client_ip_header: Option<ClientIpHeader>,
     /// How often an open WebSocket's session is checked again (see `socket`).
     session_check: std::time::Duration,
+    limits: Limits,
+    /// One permit per GraphQL request being served (see [`concurrency`]).
+    requests: Arc<tokio::sync::Semaphore>,
 }
 
 /// The header that names the team a request acts as (also a key of a WebSocket's
@@ -76,18 +83,20 @@ struct ClientIpHeader {
 pub(crate) struct ClientAddress(pub IpAddr);
 
 impl App {
-    /// A gateway over `handler`; with `nats`, subscriptions follow the relay's events.
+    /// A gateway over `handler` (whose pool should be the gateway's own, see
+    /// [`database`]); with `nats`, subscriptions follow the relay's events.
     pub fn new(
         handler: CommandHandler,
         vault: commands::Vault,
         nats: Option<async_nats::Client>,
         identity: Identity,
+        limits: Limits,
     ) -> App {
         let services = Services {
             handler: handler.clone(),
             feed: nats
                 .clone()
-                .map(EventFeed::follow)
+                .map(|nats| EventFeed::follow(nats, handler.store().clone(), limits.subscription_buffer))
                 .unwrap_or_else(EventFeed::silent),
             vault,
             jobs: nats.clone().map(crawlers::JobQueue::new),
@@ -103,6 +112,8 @@ impl App {
             cors: CorsOrigins::SameOrigin,
             client_ip_header: None,
             session_check: DEFAULT_SESSION_CHECK,
+            limits,
+            requests: Arc::new(tokio::sync::Semaphore::new(limits.max_concurrent_requests)),
         }
     }
 
@@ -251,8 +262,14 @@ async fn graphql_get(
 pub fn router(app: App) -> Router {
     let cors = app.cors_layer();
     let state = Arc::new(app);
+    let graphql = get(graphql_get)
+        .post(http::graphql)
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            concurrency::admit,
+        ));
     let router = Router::new()
-        .route("/graphql", get(graphql_get).post(http::graphql))
+        .route("/graphql", graphql)
         .route("/playground/{package}/{*path}", get(playground::asset))
         .route("/reset-password", get(reset_page::page))
         .route("/reset-password.js", get(reset_page::script))

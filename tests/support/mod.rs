@@ -292,6 +292,16 @@ pub struct Gateway {
     task: tokio::task::JoinHandle<()>,
 }
 
+/// A gateway pool on the test database, as `maestro serve` makes one (with the default
+/// statement timeout), kept small since each test has its own.
+pub async fn gateway_pool(db: &TestDb) -> PgPool {
+    let settings = gateways::PoolSettings {
+        max_connections: 6,
+        ..gateways::PoolSettings::default()
+    };
+    gateways::database::connect(&db.url, settings).await.unwrap()
+}
+
 /// The default tester every test gateway signs up at start.
 pub const TESTER_EMAIL: &str = "tester@example.com";
 pub const TESTER_PASSWORD: &str = "correct horse battery";
@@ -312,7 +322,7 @@ impl Gateway {
         nats: Option<async_nats::Client>,
         settings: identity::Settings,
     ) -> Gateway {
-        Gateway::start_configured(db, nats, settings, |app| app).await
+        Gateway::launch(db, nats, settings, gateways::Limits::default(), |app| app).await
     }
 
     /// A gateway with other identity settings and the app configured by `configure`.
@@ -322,15 +332,38 @@ impl Gateway {
         settings: identity::Settings,
         configure: impl FnOnce(gateways::App) -> gateways::App,
     ) -> Gateway {
+        Gateway::launch(db, nats, settings, gateways::Limits::default(), configure).await
+    }
+
+    /// A gateway with other limits (concurrent requests, subscription buffer).
+    pub async fn start_limited(
+        db: &TestDb,
+        nats: Option<async_nats::Client>,
+        limits: gateways::Limits,
+    ) -> Gateway {
+        Gateway::launch(db, nats, test_identity_settings(), limits, |app| app).await
+    }
+
+    /// The gateway as `maestro serve` makes it: on a pool of its own (see
+    /// [`gateway_pool`]), with these settings and limits, configured by `configure`.
+    async fn launch(
+        db: &TestDb,
+        nats: Option<async_nats::Client>,
+        settings: identity::Settings,
+        limits: gateways::Limits,
+        configure: impl FnOnce(gateways::App) -> gateways::App,
+    ) -> Gateway {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
-        let vault = commands::Vault::with_key(db.pool.clone(), TEST_CREDENTIALS_KEY).unwrap();
-        let identity = identity::Identity::new(db.pool.clone(), settings).unwrap();
+        let pool = gateway_pool(db).await;
+        let vault = commands::Vault::with_key(pool.clone(), TEST_CREDENTIALS_KEY).unwrap();
+        let identity = identity::Identity::new(pool.clone(), settings).unwrap();
         let session = identity
             .sign_up(TESTER_EMAIL, TESTER_PASSWORD, Some("Tester"), None)
             .await
             .unwrap();
-        let app = configure(gateways::App::new(db.handler(), vault, nats, identity));
+        let handler = CommandHandler::new(EventStore::new(pool));
+        let app = configure(gateways::App::new(handler, vault, nats, identity, limits));
         let task = tokio::spawn(async move {
             gateways::serve(listener, app).await.unwrap();
         });

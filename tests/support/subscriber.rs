@@ -74,6 +74,18 @@ impl Subscriber {
         }
     }
 
+    /// Skips what the client prints until it exits, and returns how it exited; `None`
+    /// when it still runs after `within`.
+    pub async fn exit(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        let lines = &mut self.lines;
+        timeout(within, async {
+            while let Ok(Some(_)) = lines.next_line().await {}
+        })
+        .await
+        .ok()?;
+        Some(self.child.wait().await.unwrap())
+    }
+
     /// The next result, which must come within `within`.
     pub async fn result(&mut self, within: Duration) -> Value {
         let line = self

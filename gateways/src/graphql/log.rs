@@ -10,11 +10,16 @@ use serde_json::json;
 use super::access;
 use super::connection::{self, Page};
 use super::kinds;
-use super::queries::{handler, id_argument, page_arguments, page_of, page_window, MAX_PAGE_SIZE};
+use super::queries::{
+    first_argument, first_value, handler, id_argument, page_arguments, page_of, page_window,
+};
 use super::values::{from_json, value_object, Node};
 use crate::errors::{bad_input, command_error, internal};
 use crate::read::{self, Change, ItemRow, Sight};
 use projections::Inventory;
+
+/// Events in a page of the log when `first` is omitted.
+const EVENTS_PAGE_SIZE: i64 = 100;
 
 fn change_type() -> Object {
     value_object(
@@ -155,16 +160,7 @@ fn as_of_field() -> Field {
 fn events_field() -> Field {
     Field::new("events", TypeRef::named_nn("EventConnection"), |ctx| {
         FieldFuture::new(async move {
-            let first = match ctx.args.get("first").filter(|v| !v.is_null()) {
-                Some(first) => first.i64()?,
-                None => 100,
-            };
-            if !(0..=MAX_PAGE_SIZE).contains(&first) {
-                return Err(bad_input(
-                    "first",
-                    format!("must be between 0 and {MAX_PAGE_SIZE}, got {first}"),
-                ));
-            }
+            let first = first_value(&ctx, EVENTS_PAGE_SIZE)?;
             let after = match ctx.args.get("after").filter(|v| !v.is_null()) {
                 Some(raw) => {
                     let raw = raw.string()?;
@@ -224,9 +220,7 @@ fn events_field() -> Field {
         "The event log in commit order, for clients that replay it: the events of the items you may read, as far as the read models reach. Page with `after` = the last cursor.",
     )
     .argument(InputValue::new("after", TypeRef::named(TypeRef::STRING)))
-    .argument(
-        InputValue::new("first", TypeRef::named(TypeRef::INT)).description("At most 500; 100 when omitted."),
-    )
+    .argument(first_argument(EVENTS_PAGE_SIZE))
     .argument(InputValue::new("filter", TypeRef::named("EventFilter")))
 }
 

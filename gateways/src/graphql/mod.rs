@@ -5,6 +5,7 @@ mod access;
 mod api_tokens;
 mod connection;
 mod connections;
+mod cost;
 mod identity;
 mod jobs;
 mod kinds;
@@ -199,6 +200,6 @@ pub fn build_schema(services: Services) -> Result<Schema, SchemaError> {
         .data(identity)
         .extension(api_tokens::ReadOnlyTokens)
         .limit_depth(limits::MAX_DEPTH)
-        .limit_complexity(limits::MAX_COMPLEXITY)
+        .extension(cost::Guard)
         .finish()
 }

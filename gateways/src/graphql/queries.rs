@@ -20,6 +20,29 @@ use crate::read::{self, ListQuery};
 pub const MAX_PAGE_SIZE: i64 = 500;
 const DEFAULT_PAGE_SIZE: i64 = 50;
 
+/// A `first` argument: the page size, declared with its default so that the cost of a
+/// query (see `cost`) counts the page an omitted `first` gets.
+pub fn first_argument(default: i64) -> InputValue {
+    InputValue::new("first", TypeRef::named(TypeRef::INT))
+        .default_value(async_graphql::Value::from(default))
+        .description(format!("At most {MAX_PAGE_SIZE}; {default} when omitted."))
+}
+
+/// A `first` argument's value, within 0 and the page-size limit.
+pub fn first_value(ctx: &ResolverContext<'_>, default: i64) -> async_graphql::Result<i64> {
+    let first = match ctx.args.get("first") {
+        Some(value) if !value.is_null() => value.i64()?,
+        _ => default,
+    };
+    if !(0..=MAX_PAGE_SIZE).contains(&first) {
+        return Err(bad_input(
+            "first",
+            format!("must be between 0 and {MAX_PAGE_SIZE}, got {first}"),
+        ));
+    }
+    Ok(first)
+}
+
 pub fn handler<'a>(ctx: &ResolverContext<'a>) -> async_graphql::Result<&'a CommandHandler> {
     ctx.data::<CommandHandler>()
 }
@@ -31,16 +54,7 @@ pub fn id_argument(ctx: &ResolverContext<'_>, name: &str) -> async_graphql::Resu
 
 /// `first` and `after` as a limit and an offset, within the page-size limit.
 pub fn page_window(ctx: &ResolverContext<'_>) -> async_graphql::Result<(i64, i64)> {
-    let first = match ctx.args.get("first") {
-        Some(value) if !value.is_null() => value.i64()?,
-        _ => DEFAULT_PAGE_SIZE,
-    };
-    if !(0..=MAX_PAGE_SIZE).contains(&first) {
-        return Err(bad_input(
-            "first",
-            format!("must be between 0 and {MAX_PAGE_SIZE}, got {first}"),
-        ));
-    }
+    let first = first_value(ctx, DEFAULT_PAGE_SIZE)?;
     let offset = match ctx.args.get("after") {
         Some(value) if !value.is_null() => {
             let cursor = value.string()?;
@@ -55,10 +69,7 @@ pub fn page_window(ctx: &ResolverContext<'_>) -> async_graphql::Result<(i64, i64
 
 pub fn page_arguments(field: Field) -> Field {
     field
-        .argument(
-            InputValue::new("first", TypeRef::named(TypeRef::INT))
-                .description("At most 500; 50 when omitted."),
-        )
+        .argument(first_argument(DEFAULT_PAGE_SIZE))
         .argument(InputValue::new("after", TypeRef::named(TypeRef::STRING)))
 }
 

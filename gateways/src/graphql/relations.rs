@@ -11,7 +11,11 @@ use domain::{ItemRef, Kind, Relation};
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use super::queries::{first_argument, first_value};
 use crate::names::type_name;
+
+/// Linked items a relation field lists when `first` is omitted.
+const RELATION_PAGE_SIZE: i64 = 100;
 use crate::read::{self, ItemRow, Sight};
 
 /// Where a relation field looks from: the item that holds the link, or the one linked.
@@ -120,6 +124,7 @@ fn relation_field(relation: Relation, outgoing: bool) -> Field {
         TypeRef::named_nn_list_nn(element),
         move |ctx| {
             FieldFuture::new(async move {
+                let first = first_value(&ctx, RELATION_PAGE_SIZE)? as usize;
                 let owner = ctx.parent_value.try_downcast_ref::<Arc<ItemRow>>()?.id;
                 let links = ctx.data::<DataLoader<Links>>()?;
                 let items = ctx.data::<DataLoader<Items>>()?;
@@ -138,6 +143,7 @@ fn relation_field(relation: Relation, outgoing: bool) -> Field {
                     .filter(|row| row.active)
                     .collect();
                 rows.sort_by(|a, b| a.doc["name"].as_str().cmp(&b.doc["name"].as_str()));
+                rows.truncate(first);
                 Ok(Some(FieldValue::list(rows.into_iter().map(|row| {
                     let value = FieldValue::owned_any(row.clone());
                     if single_kind.is_some() {
@@ -150,9 +156,10 @@ fn relation_field(relation: Relation, outgoing: bool) -> Field {
         },
     )
     .description(format!(
-        "Active items linked as `{relation}`{}.",
+        "Active items linked as `{relation}`{}, by name: the first `first` of them.",
         if outgoing { "" } else { " to this one" }
     ))
+    .argument(first_argument(RELATION_PAGE_SIZE))
 }
 
 /// The relation fields of a kind, from either end of every relation it can take part in.

@@ -16,42 +16,59 @@ use super::access;
 use super::kinds;
 use super::queries::handler;
 use super::values::from_json;
-use crate::errors::bad_input;
+use crate::errors::{bad_input, coded};
 use crate::feed::EventFeed;
 use crate::read::{ItemRow, Sight};
 
-/// The feed's events that pass `keep`; a subscriber too slow to keep up skips ahead.
+/// An event, or the error that ends a subscription.
+type Received = async_graphql::Result<Arc<Value>>;
+
+/// The feed's events that pass `keep`. A subscriber too slow to keep up is told so and
+/// its subscription ends: skipping ahead would leave it believing it saw everything.
 fn events(
     ctx_feed: &EventFeed,
     keep: impl Fn(&Value) -> bool + Send + 'static,
-) -> impl Stream<Item = Arc<Value>> + Send {
-    BroadcastStream::new(ctx_feed.subscribe()).filter_map(move |received| {
-        let kept = match received {
-            Ok(envelope) if keep(&envelope) => Some(envelope),
-            Ok(_) => None,
-            Err(BroadcastStreamRecvError::Lagged(missed)) => {
-                tracing::warn!(missed, "a subscriber fell behind and missed events");
-                None
-            }
-        };
-        futures::future::ready(kept)
-    })
+) -> impl Stream<Item = Received> + Send {
+    BroadcastStream::new(ctx_feed.subscribe())
+        .map(|received| {
+            received.map_err(|BroadcastStreamRecvError::Lagged(missed)| {
+                tracing::warn!(missed, "a subscriber fell behind; closing its subscription");
+                coded(
+                    format!(
+                        "this subscription fell {missed} events behind and was closed; subscribe again, and catch up on \
+                         what you missed with the `events` query"
+                    ),
+                    "SUBSCRIPTION_LAGGED",
+                )
+            })
+        })
+        .scan(false, |ended, received| {
+            let next = (!*ended).then_some(received);
+            *ended |= next.as_ref().is_some_and(Result::is_err);
+            futures::future::ready(next)
+        })
+        .filter(move |received| futures::future::ready(!matches!(received, Ok(envelope) if !keep(envelope))))
 }
 
-/// Only the envelopes of items `sight` may read, decided as each arrives.
+/// Only the envelopes of items `sight` may read, decided as each arrives (the feed passes
+/// an event on once the read model holds the grants it was written under).
 fn readable(
-    envelopes: impl Stream<Item = Arc<Value>> + Send,
+    envelopes: impl Stream<Item = Received> + Send,
     handler: CommandHandler,
     sight: Sight,
-) -> impl Stream<Item = Arc<Value>> + Send {
-    envelopes.filter_map(move |envelope| {
+) -> impl Stream<Item = Received> + Send {
+    envelopes.filter_map(move |received| {
         let (handler, sight) = (handler.clone(), sight.clone());
         async move {
+            let envelope = match received {
+                Ok(envelope) => envelope,
+                Err(error) => return Some(Err(error)),
+            };
             let id = envelope["stream_id"]
                 .as_str()
                 .and_then(|id| uuid::Uuid::parse_str(id).ok())?;
             match access::may_read(&handler, &sight, id).await {
-                Ok(true) => Some(envelope),
+                Ok(true) => Some(Ok(envelope)),
                 Ok(false) => None,
                 Err(error) => {
                     tracing::warn!(?error, "could not check access to an event; leaving it out");
@@ -92,7 +109,7 @@ fn events_field() -> SubscriptionField {
                 wanted.iter().all(|(key, value)| envelope[*key] == **value)
             });
             let stream = readable(stream, handler(&ctx)?.clone(), access::sight(&ctx)?);
-            Ok(stream.map(|envelope| Ok(as_event(&envelope))))
+            Ok(stream.map(|received| received.map(|envelope| as_event(&envelope))))
         })
     })
     .description(
@@ -150,9 +167,10 @@ fn changes_field() -> SubscriptionField {
             let stream = events(feed, move |envelope| {
                 envelope["stream_type"] == kind.stream_type()
             });
-            let stream = readable(stream, handler.clone(), access::sight(&ctx)?).then(move |envelope| {
+            let stream = readable(stream, handler.clone(), access::sight(&ctx)?).then(move |received| {
                 let handler = handler.clone();
                 async move {
+                    let envelope = received?;
                     let id = envelope["stream_id"]
                         .as_str()
                         .and_then(|id| uuid::Uuid::parse_str(id).ok());
