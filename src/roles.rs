@@ -97,6 +97,7 @@ pub async fn serve(config: &Config, roles: &[Role]) -> anyhow::Result<()> {
             vault(config, &pool)?,
             nats.clone(),
             identity,
+            config.reach.clone(),
         )
         .with_cors(config.cors_origins.clone())
         .with_client_ip_header(config.client_ip_header.as_deref())
@@ -105,7 +106,11 @@ pub async fn serve(config: &Config, roles: &[Role]) -> anyhow::Result<()> {
         running.spawn(async move { gateways::serve(listener, app).await.context("gateway stopped") });
     }
     if let (true, Some(nats)) = (roles.contains(&Role::Crawler), &nats) {
-        let crawler = Crawler::new(CommandHandler::new(store.clone()), vault(config, &pool)?);
+        let crawler = Crawler::new(
+            CommandHandler::new(store.clone()),
+            vault(config, &pool)?,
+            config.reach.clone(),
+        );
         let queue = JobQueue::new(nats.clone());
         running.spawn(async move { queue.work(&crawler).await.context("crawler stopped") });
     }

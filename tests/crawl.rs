@@ -32,7 +32,11 @@ async fn json_connection(db: &TestDb, path: &std::path::Path) -> Uuid {
 
 async fn crawl(db: &TestDb, connection: Uuid) -> Summary {
     catch_up(&db.store(), &projections::Inventory).await;
-    let crawler = Crawler::new(db.handler(), Vault::with_key(db.pool.clone(), KEY).unwrap());
+    let crawler = Crawler::new(
+        db.handler(),
+        Vault::with_key(db.pool.clone(), KEY).unwrap(),
+        support::test_reach(),
+    );
     let job = Job {
         id: Uuid::now_v7(),
         connection,

@@ -67,11 +67,13 @@ pub(crate) struct ClientAddress(pub IpAddr);
 
 impl App {
     /// A gateway over `handler`; with `nats`, subscriptions follow the relay's events.
+    /// Connection tests and crawls of uploads reach only what `reach` allows.
     pub fn new(
         handler: CommandHandler,
         vault: commands::Vault,
         nats: Option<async_nats::Client>,
         identity: Identity,
+        reach: crawlers::Reach,
     ) -> App {
         let services = Services {
             handler: handler.clone(),
@@ -82,6 +84,7 @@ impl App {
             vault,
             jobs: nats.clone().map(crawlers::JobQueue::new),
             identity: identity.clone(),
+            reach,
         };
         let schema = build_schema(services).expect("the generated GraphQL schema is valid");
         App {

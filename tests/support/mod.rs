@@ -301,6 +301,13 @@ pub fn test_identity_settings() -> identity::Settings {
     identity::Settings::new(TEST_SESSION_SECRET, TEST_LINK_SECRET)
 }
 
+/// What the tests' crawls may reach, allowed explicitly as an operator would with
+/// `MAESTRO_SOURCE_DIRS`: the temporary folder, where tests write the files their
+/// connections read.
+pub fn test_reach() -> crawlers::Reach {
+    crawlers::Reach::new(vec![std::env::temp_dir()], vec![], crawlers::DEFAULT_MAX_BYTES)
+}
+
 impl Gateway {
     pub async fn start(db: &TestDb, nats: Option<async_nats::Client>) -> Gateway {
         Gateway::start_with(db, nats, test_identity_settings()).await
@@ -312,6 +319,20 @@ impl Gateway {
         nats: Option<async_nats::Client>,
         settings: identity::Settings,
     ) -> Gateway {
+        Gateway::launch(db, nats, settings, test_reach()).await
+    }
+
+    /// A gateway whose connection tests reach only what `reach` allows.
+    pub async fn start_reaching(db: &TestDb, reach: crawlers::Reach) -> Gateway {
+        Gateway::launch(db, None, test_identity_settings(), reach).await
+    }
+
+    async fn launch(
+        db: &TestDb,
+        nats: Option<async_nats::Client>,
+        settings: identity::Settings,
+        reach: crawlers::Reach,
+    ) -> Gateway {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let vault = commands::Vault::with_key(db.pool.clone(), TEST_CREDENTIALS_KEY).unwrap();
@@ -320,7 +341,7 @@ impl Gateway {
             .sign_up(TESTER_EMAIL, TESTER_PASSWORD, Some("Tester"))
             .await
             .unwrap();
-        let app = gateways::App::new(db.handler(), vault, nats, identity);
+        let app = gateways::App::new(db.handler(), vault, nats, identity, reach);
         let task = tokio::spawn(async move {
             gateways::serve(listener, app).await.unwrap();
         });

@@ -103,6 +103,8 @@ pub struct Services {
     pub jobs: Option<crawlers::JobQueue>,
     /// Accounts, sessions and teams.
     pub identity: ::identity::Identity,
+    /// What connection tests and crawls of uploads may reach.
+    pub reach: crawlers::Reach,
 }
 
 pub fn build_schema(services: Services) -> Result<Schema, SchemaError> {
@@ -112,6 +114,7 @@ pub fn build_schema(services: Services) -> Result<Schema, SchemaError> {
         vault,
         jobs,
         identity,
+        reach,
     } = services;
     let mut query = Object::new("Query");
     let mut mutation = Object::new("Mutation");
@@ -191,6 +194,7 @@ pub fn build_schema(services: Services) -> Result<Schema, SchemaError> {
         .data(vault)
         .data(jobs)
         .data(identity)
+        .data(reach)
         .limit_depth(limits::MAX_DEPTH)
         .limit_complexity(limits::MAX_COMPLEXITY)
         .finish()
