@@ -466,6 +466,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::Credentials;
 
     fn options(value: Value) -> Map<String, Value> {
         value.as_object().unwrap().clone()

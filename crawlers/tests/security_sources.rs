@@ -224,7 +224,7 @@ async fn a_rest_endpoint_on_loopback_is_refused_unless_allowed() {
 
     // The sign-in endpoints of OpenStack and Azure go through the same client.
     let openstack = json!({"auth_url": replay.url("/identity/v3"), "timeout_seconds": 5});
-    let credentials = [("username", "u"), ("password", "p"), ("project_name", "x")];
+    let credentials = [("username", "u"), ("password", "p"), ("project", "x")];
     let error = crawl("openstack", "server-list", openstack, &credentials, &Reach::default())
         .await
         .unwrap_err();
