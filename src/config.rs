@@ -343,12 +343,21 @@ fn reach(var: &impl Fn(&str) -> Option<String>) -> Result<crawlers::Reach, Strin
         .collect::<Result<Vec<_>, _>>()?;
     let private = list("MAESTRO_PRIVATE_ENDPOINTS")
         .iter()
-        .map(|network| network.parse().map_err(|error| format!("MAESTRO_PRIVATE_ENDPOINTS: {error}")))
+        .map(|network| {
+            network
+                .parse()
+                .map_err(|error| format!("MAESTRO_PRIVATE_ENDPOINTS: {error}"))
+        })
         .collect::<Result<Vec<crawlers::Network>, _>>()?;
     let max_bytes = match var("MAESTRO_SOURCE_MAX_BYTES") {
-        Some(raw) => raw.trim().parse::<u64>().ok().filter(|bytes| *bytes > 0).ok_or_else(|| {
-            format!("MAESTRO_SOURCE_MAX_BYTES=`{raw}` is not a number of bytes, e.g. 67108864 for 64 MiB")
-        })?,
+        Some(raw) => raw
+            .trim()
+            .parse::<u64>()
+            .ok()
+            .filter(|bytes| *bytes > 0)
+            .ok_or_else(|| {
+                format!("MAESTRO_SOURCE_MAX_BYTES=`{raw}` is not a number of bytes, e.g. 67108864 for 64 MiB")
+            })?,
         None => crawlers::DEFAULT_MAX_BYTES,
     };
     Ok(crawlers::Reach::new(dirs, private, max_bytes))
@@ -418,7 +427,11 @@ mod tests {
         );
         assert_eq!(config.cors_origins, CorsOrigins::SameOrigin);
         assert!(config.smtp.is_none());
-        assert_eq!(config.reach, crawlers::Reach::default(), "no local path, no internal endpoint");
+        assert_eq!(
+            config.reach,
+            crawlers::Reach::default(),
+            "no local path, no internal endpoint"
+        );
         let (a, b) = (config.identity_settings(false), config.identity_settings(false));
         assert!(a.session_secret.len() >= MIN_SECRET_BYTES);
         assert_ne!(a.session_secret, b.session_secret);

@@ -10,11 +10,11 @@ mod support;
 use std::time::Duration;
 
 use commands::Vault;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use crawlers::{Crawler, JobQueue};
 use serde_json::{json, Value};
 use support::subscriber::{Subscriber, TRANSPORT_WS};
 use support::{Gateway, NatsServer, TestDb, TEST_CREDENTIALS_KEY};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use uuid::Uuid;
 
 /// How long a job's next update may take: a crawl of a few items, on a busy machine.

@@ -818,8 +818,14 @@ async fn cors_lets_only_the_configured_origins_in() {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             let url = format!("http://{}/graphql", listener.local_addr().unwrap());
             let identity = identity::Identity::new(pool.clone(), test_identity_settings()).unwrap();
-            let app = gateways::App::new(handler, commands::Vault::new(pool, None).unwrap(), None, identity, crawlers::Reach::default())
-                .with_cors(cors);
+            let app = gateways::App::new(
+                handler,
+                commands::Vault::new(pool, None).unwrap(),
+                None,
+                identity,
+                crawlers::Reach::default(),
+            )
+            .with_cors(cors);
             tokio::spawn(async move { gateways::serve(listener, app).await.unwrap() });
             url
         }

@@ -15,7 +15,8 @@ use support::{Gateway, TestDb};
 
 /// Creates a JSON import of `path` as the tester, and answers what `testConnection` says.
 async fn test_import(gateway: &Gateway, path: &Path) -> Value {
-    let input = json!({"name": "cmdb export", "provider": "json", "regions": ["x"], "options": {"path": path}});
+    let input =
+        json!({"name": "cmdb export", "provider": "json", "regions": ["x"], "options": {"path": path}});
     let created = gateway
         .data(
             "mutation($input: ConnectionInput!) { createConnection(input: $input) { id } }",

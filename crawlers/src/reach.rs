@@ -151,7 +151,11 @@ impl Reach {
     /// without asking the resolver.
     pub(crate) fn check_url(&self, url: &reqwest::Url) -> Result<(), Refused> {
         let host = url.host_str().unwrap_or_default();
-        let Ok(ip) = host.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>() else {
+        let Ok(ip) = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<IpAddr>()
+        else {
             return Ok(());
         };
         match self.allows(ip) {
@@ -273,7 +277,11 @@ mod tests {
         for public in ["203.0.113.9", "52.95.110.1", "2606:4700::1111"] {
             assert!(closed.allows(ip(public)), "{public}");
         }
-        let open = Reach::new(vec![], vec!["127.0.0.0/8".parse().unwrap(), "10.0.0.5".parse().unwrap()], 1);
+        let open = Reach::new(
+            vec![],
+            vec!["127.0.0.0/8".parse().unwrap(), "10.0.0.5".parse().unwrap()],
+            1,
+        );
         assert!(open.allows(ip("127.0.0.1")) && open.allows(ip("::ffff:127.0.0.2")));
         assert!(open.allows(ip("10.0.0.5")) && !open.allows(ip("10.0.0.6")));
         assert!("ten".parse::<Network>().unwrap_err().contains("`ten`"));

@@ -104,7 +104,11 @@ pub struct Crawler {
 impl Crawler {
     /// A crawler whose crawls reach only what `reach` allows.
     pub fn new(handler: CommandHandler, vault: Vault, reach: Reach) -> Crawler {
-        Crawler { handler, vault, reach }
+        Crawler {
+            handler,
+            vault,
+            reach,
+        }
     }
 
     /// Runs a job; `progress` hears about each task in each region as it starts and as

@@ -239,7 +239,12 @@ pub(crate) fn crawl_from_source<'a>(
 
 /// Reads a local file, or the files of a local directory, when the reach allows the
 /// path; `shown` is how messages name it (the path as given, never where links lead).
-async fn read_local(path: &Path, shown: &str, shape: Shape, reach: &Reach) -> Result<Vec<SourceFile>, CrawlError> {
+async fn read_local(
+    path: &Path,
+    shown: &str,
+    shape: Shape,
+    reach: &Reach,
+) -> Result<Vec<SourceFile>, CrawlError> {
     let real = reach.local(path, shown).await?;
     let metadata = tokio::fs::metadata(&real)
         .await
@@ -259,7 +264,15 @@ async fn read_local(path: &Path, shown: &str, shape: Shape, reach: &Reach) -> Re
     }
     let mut files = vec![];
     for (name, file) in directory_files(&real, shown, reach).await? {
-        files.push(read_file(&file, &format!("{}/{name}", shown.trim_end_matches('/')), name, reach).await?);
+        files.push(
+            read_file(
+                &file,
+                &format!("{}/{name}", shown.trim_end_matches('/')),
+                name,
+                reach,
+            )
+            .await?,
+        );
     }
     if files.is_empty() {
         return Err(settings("path", format!("the directory {shown} holds no files")));
@@ -269,7 +282,11 @@ async fn read_local(path: &Path, shown: &str, shape: Shape, reach: &Reach) -> Re
 
 /// The regular, not hidden files of a directory the reach allows, by name, with the
 /// links among them followed; those leading out of the allowed folders are left out.
-async fn directory_files(path: &Path, shown: &str, reach: &Reach) -> Result<Vec<(String, PathBuf)>, CrawlError> {
+async fn directory_files(
+    path: &Path,
+    shown: &str,
+    reach: &Reach,
+) -> Result<Vec<(String, PathBuf)>, CrawlError> {
     let unreadable = |_| reach.refused_path(shown);
     let mut entries = tokio::fs::read_dir(path).await.map_err(unreadable)?;
     let mut files = vec![];
@@ -346,7 +363,13 @@ async fn read_over_ssh(
     let key_file = scratch.path().join("key");
     write_private(&key_file, key).await?;
     let copy = scratch.path().join("copy");
-    let mut command = scp_command(target, address, shape, &key_file, &scratch.path().join("known_hosts"));
+    let mut command = scp_command(
+        target,
+        address,
+        shape,
+        &key_file,
+        &scratch.path().join("known_hosts"),
+    );
     command.arg(&copy);
     let output = tokio::time::timeout(SSH_TIMEOUT, command.output())
         .await
@@ -416,7 +439,13 @@ fn scp_command(target: &SshTarget, address: IpAddr, shape: Shape, key: &Path, kn
     }
     command
         .arg("--")
-        .arg(SshTarget { host: address.to_string(), ..target.clone() }.to_string())
+        .arg(
+            SshTarget {
+                host: address.to_string(),
+                ..target.clone()
+            }
+            .to_string(),
+        )
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -599,7 +628,10 @@ mod tests {
         let names: Vec<(&str, &str)> = files.iter().map(|f| (f.name.as_str(), f.text.as_str())).collect();
         assert_eq!(names, [("web-1", "one"), ("web-2", "two")]);
         assert!(files[0].origin.ends_with("/web-1"));
-        let error = source.read(Shape::File, &request(&none, &reach)).await.unwrap_err();
+        let error = source
+            .read(Shape::File, &request(&none, &reach))
+            .await
+            .unwrap_err();
         assert!(error.to_string().contains("is a directory"), "{error}");
         let empty = dir.path().join("sub");
         let error = Source::Path(empty)

@@ -1422,7 +1422,10 @@ mod end_to_end {
             ("secret_access_key".to_string(), SECRET_ACCESS_KEY.to_string()),
         ]);
         vault.store(connection, &secrets).await.unwrap();
-        (Crawler::new(handler, vault, crate::allowance::reach().clone()), connection)
+        (
+            Crawler::new(handler, vault, crate::allowance::reach().clone()),
+            connection,
+        )
     }
 
     /// How many events the streams of `stream_type` have.

@@ -179,10 +179,10 @@ async fn a_file_larger_than_a_read_may_take_is_refused() {
     let short = Reach::new(vec![dir.path().into()], vec![], EXPORT.len() as u64 - 1);
     let error = import(&export, &short).await.unwrap_err();
     assert!(
-        error.to_string().contains(&format!(
-            "is larger than {} bytes",
-            EXPORT.len() - 1
-        )) && error.to_string().contains("MAESTRO_SOURCE_MAX_BYTES"),
+        error
+            .to_string()
+            .contains(&format!("is larger than {} bytes", EXPORT.len() - 1))
+            && error.to_string().contains("MAESTRO_SOURCE_MAX_BYTES"),
         "{error}"
     );
 }
@@ -191,7 +191,11 @@ async fn a_file_larger_than_a_read_may_take_is_refused() {
 
 /// Loopback allowed, as an operator would for stand-ins on the same machine.
 fn loopback_allowed() -> Reach {
-    Reach::new(vec![], vec!["127.0.0.0/8".parse().unwrap()], crawlers::DEFAULT_MAX_BYTES)
+    Reach::new(
+        vec![],
+        vec!["127.0.0.0/8".parse().unwrap()],
+        crawlers::DEFAULT_MAX_BYTES,
+    )
 }
 
 fn refused(error: &CrawlError) -> bool {
@@ -209,25 +213,44 @@ async fn a_rest_endpoint_on_loopback_is_refused_unless_allowed() {
     );
     let token = [("token", "dop_v1_token")];
     let by_address = json!({"endpoint": replay.url("/"), "timeout_seconds": 5});
-    let by_name = json!({"endpoint": replay.url("/").replace("127.0.0.1", "localhost"), "timeout_seconds": 5});
+    let by_name =
+        json!({"endpoint": replay.url("/").replace("127.0.0.1", "localhost"), "timeout_seconds": 5});
     for options in [&by_address, &by_name] {
-        let error = crawl("digitalocean", "server-list", options.clone(), &token, &Reach::default())
-            .await
-            .unwrap_err();
+        let error = crawl(
+            "digitalocean",
+            "server-list",
+            options.clone(),
+            &token,
+            &Reach::default(),
+        )
+        .await
+        .unwrap_err();
         assert!(refused(&error), "{options}: {error}");
     }
     assert!(replay.received().is_empty(), "nothing reached the server");
-    let allowed = crawl("digitalocean", "server-list", by_address, &token, &loopback_allowed())
-        .await
-        .unwrap();
+    let allowed = crawl(
+        "digitalocean",
+        "server-list",
+        by_address,
+        &token,
+        &loopback_allowed(),
+    )
+    .await
+    .unwrap();
     assert_eq!(allowed.len(), 1);
 
     // The sign-in endpoints of OpenStack and Azure go through the same client.
     let openstack = json!({"auth_url": replay.url("/identity/v3"), "timeout_seconds": 5});
     let credentials = [("username", "u"), ("password", "p"), ("project", "x")];
-    let error = crawl("openstack", "server-list", openstack, &credentials, &Reach::default())
-        .await
-        .unwrap_err();
+    let error = crawl(
+        "openstack",
+        "server-list",
+        openstack,
+        &credentials,
+        &Reach::default(),
+    )
+    .await
+    .unwrap_err();
     assert!(refused(&error), "{error}");
     let azure = json!({"login_endpoint": "http://169.254.169.254/", "subscription_id": "s", "tenant_id": "t", "timeout_seconds": 5});
     let credentials = [("client_id", "c"), ("client_secret", "s")];
@@ -239,7 +262,10 @@ async fn a_rest_endpoint_on_loopback_is_refused_unless_allowed() {
 
 #[tokio::test]
 async fn aws_and_s3_endpoints_on_loopback_are_refused() {
-    let credentials = [("access_key_id", "AKIDTEST"), ("secret_access_key", "secret-for-tests")];
+    let credentials = [
+        ("access_key_id", "AKIDTEST"),
+        ("secret_access_key", "secret-for-tests"),
+    ];
     let aws = |endpoint: &str| json!({"endpoint": endpoint, "timeout_seconds": 2});
     for endpoint in ["http://127.0.0.1:9", "http://localhost:9", "http://[::1]:9"] {
         let provider = crawlers::provider("aws").unwrap();
@@ -261,7 +287,10 @@ async fn aws_and_s3_endpoints_on_loopback_are_refused() {
             })
             .await
             .unwrap_err();
-        assert!(error.to_string().contains("MAESTRO_PRIVATE_ENDPOINTS"), "{endpoint}: {error}");
+        assert!(
+            error.to_string().contains("MAESTRO_PRIVATE_ENDPOINTS"),
+            "{endpoint}: {error}"
+        );
     }
     let s3 = json!({"source": "s3", "bucket": "b", "key": "terraform.tfstate", "s3_region": "us-east-1", "endpoint": "http://localhost:9"});
     let error = crawl("terraform", "network", s3, &credentials, &Reach::default())
@@ -273,8 +302,12 @@ async fn aws_and_s3_endpoints_on_loopback_are_refused() {
 #[tokio::test]
 async fn an_ssh_host_on_loopback_is_refused_before_anything_connects() {
     for host in ["127.0.0.1", "localhost", "::1", "169.254.169.254"] {
-        let options = json!({"source": "ssh", "host": host, "port": 22, "user": "root", "path": "/etc/shadow"});
-        let key = [("ssh_private_key", "-----BEGIN OPENSSH PRIVATE KEY-----\nnot a key\n-----END OPENSSH PRIVATE KEY-----")];
+        let options =
+            json!({"source": "ssh", "host": host, "port": 22, "user": "root", "path": "/etc/shadow"});
+        let key = [(
+            "ssh_private_key",
+            "-----BEGIN OPENSSH PRIVATE KEY-----\nnot a key\n-----END OPENSSH PRIVATE KEY-----",
+        )];
         let error = crawl("terraform", "network", options, &key, &Reach::default())
             .await
             .unwrap_err();

@@ -431,9 +431,18 @@ mod tests {
             "db_password",
         ] {
             let error = parse(Kind::Connection, json!({"options": {key: "x"}})).unwrap_err();
-            assert!(error.to_string().contains("looks like a secret"), "{key}: {error}");
+            assert!(
+                error.to_string().contains("looks like a secret"),
+                "{key}: {error}"
+            );
         }
-        for key in ["access_key_id", "token_url", "endpoint", "key", "secret_name_hint"] {
+        for key in [
+            "access_key_id",
+            "token_url",
+            "endpoint",
+            "key",
+            "secret_name_hint",
+        ] {
             parse(Kind::Connection, json!({"options": {key: "x"}}))
                 .unwrap_or_else(|error| panic!("{key}: {error}"));
         }

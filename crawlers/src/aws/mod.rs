@@ -261,7 +261,11 @@ mod tests {
             ("secret_access_key".to_string(), "secret-for-tests".to_string()),
         ]));
         // Port 9 of this machine is internal: the test allows it explicitly.
-        let reach = crate::Reach::new(vec![], vec!["127.0.0.1".parse().unwrap()], crate::DEFAULT_MAX_BYTES);
+        let reach = crate::Reach::new(
+            vec![],
+            vec!["127.0.0.1".parse().unwrap()],
+            crate::DEFAULT_MAX_BYTES,
+        );
         for task in Aws.tasks() {
             let request = CrawlRequest {
                 connection: Uuid::nil(),

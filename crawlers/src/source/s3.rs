@@ -120,7 +120,11 @@ impl S3Target {
         })?;
         let client = session.s3();
         let prefix = match &self.objects {
-            Objects::Key(key) => return Ok(vec![self.get(&session, &client, key, shape, request.reach).await?]),
+            Objects::Key(key) => {
+                return Ok(vec![
+                    self.get(&session, &client, key, shape, request.reach).await?,
+                ])
+            }
             Objects::Prefix(_) if shape == Shape::File => {
                 return Err(settings(
                     "key",

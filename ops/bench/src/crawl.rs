@@ -73,7 +73,11 @@ pub async fn run(options: &Options) -> anyhow::Result<Vec<Comparison>> {
         crawler: Crawler::new(
             handler,
             vault,
-            Reach::new(vec![], vec!["127.0.0.0/8".parse().map_err(anyhow::Error::msg)?], crawlers::DEFAULT_MAX_BYTES),
+            Reach::new(
+                vec![],
+                vec!["127.0.0.0/8".parse().map_err(anyhow::Error::msg)?],
+                crawlers::DEFAULT_MAX_BYTES,
+            ),
         ),
         connection,
         ec2: &ec2,
