@@ -14,7 +14,6 @@
 //!   clients connect with, so a name cannot pass it and then connect elsewhere.
 //! - Every read is capped (`MAESTRO_SOURCE_MAX_BYTES`).
 
-use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -237,12 +236,6 @@ impl aws_smithy_runtime_api::client::dns::ResolveDns for Guard {
             let addresses = self.0.addresses(name, 0).await.map_err(ResolveDnsError::new)?;
             Ok(addresses.into_iter().map(|address| address.ip()).collect())
         })
-    }
-}
-
-impl fmt::Display for Network {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
     }
 }
 
