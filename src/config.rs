@@ -100,6 +100,11 @@ pub struct Config {
     /// The gateway's own database pool: `MAESTRO_GATEWAY_DB_CONNECTIONS` (16) and
     /// `MAESTRO_GATEWAY_STATEMENT_TIMEOUT` (30s).
     pub gateway_pool: gateways::PoolSettings,
+    /// What crawls and connection tests may reach, whoever wrote the connection:
+    /// `MAESTRO_SOURCE_DIRS` (folders local paths may name; none when unset),
+    /// `MAESTRO_PRIVATE_ENDPOINTS` (internal networks endpoints may be in; none when
+    /// unset) and `MAESTRO_SOURCE_MAX_BYTES` (the most one read takes).
+    pub reach: crawlers::Reach,
 }
 
 impl Config {
@@ -233,6 +238,7 @@ impl Config {
             demo_password: var("MAESTRO_DEMO_PASSWORD").map(Secret),
             gateway_limits: gateway_limits(&var)?,
             gateway_pool: gateway_pool(&var)?,
+            reach: reach(&var)?,
         })
     }
 
@@ -426,6 +432,52 @@ fn smtp(var: &impl Fn(&str) -> Option<String>) -> Result<Option<SmtpSettings>, S
     }))
 }
 
+/// `MAESTRO_SOURCE_DIRS`: absolute folders separated by commas; `MAESTRO_PRIVATE_ENDPOINTS`:
+/// networks (`10.20.0.0/16`) or addresses separated by commas; `MAESTRO_SOURCE_MAX_BYTES`.
+fn reach(var: &impl Fn(&str) -> Option<String>) -> Result<crawlers::Reach, String> {
+    let list = |name: &str| -> Vec<String> {
+        var(name)
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|item| !item.is_empty())
+            .map(str::to_string)
+            .collect()
+    };
+    let dirs = list("MAESTRO_SOURCE_DIRS")
+        .into_iter()
+        .map(|dir| {
+            let path = std::path::PathBuf::from(&dir);
+            match path.is_absolute() && path.is_dir() {
+                true => Ok(path),
+                false => Err(format!(
+                    "MAESTRO_SOURCE_DIRS: `{dir}` is not the absolute path of a folder; list the folders connections may read files from, separated by commas"
+                )),
+            }
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let private = list("MAESTRO_PRIVATE_ENDPOINTS")
+        .iter()
+        .map(|network| {
+            network
+                .parse()
+                .map_err(|error| format!("MAESTRO_PRIVATE_ENDPOINTS: {error}"))
+        })
+        .collect::<Result<Vec<crawlers::Network>, _>>()?;
+    let max_bytes = match var("MAESTRO_SOURCE_MAX_BYTES") {
+        Some(raw) => raw
+            .trim()
+            .parse::<u64>()
+            .ok()
+            .filter(|bytes| *bytes > 0)
+            .ok_or_else(|| {
+                format!("MAESTRO_SOURCE_MAX_BYTES=`{raw}` is not a number of bytes, e.g. 67108864 for 64 MiB")
+            })?,
+        None => crawlers::DEFAULT_MAX_BYTES,
+    };
+    Ok(crawlers::Reach::new(dirs, private, max_bytes))
+}
+
 fn cors_origins(raw: Option<&str>) -> Result<CorsOrigins, String> {
     let Some(raw) = raw.map(str::trim).filter(|raw| !raw.is_empty()) else {
         return Ok(CorsOrigins::SameOrigin);
@@ -490,6 +542,11 @@ mod tests {
         );
         assert_eq!(config.cors_origins, CorsOrigins::SameOrigin);
         assert!(config.smtp.is_none());
+        assert_eq!(
+            config.reach,
+            crawlers::Reach::default(),
+            "no local path, no internal endpoint"
+        );
         let (a, b) = (config.identity_settings(false), config.identity_settings(false));
         assert!(a.session_secret.len() >= MIN_SECRET_BYTES);
         assert_ne!(a.session_secret, b.session_secret);
@@ -558,6 +615,33 @@ mod tests {
             ("MAESTRO_GATEWAY_STATEMENT_TIMEOUT", "1d"),
         ] {
             let error = config(&[(name, value)]).unwrap_err();
+            assert!(error.contains(name), "{name}={value}: {error}");
+        }
+    }
+
+    #[test]
+    fn what_crawls_reach_is_configured_explicitly_with_clear_errors() {
+        let dir = std::env::temp_dir();
+        let dirs = dir.to_str().unwrap();
+        let config = config(&[
+            ("MAESTRO_SOURCE_DIRS", dirs),
+            ("MAESTRO_PRIVATE_ENDPOINTS", "127.0.0.0/8, 10.0.0.5"),
+            ("MAESTRO_SOURCE_MAX_BYTES", "1000"),
+        ])
+        .unwrap();
+        let expected = crawlers::Reach::new(
+            vec![dir.clone()],
+            vec!["127.0.0.0/8".parse().unwrap(), "10.0.0.5".parse().unwrap()],
+            1000,
+        );
+        assert_eq!(config.reach, expected);
+        for (name, value) in [
+            ("MAESTRO_SOURCE_DIRS", "relative/dir"),
+            ("MAESTRO_SOURCE_DIRS", "/no/such/folder"),
+            ("MAESTRO_PRIVATE_ENDPOINTS", "intranet"),
+            ("MAESTRO_SOURCE_MAX_BYTES", "64MB"),
+        ] {
+            let error = super::Config::from_lookup(|n| (n == name).then(|| value.to_string())).unwrap_err();
             assert!(error.contains(name), "{name}={value}: {error}");
         }
     }

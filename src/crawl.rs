@@ -6,14 +6,15 @@ use std::io::IsTerminal;
 use std::time::Duration;
 
 use commands::{CommandHandler, EventStore, Vault};
-use crawlers::{Crawler, Job, Progress, Summary};
+use crawlers::{Crawler, Job, Progress, Reach, Summary};
 use indicatif::{ProgressBar, ProgressStyle};
 use sqlx::PgPool;
 
-pub async fn run(pool: &PgPool, job: Job) -> anyhow::Result<Summary> {
+pub async fn run(pool: &PgPool, job: Job, reach: Reach) -> anyhow::Result<Summary> {
     let crawler = Crawler::new(
         CommandHandler::new(EventStore::new(pool.clone())),
         Vault::from_env(pool.clone())?,
+        reach,
     );
     let shown = Shown::new();
     let summary = crawler.run(&job, |progress| shown.tell(progress)).await;

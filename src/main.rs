@@ -126,6 +126,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     task,
                     region,
                 },
+                config.reach.clone(),
             )
             .await?;
             println!("{summary}");

@@ -112,6 +112,7 @@ pub async fn serve(config: &Config, roles: &[Role]) -> anyhow::Result<()> {
             nats.clone(),
             identity,
             config.gateway_limits,
+            config.reach.clone(),
         )
         .with_cors(config.cors_origins.clone())
         .with_session_check(config.ws_session_check)
@@ -121,7 +122,11 @@ pub async fn serve(config: &Config, roles: &[Role]) -> anyhow::Result<()> {
         running.spawn(async move { gateways::serve(listener, app).await.context("gateway stopped") });
     }
     if let (true, Some(nats)) = (roles.contains(&Role::Crawler), &nats) {
-        let crawler = Crawler::new(CommandHandler::new(store.clone()), vault(config, &pool)?);
+        let crawler = Crawler::new(
+            CommandHandler::new(store.clone()),
+            vault(config, &pool)?,
+            config.reach.clone(),
+        );
         let queue = JobQueue::new(nats.clone());
         let crawler = std::sync::Arc::new(crawler);
         running.spawn(supervised("crawler".into(), move || {

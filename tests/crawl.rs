@@ -32,7 +32,11 @@ async fn json_connection(db: &TestDb, path: &std::path::Path) -> Uuid {
 
 async fn crawl(db: &TestDb, connection: Uuid) -> Summary {
     catch_up(&db.store(), &projections::Inventory).await;
-    let crawler = Crawler::new(db.handler(), Vault::with_key(db.pool.clone(), KEY).unwrap());
+    let crawler = Crawler::new(
+        db.handler(),
+        Vault::with_key(db.pool.clone(), KEY).unwrap(),
+        support::test_reach(),
+    );
     let job = Job {
         id: Uuid::now_v7(),
         connection,
@@ -249,6 +253,8 @@ async fn maestro_crawl_prints_a_line_per_step_and_the_summary_off_a_terminal() {
         .args(["crawl", "--connection", &connection.to_string()])
         .env("DATABASE_URL", &db.url)
         .env("MAESTRO_LOG", "warn")
+        // Local paths are read only where the operator allows.
+        .env("MAESTRO_SOURCE_DIRS", std::env::temp_dir())
         .output()
         .await
         .unwrap();

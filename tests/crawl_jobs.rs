@@ -2,7 +2,8 @@
 //! the JetStream work queue of a NATS of the test's own, Postgres, and the job's updates
 //! as a third-party client subscribed over WebSocket sees them (`tests/clients`, needs
 //! `ops/clients`): every step with its counts, then the summary, or the error; and a job
-//! whose crawler dies mid-crawl running again on another, while a long one stays put.
+//! whose crawler dies mid-crawl running again on another, while a long one stays put
+//! (a crawl made long by a stand-in for DigitalOcean's API that holds its answer).
 
 mod support;
 
@@ -13,6 +14,7 @@ use crawlers::{Crawler, JobQueue};
 use serde_json::{json, Value};
 use support::subscriber::{Subscriber, TRANSPORT_WS};
 use support::{Gateway, NatsServer, TestDb, TEST_CREDENTIALS_KEY};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use uuid::Uuid;
 
 /// How long a job's next update may take: a crawl of a few items, on a busy machine.
@@ -62,9 +64,17 @@ impl Setup {
         if let Some(ack_wait) = ack_wait {
             queue = queue.with_ack_wait(ack_wait);
         }
+        // The held API runs on this machine: its network is allowed explicitly, as an
+        // operator would with MAESTRO_PRIVATE_ENDPOINTS.
+        let reach = crawlers::Reach::new(
+            vec![std::env::temp_dir()],
+            vec!["127.0.0.1".parse().unwrap()],
+            crawlers::DEFAULT_MAX_BYTES,
+        );
         let crawler = Crawler::new(
             self.db.handler(),
             Vault::with_key(self.db.pool.clone(), TEST_CREDENTIALS_KEY).unwrap(),
+            reach,
         );
         self.workers.push(tokio::spawn(async move {
             let _ = queue.work(&crawler).await;
@@ -80,26 +90,30 @@ impl Setup {
         file
     }
 
-    /// A named pipe of the test's own, nobody writing to it yet: reading it blocks, as a
-    /// crawl of a slow source does, until the test writes.
-    fn pipe(&mut self) -> std::path::PathBuf {
-        let pipe = std::env::temp_dir().join(format!("maestro-job-{}.pipe", Uuid::now_v7()));
-        let made = std::process::Command::new("mkfifo").arg(&pipe).status().unwrap();
-        assert!(made.success(), "mkfifo {}", pipe.display());
-        self.files.push(pipe.clone());
-        pipe
-    }
-
     /// A JSON import connection reading `content` from a file of its own, created by the
     /// gateway's tester.
     async fn connection(&mut self, content: &str) -> String {
         let file = self.file(content);
-        self.connection_at(&file).await
-    }
-
-    async fn connection_at(&mut self, file: &std::path::Path) -> String {
         let input =
             json!({"name": "cmdb export", "provider": "json", "options": {"path": file.to_str().unwrap()}});
+        self.create_connection(input).await
+    }
+
+    /// A DigitalOcean connection to the held API, with its token.
+    async fn held_connection(&self, api: &HeldApi) -> String {
+        let input = json!({"name": "slow cloud", "provider": "digitalocean",
+                           "options": {"endpoint": api.url, "timeout_seconds": 600}});
+        let connection = self.create_connection(input).await;
+        self.gateway
+            .data(
+                r#"mutation($id: ID!) { setConnectionCredentials(id: $id, credentials: {token: "dop_v1_test"}) { id } }"#,
+                json!({"id": connection}),
+            )
+            .await;
+        connection
+    }
+
+    async fn create_connection(&self, input: Value) -> String {
         let created = self
             .gateway
             .data(
@@ -111,11 +125,15 @@ impl Setup {
     }
 
     async fn start_crawl(&self, connection: &str) -> String {
+        self.start_task(connection, None).await
+    }
+
+    async fn start_task(&self, connection: &str, task: Option<&str>) -> String {
         let started = self
             .gateway
             .data(
-                "mutation($id: ID!) { startCrawl(connectionId: $id) { id connectionId } }",
-                json!({"id": connection}),
+                "mutation($id: ID!, $task: String) { startCrawl(connectionId: $id, task: $task) { id connectionId } }",
+                json!({"id": connection, "task": task}),
             )
             .await["startCrawl"]
             .clone();
@@ -151,6 +169,62 @@ impl Drop for Setup {
         self.files.iter().for_each(|file| {
             let _ = std::fs::remove_file(file);
         });
+    }
+}
+
+/// A stand-in for DigitalOcean's droplet list that holds every answer until the test
+/// releases it: a crawl of it lasts as long as the test wants, as one of a slow provider.
+struct HeldApi {
+    url: String,
+    release: tokio::sync::watch::Sender<bool>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+/// Three droplets: three servers.
+const DROPLETS: &str = r#"{"droplets": [{"id": 1, "name": "web-1", "vcpus": 2}, {"id": 2, "name": "web-2", "vcpus": 4},
+                                        {"id": 3, "name": "db-1", "vcpus": 8}], "links": {}}"#;
+
+impl HeldApi {
+    async fn start() -> HeldApi {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        let (release, released) = tokio::sync::watch::channel(false);
+        let server = tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let mut released = released.clone();
+                tokio::spawn(async move {
+                    // The request's head, then the wait, then the list.
+                    let mut head = vec![0; 8192];
+                    let mut read = 0;
+                    while !head[..read].windows(4).any(|end| end == b"\r\n\r\n") {
+                        match stream.read(&mut head[read..]).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => read += n,
+                        }
+                    }
+                    if released.wait_for(|released| *released).await.is_err() {
+                        return;
+                    }
+                    let answer = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{DROPLETS}",
+                        DROPLETS.len()
+                    );
+                    let _ = stream.write_all(answer.as_bytes()).await;
+                });
+            }
+        });
+        HeldApi { url, release, server }
+    }
+
+    /// Answers every request held, and those to come at once.
+    fn release(&self) {
+        self.release.send_replace(true);
+    }
+}
+
+impl Drop for HeldApi {
+    fn drop(&mut self) {
+        self.server.abort();
     }
 }
 
@@ -256,11 +330,11 @@ async fn a_failing_job_ends_with_its_error() {
 async fn a_job_whose_crawler_dies_runs_again_on_another() {
     const ACK_WAIT: Duration = Duration::from_secs(3);
     let mut setup = Setup::without_workers().await;
-    // The job is still running (reading the pipe) when its crawler dies.
-    let pipe = setup.pipe();
-    let connection = setup.connection_at(&pipe).await;
+    // The job is still running (waiting for the held answer) when its crawler dies.
+    let api = HeldApi::start().await;
+    let connection = setup.held_connection(&api).await;
     let dying = setup.add_worker(Some(ACK_WAIT)).await;
-    let job = setup.start_crawl(&connection).await;
+    let job = setup.start_task(&connection, Some("server-list")).await;
     let deadline = std::time::Instant::now() + UPDATE_WITHIN;
     loop {
         let last = setup
@@ -277,19 +351,10 @@ async fn a_job_whose_crawler_dies_runs_again_on_another() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
-    // The crawler dies mid-job: no acknowledgement, no more "still working".
+    // The crawler dies mid-job: no acknowledgement, no more "still working". The API
+    // answers from now on, to the next crawler.
     setup.workers[dying].abort();
-    let export = setup.file(EXPORT);
-    let repointed = setup
-        .gateway
-        .data(
-            "mutation($id: ID!, $input: ConnectionInput!) { updateConnection(id: $id, input: $input) { id } }",
-            json!({"id": connection, "input": {"options": {"path": export.to_str().unwrap()}}}),
-        )
-        .await;
-    assert_eq!(repointed["updateConnection"]["id"], connection.as_str());
-    // The dead crawler's read is still blocked on the pipe; let it end.
-    let unblock = std::thread::spawn(move || std::fs::write(&pipe, "{}"));
+    api.release();
     setup.add_worker(Some(ACK_WAIT)).await;
 
     let updates = setup.updates(&job).await;
@@ -307,22 +372,21 @@ async fn a_job_whose_crawler_dies_runs_again_on_another() {
         discovered, 3,
         "the dead run wrote nothing, the second wrote each item once"
     );
-    unblock.join().unwrap().unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_long_job_stays_with_its_crawler() {
     const ACK_WAIT: Duration = Duration::from_secs(2);
     let mut setup = Setup::without_workers().await;
-    let pipe = setup.pipe();
-    let connection = setup.connection_at(&pipe).await;
+    let api = HeldApi::start().await;
+    let connection = setup.held_connection(&api).await;
     setup.add_worker(Some(ACK_WAIT)).await;
     setup.add_worker(Some(ACK_WAIT)).await;
-    let job = setup.start_crawl(&connection).await;
+    let job = setup.start_task(&connection, Some("server-list")).await;
     // The crawl takes three times the wait: its crawler keeps saying it is at it, so the
     // other worker never gets the job.
     tokio::time::sleep(ACK_WAIT * 3).await;
-    let feed = std::thread::spawn(move || std::fs::write(&pipe, EXPORT));
+    api.release();
     let updates = setup.updates(&job).await;
     let states: Vec<&Value> = updates.iter().map(|update| &update["state"]).collect();
     assert_eq!(
@@ -330,7 +394,6 @@ async fn a_long_job_stays_with_its_crawler() {
         ["QUEUED", "RUNNING", "RUNNING", "SUCCEEDED"],
         "{updates:?}"
     );
-    feed.join().unwrap().unwrap();
     let statuses = setup
         .count(&format!(
             "SELECT count(*) FROM events WHERE stream_type = 'connection' AND event_type = 'updated'

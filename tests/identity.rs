@@ -968,6 +968,7 @@ async fn cors_lets_only_the_configured_origins_in() {
                 None,
                 identity,
                 gateways::Limits::default(),
+                crawlers::Reach::default(),
             )
             .with_cors(cors);
             tokio::spawn(async move { gateways::serve(listener, app).await.unwrap() });

@@ -356,7 +356,7 @@ async fn concurrent_crawl_jobs_keep_each_others_task_states() {
         .unwrap();
     project_all(&db.store()).await;
     let vault = commands::Vault::with_key(db.pool.clone(), support::TEST_CREDENTIALS_KEY).unwrap();
-    let crawler = crawlers::Crawler::new(db.handler(), vault);
+    let crawler = crawlers::Crawler::new(db.handler(), vault, support::test_reach());
     let state = std::fs::read(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/crawlers/tests/data/terraform/aws_vpc.tfstate"

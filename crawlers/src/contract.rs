@@ -10,6 +10,7 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use crate::source::{Shape, SourceFile};
+use crate::Reach;
 
 /// A discovery task of a provider, e.g. AWS `server-list`.
 #[derive(Debug, Clone, Copy)]
@@ -70,6 +71,8 @@ pub struct CrawlRequest<'a> {
     pub credentials: &'a Credentials,
     pub task: &'a str,
     pub region: &'a str,
+    /// What the crawl may reach: local folders, internal networks, bytes per read.
+    pub reach: &'a Reach,
 }
 
 impl CrawlRequest<'_> {

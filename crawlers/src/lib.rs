@@ -8,6 +8,7 @@
 mod contract;
 mod jobs;
 mod progress;
+mod reach;
 pub mod reconcile;
 mod registry;
 mod rest;
@@ -26,6 +27,7 @@ mod terraform;
 pub use contract::{CrawlError, CrawlRequest, Credentials, Observation, Provider, Task};
 pub use jobs::{JobError, JobQueue, CRAWLS_STREAM};
 pub use progress::{Counts, Progress};
+pub use reach::{Network, Reach, DEFAULT_MAX_BYTES};
 pub use registry::{provider, providers};
 pub use run::{Crawler, Job, RunError, Summary};
 pub use source::{Shape, SourceFile};

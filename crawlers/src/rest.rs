@@ -11,13 +11,15 @@
 use std::collections::HashSet;
 use std::fmt;
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION};
 use reqwest::{Client, RequestBuilder, Response, StatusCode, Url};
 use serde_json::{Map, Value};
 
-use crate::{CrawlError, CrawlRequest};
+use crate::source::too_large;
+use crate::{CrawlError, CrawlRequest, Reach};
 
 /// How long one request may take when the connection's `timeout_seconds` does not say.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -64,11 +66,13 @@ impl fmt::Debug for Token {
 }
 
 /// The HTTP client of one crawl: a timeout on every request, no redirects (a redirect
-/// could carry a token elsewhere), and the headers every request of the crawl sends.
+/// could carry a token elsewhere), only hosts the crawl's [`Reach`] allows, answers of at
+/// most its bytes, and the headers every request of the crawl sends.
 #[derive(Clone)]
 pub struct Rest {
     client: Client,
     headers: HeaderMap,
+    reach: Reach,
 }
 
 impl Rest {
@@ -80,11 +84,13 @@ impl Rest {
             .connect_timeout(timeout.min(Duration::from_secs(10)))
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("maestro-crawler/", env!("CARGO_PKG_VERSION")))
+            .dns_resolver(Arc::new(request.reach.resolver()))
             .build()
             .map_err(|error| CrawlError::Unreachable(format!("cannot set up HTTP: {}", chain(&error))))?;
         Ok(Rest {
             client,
             headers: HeaderMap::new(),
+            reach: request.reach.clone(),
         })
     }
 
@@ -106,7 +112,7 @@ impl Rest {
     /// GETs one JSON document; `what` names it in errors ("nova servers (page 2)").
     pub async fn get(&self, url: Url, what: &str) -> Result<Value, CrawlError> {
         let response = self.send(self.client.get(url), what).await?;
-        json(response, what).await.map(|(_, body)| body)
+        self.json(response, what).await.map(|(_, body)| body)
     }
 
     /// POSTs a JSON body; answers the response headers and JSON body.
@@ -117,13 +123,13 @@ impl Rest {
         what: &str,
     ) -> Result<(HeaderMap, Value), CrawlError> {
         let response = self.send(self.client.post(url).json(body), what).await?;
-        json(response, what).await
+        self.json(response, what).await
     }
 
     /// POSTs a form (`application/x-www-form-urlencoded`); answers the JSON body.
     pub async fn post_form(&self, url: Url, form: &[(&str, &str)], what: &str) -> Result<Value, CrawlError> {
         let response = self.send(self.client.post(url).form(form), what).await?;
-        json(response, what).await.map(|(_, body)| body)
+        self.json(response, what).await.map(|(_, body)| body)
     }
 
     /// Every item of a list, following its next links through all its pages. Any page
@@ -155,10 +161,19 @@ impl Rest {
         )))
     }
 
+    /// Sends a request to a host the reach allows (an address in the URL is checked here:
+    /// the client connects to those without asking the resolver).
     async fn send(&self, builder: RequestBuilder, what: &str) -> Result<Response, CrawlError> {
-        let response = builder
+        let request = builder
             .headers(self.headers.clone())
-            .send()
+            .build()
+            .map_err(|error| transport(what, &error))?;
+        self.reach
+            .check_url(request.url())
+            .map_err(|refused| CrawlError::Unreachable(format!("{what}: {refused}")))?;
+        let response = self
+            .client
+            .execute(request)
             .await
             .map_err(|error| transport(what, &error))?;
         let status = response.status();
@@ -166,8 +181,30 @@ impl Rest {
             return Ok(response);
         }
         // The body of a refusal only serves the message; a failure to read it is not the news.
-        let body = response.bytes().await.unwrap_or_default();
+        let body = self.body(response, what).await.unwrap_or_default();
         Err(refusal(status, what, &body))
+    }
+
+    /// A response's body, when it is no longer than the reach allows.
+    async fn body(&self, mut response: Response, what: &str) -> Result<Vec<u8>, CrawlError> {
+        let max = self.reach.max_bytes();
+        let mut body = vec![];
+        while let Some(chunk) = response.chunk().await.map_err(|error| transport(what, &error))? {
+            if (body.len() + chunk.len()) as u64 > max {
+                return Err(too_large(what, &self.reach));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
+    }
+
+    /// Reads a response's JSON body.
+    async fn json(&self, response: Response, what: &str) -> Result<(HeaderMap, Value), CrawlError> {
+        let headers = response.headers().clone();
+        let bytes = self.body(response, what).await?;
+        let body = serde_json::from_slice(&bytes)
+            .map_err(|error| CrawlError::Malformed(format!("{what}: the answer is not JSON ({error})")))?;
+        Ok((headers, body))
     }
 }
 
@@ -197,15 +234,6 @@ fn follow(first: &Url, current: &Url, next: &str, what: &str) -> Result<Url, Cra
         )));
     }
     Ok(url)
-}
-
-/// Reads a response's JSON body.
-async fn json(response: Response, what: &str) -> Result<(HeaderMap, Value), CrawlError> {
-    let headers = response.headers().clone();
-    let bytes = response.bytes().await.map_err(|error| transport(what, &error))?;
-    let body = serde_json::from_slice(&bytes)
-        .map_err(|error| CrawlError::Malformed(format!("{what}: the answer is not JSON ({error})")))?;
-    Ok((headers, body))
 }
 
 /// A request that got no answer: timeout, connection refused, connection cut.

@@ -14,7 +14,7 @@ use uuid::Uuid;
 use crate::progress::{Counts, Progress};
 use crate::reconcile::{self, Change, Known, Scope};
 use crate::source::SourceFile;
-use crate::{CrawlError, CrawlRequest, Credentials, Provider, Task};
+use crate::{CrawlError, CrawlRequest, Credentials, Provider, Reach, Task};
 
 /// A crawl's commands go to the event log in batches, one commit each (per-item commits
 /// would cap a crawl at Postgres' commit rate), a few batches at a time: enough to keep
@@ -97,11 +97,17 @@ pub struct Job {
 pub struct Crawler {
     handler: CommandHandler,
     vault: Vault,
+    reach: Reach,
 }
 
 impl Crawler {
-    pub fn new(handler: CommandHandler, vault: Vault) -> Crawler {
-        Crawler { handler, vault }
+    /// A crawler whose crawls reach only what `reach` allows.
+    pub fn new(handler: CommandHandler, vault: Vault, reach: Reach) -> Crawler {
+        Crawler {
+            handler,
+            vault,
+            reach,
+        }
     }
 
     /// Runs a job; `progress` hears about each task in each region as it starts and as
@@ -204,6 +210,7 @@ impl Crawler {
                     credentials: &credentials,
                     task: task.name,
                     region,
+                    reach: &self.reach,
                 };
                 let summary = self
                     .crawl(job, provider.as_ref(), task, request, &grants, files)

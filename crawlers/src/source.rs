@@ -1,7 +1,8 @@
 //! Where file-based providers (Terraform state, Ansible facts) read their input, as the
 //! connection's options say:
 //!
-//! - `{"source": "path", "path": "/x/y"}`: a local file, or a directory of files;
+//! - `{"source": "path", "path": "/x/y"}`: a local file, or a directory of files, under
+//!   the folders the operator allows (see [`Reach`]: none by default);
 //! - `{"source": "ssh", "host": "h", "port": 22, "user": "u", "path": "/x/y"}`: the same
 //!   over SSH, with the private key of the connection's `ssh_private_key` credential;
 //! - `{"source": "s3", "bucket": "b", "key": "path/to/terraform.tfstate"}`: an S3 object,
@@ -20,21 +21,23 @@
 //! SSH uses the system's OpenSSH client (`scp`), so it behaves like the tool operators
 //! already know: the key goes to a 0600 file in a private temporary folder that is removed
 //! when the read ends, whatever happened; host keys are accepted on first use into a
-//! known-hosts file of that same folder. The key never appears in an error or a log.
+//! known-hosts file of that same folder. The key never appears in an error or a log. The
+//! host must not be internal (see [`Reach`]), and every file read is capped in size.
 
 use std::fmt;
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::{Map, Value};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::process::Command;
 
 use futures::future::BoxFuture;
 use futures::FutureExt;
 
-use crate::{CrawlError, CrawlRequest, Credentials, Observation, Provider};
+use crate::{CrawlError, CrawlRequest, Observation, Provider, Reach};
 use s3::S3Target;
 
 mod s3;
@@ -206,8 +209,8 @@ impl Source {
         request: &CrawlRequest<'_>,
     ) -> Result<Vec<SourceFile>, CrawlError> {
         match self {
-            Source::Path(path) => read_local(path, &path.display().to_string(), shape).await,
-            Source::Ssh(target) => read_over_ssh(target, shape, request.credentials).await,
+            Source::Path(path) => read_local(path, &path.display().to_string(), shape, request.reach).await,
+            Source::Ssh(target) => read_over_ssh(target, shape, request).await,
             Source::S3(target) => target.read(shape, request).await,
         }
     }
@@ -234,20 +237,24 @@ pub(crate) fn crawl_from_source<'a>(
     .boxed()
 }
 
-/// Reads a local file or directory; `shown` is how messages name `path`.
-async fn read_local(path: &Path, shown: &str, shape: Shape) -> Result<Vec<SourceFile>, CrawlError> {
-    let metadata = tokio::fs::metadata(path)
+/// Reads a local file, or the files of a local directory, when the reach allows the
+/// path; `shown` is how messages name it (the path as given, never where links lead).
+async fn read_local(
+    path: &Path,
+    shown: &str,
+    shape: Shape,
+    reach: &Reach,
+) -> Result<Vec<SourceFile>, CrawlError> {
+    let real = reach.local(path, shown).await?;
+    let metadata = tokio::fs::metadata(&real)
         .await
-        .map_err(|error| match error.kind() {
-            std::io::ErrorKind::NotFound => settings("path", format!("{shown} does not exist")),
-            _ => settings("path", format!("cannot read {shown}: {error}")),
-        })?;
+        .map_err(|_| reach.refused_path(shown))?;
     if !metadata.is_dir() {
         let name = path
             .file_name()
             .map(|name| name.to_string_lossy().into_owned())
             .unwrap_or_else(|| shown.to_string());
-        return Ok(vec![read_text(path, shown, name).await?]);
+        return Ok(vec![read_file(&real, shown, name, reach).await?]);
     }
     if shape == Shape::File {
         return Err(settings(
@@ -256,8 +263,16 @@ async fn read_local(path: &Path, shown: &str, shape: Shape) -> Result<Vec<Source
         ));
     }
     let mut files = vec![];
-    for (name, file) in directory_files(path, shown).await? {
-        files.push(read_text(&file, &format!("{}/{name}", shown.trim_end_matches('/')), name).await?);
+    for (name, file) in directory_files(&real, shown, reach).await? {
+        files.push(
+            read_file(
+                &file,
+                &format!("{}/{name}", shown.trim_end_matches('/')),
+                name,
+                reach,
+            )
+            .await?,
+        );
     }
     if files.is_empty() {
         return Err(settings("path", format!("the directory {shown} holds no files")));
@@ -265,40 +280,82 @@ async fn read_local(path: &Path, shown: &str, shape: Shape) -> Result<Vec<Source
     Ok(files)
 }
 
-/// The regular, not hidden files of a directory, by name.
-async fn directory_files(path: &Path, shown: &str) -> Result<Vec<(String, PathBuf)>, CrawlError> {
-    let unreadable = |error: std::io::Error| settings("path", format!("cannot list {shown}: {error}"));
+/// The regular, not hidden files of a directory the reach allows, by name, with the
+/// links among them followed; those leading out of the allowed folders are left out.
+async fn directory_files(
+    path: &Path,
+    shown: &str,
+    reach: &Reach,
+) -> Result<Vec<(String, PathBuf)>, CrawlError> {
+    let unreadable = |_| reach.refused_path(shown);
     let mut entries = tokio::fs::read_dir(path).await.map_err(unreadable)?;
     let mut files = vec![];
     while let Some(entry) = entries.next_entry().await.map_err(unreadable)? {
         let name = entry.file_name().to_string_lossy().into_owned();
-        let is_file = tokio::fs::metadata(entry.path())
-            .await
-            .map(|m| m.is_file())
-            .unwrap_or(false);
-        if is_file && !name.starts_with('.') {
-            files.push((name, entry.path()));
+        if name.starts_with('.') {
+            continue;
+        }
+        let Ok(real) = reach.local(&entry.path(), &name).await else {
+            continue;
+        };
+        if tokio::fs::metadata(&real).await.is_ok_and(|m| m.is_file()) {
+            files.push((name, real));
         }
     }
     files.sort();
     Ok(files)
 }
 
-async fn read_text(path: &Path, shown: &str, name: String) -> Result<SourceFile, CrawlError> {
-    let bytes = tokio::fs::read(path)
+/// Reads a file the reach allowed: opened without following a link nor waiting for a
+/// writer (a named pipe), then read only when it is a regular file, and at most the
+/// reach's bytes — a device such as `/dev/zero` would otherwise be read forever.
+async fn read_file(path: &Path, shown: &str, name: String, reach: &Reach) -> Result<SourceFile, CrawlError> {
+    let file = tokio::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
         .await
-        .map_err(|error| settings("path", format!("cannot read {shown}: {error}")))?;
+        .map_err(|_| reach.refused_path(shown))?;
+    let regular = file.metadata().await.is_ok_and(|m| m.is_file());
+    if !regular {
+        return Err(reach.refused_path(shown));
+    }
+    let bytes = read_capped(file, reach.max_bytes())
+        .await
+        .map_err(|_| reach.refused_path(shown))?
+        .ok_or_else(|| too_large(shown, reach))?;
     SourceFile::from_bytes(shown.to_string(), name, bytes)
 }
 
+/// Everything `reader` gives, or `None` when that is more than `max` bytes.
+async fn read_capped(
+    reader: impl tokio::io::AsyncRead + Unpin,
+    max: u64,
+) -> std::io::Result<Option<Vec<u8>>> {
+    let mut bytes = vec![];
+    reader.take(max.saturating_add(1)).read_to_end(&mut bytes).await?;
+    Ok((bytes.len() as u64 <= max).then_some(bytes))
+}
+
+/// The error for a source larger than a read may take.
+pub(crate) fn too_large(shown: &str, reach: &Reach) -> CrawlError {
+    CrawlError::Malformed(format!(
+        "{shown} is larger than {} bytes, the most Maestro reads from a source (MAESTRO_SOURCE_MAX_BYTES)",
+        reach.max_bytes()
+    ))
+}
+
 /// Copies the file or directory to a private temporary folder with `scp`, then reads it
-/// there like a local one. The folder, key included, is removed when this returns.
+/// there like a local one. The folder, key included, is removed when this returns. The
+/// host is resolved and checked against the reach first, and `scp` connects to the
+/// address checked, so that a name cannot lead it to an internal host.
 async fn read_over_ssh(
     target: &SshTarget,
     shape: Shape,
-    credentials: &Credentials,
+    request: &CrawlRequest<'_>,
 ) -> Result<Vec<SourceFile>, CrawlError> {
-    let key = credentials.require(SSH_KEY)?;
+    let key = request.credentials.require(SSH_KEY)?;
+    let address = request.reach.addresses(&target.host, target.port).await?[0].ip();
     let scratch = tempfile::Builder::new()
         .prefix("maestro-ssh-")
         .tempdir()
@@ -306,7 +363,13 @@ async fn read_over_ssh(
     let key_file = scratch.path().join("key");
     write_private(&key_file, key).await?;
     let copy = scratch.path().join("copy");
-    let mut command = scp_command(target, shape, &key_file, &scratch.path().join("known_hosts"));
+    let mut command = scp_command(
+        target,
+        address,
+        shape,
+        &key_file,
+        &scratch.path().join("known_hosts"),
+    );
     command.arg(&copy);
     let output = tokio::time::timeout(SSH_TIMEOUT, command.output())
         .await
@@ -318,7 +381,8 @@ async fn read_over_ssh(
         return Err(scp_error(target, &String::from_utf8_lossy(&output.stderr)));
     }
     let copied_a_directory = tokio::fs::metadata(&copy).await.is_ok_and(|m| m.is_dir());
-    let mut files = read_local(&copy, &target.to_string(), shape).await?;
+    let confined = request.reach.confined_to(scratch.path());
+    let mut files = read_local(&copy, &target.to_string(), shape, &confined).await?;
     if let (false, [file]) = (copied_a_directory, files.as_mut_slice()) {
         // A single file keeps its remote name, not the name of the local copy.
         if let Some(name) = Path::new(&target.path).file_name() {
@@ -346,9 +410,10 @@ async fn write_private(path: &Path, key: &str) -> Result<(), CrawlError> {
     file.flush().await.map_err(fail)
 }
 
-/// `scp` from the target, with nothing read from the user's own SSH configuration, agent
-/// or known hosts, and never a prompt. The destination is the last argument, left to add.
-fn scp_command(target: &SshTarget, shape: Shape, key: &Path, known_hosts: &Path) -> Command {
+/// `scp` from the target at `address`, with nothing read from the user's own SSH
+/// configuration, agent or known hosts, and never a prompt. The destination is the last
+/// argument, left to add.
+fn scp_command(target: &SshTarget, address: IpAddr, shape: Shape, key: &Path, known_hosts: &Path) -> Command {
     let mut command = Command::new("scp");
     // No `-q`: it would also silence the reason ssh gives for a refused login.
     command.args(["-F", "/dev/null"]);
@@ -374,7 +439,13 @@ fn scp_command(target: &SshTarget, shape: Shape, key: &Path, known_hosts: &Path)
     }
     command
         .arg("--")
-        .arg(target.to_string())
+        .arg(
+            SshTarget {
+                host: address.to_string(),
+                ..target.clone()
+            }
+            .to_string(),
+        )
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -424,6 +495,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::Credentials;
 
     fn options(value: Value) -> Map<String, Value> {
         value.as_object().unwrap().clone()
@@ -526,8 +598,8 @@ mod tests {
         );
     }
 
-    /// A request carrying only these credentials.
-    fn request(credentials: &Credentials) -> CrawlRequest<'_> {
+    /// A request carrying only these credentials, reaching what `reach` allows.
+    fn request<'a>(credentials: &'a Credentials, reach: &'a Reach) -> CrawlRequest<'a> {
         static NO_OPTIONS: std::sync::OnceLock<Map<String, Value>> = std::sync::OnceLock::new();
         CrawlRequest {
             connection: uuid::Uuid::nil(),
@@ -535,6 +607,7 @@ mod tests {
             credentials,
             task: "server-list",
             region: "default",
+            reach,
         }
     }
 
@@ -547,26 +620,22 @@ mod tests {
         std::fs::create_dir(dir.path().join("sub")).unwrap();
         let source = Source::Path(dir.path().to_path_buf());
         let none = Credentials::default();
+        let reach = Reach::new(vec![dir.path().into()], vec![], 1024);
         let files = source
-            .read(Shape::FileOrDirectory, &request(&none))
+            .read(Shape::FileOrDirectory, &request(&none, &reach))
             .await
             .unwrap();
         let names: Vec<(&str, &str)> = files.iter().map(|f| (f.name.as_str(), f.text.as_str())).collect();
         assert_eq!(names, [("web-1", "one"), ("web-2", "two")]);
         assert!(files[0].origin.ends_with("/web-1"));
-        let error = source.read(Shape::File, &request(&none)).await.unwrap_err();
-        assert!(error.to_string().contains("is a directory"), "{error}");
-        let missing = Source::Path(dir.path().join("nope"))
-            .read(Shape::File, &request(&none))
+        let error = source
+            .read(Shape::File, &request(&none, &reach))
             .await
             .unwrap_err();
-        assert!(
-            matches!(missing, CrawlError::Settings(_, ref m) if m.ends_with("nope does not exist")),
-            "{missing}"
-        );
-        let empty = tempfile::tempdir().unwrap();
-        let error = Source::Path(empty.path().into())
-            .read(Shape::FileOrDirectory, &request(&none))
+        assert!(error.to_string().contains("is a directory"), "{error}");
+        let empty = dir.path().join("sub");
+        let error = Source::Path(empty)
+            .read(Shape::FileOrDirectory, &request(&none, &reach))
             .await
             .unwrap_err();
         assert!(error.to_string().contains("holds no files"), "{error}");
@@ -581,7 +650,7 @@ mod tests {
             path: "/p".into(),
         });
         let error = target
-            .read(Shape::File, &request(&Credentials::default()))
+            .read(Shape::File, &request(&Credentials::default(), &Reach::default()))
             .await
             .unwrap_err();
         assert!(matches!(error, CrawlError::Credentials(_)), "{error}");

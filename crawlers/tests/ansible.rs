@@ -5,6 +5,7 @@
 //! read over SSH from a real local sshd, or from S3 on a private moto server, give the
 //! same answer.
 
+mod allowance;
 mod tools;
 
 use std::collections::BTreeMap;
@@ -308,7 +309,7 @@ async fn broken_facts_fail_the_whole_crawl_naming_file_host_and_reason() {
     .await
     .unwrap_err();
     assert!(
-        matches!(&error, CrawlError::Settings(name, m) if name == "path" && m.ends_with("nope does not exist")),
+        matches!(&error, CrawlError::Settings(name, m) if name == "path" && m.contains("nope` is not a file Maestro may read")),
         "{error}"
     );
 }

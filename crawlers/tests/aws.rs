@@ -5,6 +5,7 @@
 //! credentials) are checked against moto or against tiny fake servers. The last test
 //! goes end to end through `Crawler::run` into a Postgres database of its own.
 
+mod allowance;
 mod tools;
 
 use std::collections::BTreeMap;
@@ -33,6 +34,7 @@ async fn crawl(options: Value, task: &str, region: &str) -> Result<Vec<Observati
             credentials: &credentials,
             task,
             region,
+            reach: allowance::reach(),
         })
         .await
 }
@@ -1315,6 +1317,7 @@ async fn a_connection_without_regions_or_credentials_says_what_to_set() {
             credentials: &Credentials::default(),
             task: "server-list",
             region: EU,
+            reach: allowance::reach(),
         })
         .await
         .unwrap_err();
@@ -1419,7 +1422,10 @@ mod end_to_end {
             ("secret_access_key".to_string(), SECRET_ACCESS_KEY.to_string()),
         ]);
         vault.store(created.item(), &secrets).await.unwrap();
-        (Crawler::new(handler, vault), connection)
+        (
+            Crawler::new(handler, vault, crate::allowance::reach().clone()),
+            connection,
+        )
     }
 
     /// How many events the streams of `stream_type` have.

@@ -1,6 +1,7 @@
 //! The Azure crawler against the Resource Manager examples of Azure's REST specs
 //! (their recorded `responses."200".body`), replayed behind a local sign-in endpoint.
 
+mod allowance;
 mod replay;
 
 use std::time::{Duration, Instant};

@@ -1,5 +1,6 @@
 //! The DigitalOcean crawler against recorded API v2 answers, replayed locally.
 
+mod allowance;
 mod replay;
 mod tools;
 

@@ -1,6 +1,7 @@
 //! The OpenStack crawler against recorded Nova, Cinder and Neutron answers, replayed
 //! behind a Keystone whose catalog points at the replay server.
 
+mod allowance;
 mod replay;
 
 use std::time::{Duration, Instant};

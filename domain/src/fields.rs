@@ -173,16 +173,19 @@ const NETWORK: &[FieldSpec] = &[
     field("rules", ObjectList),
 ];
 
-/// Keys that must never be stored: the inventory describes access, it never holds it.
-const SECRET_KEYS: &[&str] = &[
+/// How the names of keys that must never be stored end, once lower-cased and rid of
+/// `-`, `_` and spaces (`client_secret`, `secret-access-key`, `AccessToken`): the
+/// inventory describes access, it never holds it. Ends, not whole names: providers and
+/// people prefix them (`client_`, `refresh_`, `ssh_`), and `access_key_id` is no secret.
+const SECRET_ENDINGS: &[&str] = &[
     "password",
     "passwd",
+    "passphrase",
     "secret",
     "token",
-    "private_key",
     "privatekey",
-    "secret_key",
-    "api_key",
+    "secretkey",
+    "accesskey",
     "apikey",
 ];
 
@@ -374,8 +377,12 @@ fn count(raw: &Value) -> Option<u64> {
 fn secret_free(field: &str, value: &Value) -> Result<(), DomainError> {
     match value {
         Value::Object(map) => map.iter().try_for_each(|(key, inner)| {
-            let folded: String = key.chars().filter(|c| *c != '-').flat_map(char::to_lowercase).collect();
-            if SECRET_KEYS.contains(&folded.as_str()) {
+            let folded: String = key
+                .chars()
+                .filter(|c| !matches!(c, '-' | '_' | ' '))
+                .flat_map(char::to_lowercase)
+                .collect();
+            if SECRET_ENDINGS.iter().any(|ending| folded.ends_with(ending)) {
                 Err(DomainError::invalid(
                     field,
                     format!("`{key}` looks like a secret; Maestro never stores secrets, describe access without it"),
@@ -434,5 +441,35 @@ mod tests {
         )
         .unwrap_err();
         assert!(error.to_string().contains("looks like a secret"), "{error}");
+    }
+
+    #[test]
+    fn secret_names_are_refused_in_connection_options_however_written() {
+        for key in [
+            "client_secret",
+            "secret_access_key",
+            "access_token",
+            "refresh_token",
+            "ssh_private_key",
+            "Secret-Key",
+            "apiKey",
+            "db_password",
+        ] {
+            let error = parse(Kind::Connection, json!({"options": {key: "x"}})).unwrap_err();
+            assert!(
+                error.to_string().contains("looks like a secret"),
+                "{key}: {error}"
+            );
+        }
+        for key in [
+            "access_key_id",
+            "token_url",
+            "endpoint",
+            "key",
+            "secret_name_hint",
+        ] {
+            parse(Kind::Connection, json!({"options": {key: "x"}}))
+                .unwrap_or_else(|error| panic!("{key}: {error}"));
+        }
     }
 }

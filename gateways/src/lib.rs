@@ -84,13 +84,15 @@ pub(crate) struct ClientAddress(pub IpAddr);
 
 impl App {
     /// A gateway over `handler` (whose pool should be the gateway's own, see
-    /// [`database`]); with `nats`, subscriptions follow the relay's events.
+    /// [`database`]); with `nats`, subscriptions follow the relay's events. Connection
+    /// tests and crawls of uploads reach only what `reach` allows.
     pub fn new(
         handler: CommandHandler,
         vault: commands::Vault,
         nats: Option<async_nats::Client>,
         identity: Identity,
         limits: Limits,
+        reach: crawlers::Reach,
     ) -> App {
         let services = Services {
             handler: handler.clone(),
@@ -101,6 +103,7 @@ impl App {
             vault,
             jobs: nats.clone().map(crawlers::JobQueue::new),
             identity: identity.clone(),
+            reach,
         };
         let schema = build_schema(services).expect("the generated GraphQL schema is valid");
         App {

@@ -15,6 +15,7 @@ async fn the_checked_in_schema_matches_the_code() {
         vault: commands::Vault::new(pool.clone(), None).unwrap(),
         jobs: None,
         identity: identity::Identity::new(pool, identity::Settings::new("unused", "unused")).unwrap(),
+        reach: crawlers::Reach::default(),
     };
     let schema = gateways::build_schema(services).unwrap();
     let sdl = schema.sdl();

@@ -311,6 +311,13 @@ pub fn test_identity_settings() -> identity::Settings {
     identity::Settings::new(TEST_SESSION_SECRET, TEST_LINK_SECRET)
 }
 
+/// What the tests' crawls may reach, allowed explicitly as an operator would with
+/// `MAESTRO_SOURCE_DIRS`: the temporary folder, where tests write the files their
+/// connections read.
+pub fn test_reach() -> crawlers::Reach {
+    crawlers::Reach::new(vec![std::env::temp_dir()], vec![], crawlers::DEFAULT_MAX_BYTES)
+}
+
 impl Gateway {
     pub async fn start(db: &TestDb, nats: Option<async_nats::Client>) -> Gateway {
         Gateway::start_with(db, nats, test_identity_settings()).await
@@ -322,7 +329,15 @@ impl Gateway {
         nats: Option<async_nats::Client>,
         settings: identity::Settings,
     ) -> Gateway {
-        Gateway::launch(db, nats, settings, gateways::Limits::default(), |app| app).await
+        Gateway::launch(
+            db,
+            nats,
+            settings,
+            gateways::Limits::default(),
+            test_reach(),
+            |app| app,
+        )
+        .await
     }
 
     /// A gateway with other identity settings and the app configured by `configure`.
@@ -332,7 +347,15 @@ impl Gateway {
         settings: identity::Settings,
         configure: impl FnOnce(gateways::App) -> gateways::App,
     ) -> Gateway {
-        Gateway::launch(db, nats, settings, gateways::Limits::default(), configure).await
+        Gateway::launch(
+            db,
+            nats,
+            settings,
+            gateways::Limits::default(),
+            test_reach(),
+            configure,
+        )
+        .await
     }
 
     /// A gateway with other limits (concurrent requests, subscription buffer).
@@ -341,16 +364,26 @@ impl Gateway {
         nats: Option<async_nats::Client>,
         limits: gateways::Limits,
     ) -> Gateway {
-        Gateway::launch(db, nats, test_identity_settings(), limits, |app| app).await
+        Gateway::launch(db, nats, test_identity_settings(), limits, test_reach(), |app| {
+            app
+        })
+        .await
+    }
+
+    /// A gateway whose connection tests reach only what `reach` allows.
+    pub async fn start_reaching(db: &TestDb, reach: crawlers::Reach) -> Gateway {
+        let settings = test_identity_settings();
+        Gateway::launch(db, None, settings, gateways::Limits::default(), reach, |app| app).await
     }
 
     /// The gateway as `maestro serve` makes it: on a pool of its own (see
-    /// [`gateway_pool`]), with these settings and limits, configured by `configure`.
+    /// [`gateway_pool`]), with these settings, limits and reach, configured by `configure`.
     async fn launch(
         db: &TestDb,
         nats: Option<async_nats::Client>,
         settings: identity::Settings,
         limits: gateways::Limits,
+        reach: crawlers::Reach,
         configure: impl FnOnce(gateways::App) -> gateways::App,
     ) -> Gateway {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -363,7 +396,7 @@ impl Gateway {
             .await
             .unwrap();
         let handler = CommandHandler::new(EventStore::new(pool));
-        let app = configure(gateways::App::new(handler, vault, nats, identity, limits));
+        let app = configure(gateways::App::new(handler, vault, nats, identity, limits, reach));
         let task = tokio::spawn(async move {
             gateways::serve(listener, app).await.unwrap();
         });

@@ -260,6 +260,12 @@ mod tests {
             ("access_key_id".to_string(), "AKIDTEST".to_string()),
             ("secret_access_key".to_string(), "secret-for-tests".to_string()),
         ]));
+        // Port 9 of this machine is internal: the test allows it explicitly.
+        let reach = crate::Reach::new(
+            vec![],
+            vec!["127.0.0.1".parse().unwrap()],
+            crate::DEFAULT_MAX_BYTES,
+        );
         for task in Aws.tasks() {
             let request = CrawlRequest {
                 connection: Uuid::nil(),
@@ -267,6 +273,7 @@ mod tests {
                 credentials: &credentials,
                 task: task.name,
                 region: "us-east-1",
+                reach: &reach,
             };
             let error = Aws.crawl(request).await.unwrap_err();
             assert!(
@@ -282,6 +289,7 @@ mod tests {
             credentials: &credentials,
             task: "mainframe-list",
             region: "us-east-1",
+            reach: &reach,
         };
         let error = Aws.crawl(request).await.unwrap_err();
         assert!(error.to_string().contains("server-list, volumes-list"), "{error}");

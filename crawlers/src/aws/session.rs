@@ -148,7 +148,7 @@ impl Session {
             .http_client(
                 aws_smithy_http_client::Builder::new()
                     .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
-                    .build_https(),
+                    .build_with_resolver(request.reach.resolver()),
             )
             .timeout_config(
                 TimeoutConfig::builder()
@@ -160,6 +160,11 @@ impl Session {
             )
             .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS));
         if let Some(endpoint) = endpoint {
+            // The resolver checks names; an address in the URL is connected to directly.
+            let url = reqwest::Url::parse(endpoint).map_err(|error| {
+                CrawlError::Settings("endpoint".into(), format!("`{endpoint}` is not a URL ({error})"))
+            })?;
+            request.reach.check_url(&url)?;
             builder = builder.endpoint_url(endpoint);
         }
         let secrets = [Some(access_key_id), Some(secret_access_key), session_token]
@@ -314,6 +319,7 @@ mod tests {
             credentials,
             task: "server-list",
             region,
+            reach: &crate::Reach::default(),
         })
     }
 

@@ -1,12 +1,14 @@
 //! JSON import in the original Maestro format: `{"servers": [...], "applications":
 //! [...], "volumes": [...], "snapshots": [...], "images": [...], "flavors": [...]}`,
-//! read from the file at the connection's `path` option.
+//! read from the file at the connection's `path` option (under `MAESTRO_SOURCE_DIRS`, like
+//! every local source: see [`crate::Reach`]).
 
 use domain::Kind;
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use serde_json::{Map, Value};
 
+use crate::source::{Shape, Source};
 use crate::{CrawlError, CrawlRequest, Observation, Provider, Task};
 
 pub struct JsonImport;
@@ -95,11 +97,10 @@ impl Provider for JsonImport {
             let path = request.option("path").ok_or_else(|| {
                 CrawlError::Settings("path".into(), "give the path of the JSON file to import".into())
             })?;
-            let text = tokio::fs::read_to_string(path)
-                .await
-                .map_err(|e| CrawlError::Settings("path".into(), format!("cannot read {path}: {e}")))?;
-            let document: Value = serde_json::from_str(&text)
-                .map_err(|e| CrawlError::Malformed(format!("{path} is not JSON: {e}")))?;
+            let files = Source::Path(path.into()).read(Shape::File, &request).await?;
+            let file = &files[0];
+            let document: Value = serde_json::from_str(&file.text)
+                .map_err(|e| CrawlError::Malformed(format!("{} is not JSON: {e}", file.origin)))?;
             observations(&document)
         }
         .boxed()

@@ -11,9 +11,9 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use futures::{StreamExt, TryStreamExt};
 use serde_json::{Map, Value};
 
-use super::{required, settings, Shape, SourceFile};
+use super::{required, settings, too_large, Shape, SourceFile};
 use crate::aws::session::{is_region, Session};
-use crate::{CrawlError, CrawlRequest};
+use crate::{CrawlError, CrawlRequest, Reach};
 
 /// The region asked when neither the `s3_region` option nor the crawl names one: AWS
 /// answers a request for a bucket of another region with a redirect, which the error then
@@ -120,7 +120,11 @@ impl S3Target {
         })?;
         let client = session.s3();
         let prefix = match &self.objects {
-            Objects::Key(key) => return Ok(vec![self.get(&session, &client, key, shape).await?]),
+            Objects::Key(key) => {
+                return Ok(vec![
+                    self.get(&session, &client, key, shape, request.reach).await?,
+                ])
+            }
             Objects::Prefix(_) if shape == Shape::File => {
                 return Err(settings(
                     "key",
@@ -137,7 +141,7 @@ impl S3Target {
         // stream would be too general for the `Send` check of the provider's future.
         let gets: Vec<_> = keys
             .iter()
-            .map(|key| self.get(&session, &client, key, shape))
+            .map(|key| self.get(&session, &client, key, shape, request.reach))
             .collect();
         futures::stream::iter(gets)
             .buffered(CONCURRENT_GETS)
@@ -177,13 +181,15 @@ impl S3Target {
         Ok(keys)
     }
 
-    /// One object as a file named after the last part of its key.
+    /// One object as a file named after the last part of its key, when it is no larger
+    /// than the reach allows.
     async fn get(
         &self,
         session: &Session,
         client: &aws_sdk_s3::Client,
         key: &str,
         shape: Shape,
+        reach: &Reach,
     ) -> Result<SourceFile, CrawlError> {
         let origin = format!("s3://{}/{key}", self.bucket);
         let output = client
@@ -196,12 +202,23 @@ impl S3Target {
                 let missing = Some((origin.as_str(), shape));
                 self.error(session, &format!("s3 GetObject {origin}"), missing, error)
             })?;
-        let bytes =
-            output.body.collect().await.map_err(|error| {
+        let max = reach.max_bytes();
+        if output.content_length().is_some_and(|length| length as u64 > max) {
+            return Err(too_large(&origin, reach));
+        }
+        let mut body = output.body;
+        let mut bytes = vec![];
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.map_err(|error| {
                 CrawlError::Unreachable(format!("reading {origin} failed midway: {error}"))
             })?;
+            if (bytes.len() + chunk.len()) as u64 > max {
+                return Err(too_large(&origin, reach));
+            }
+            bytes.extend_from_slice(&chunk);
+        }
         let name = key.rsplit('/').next().unwrap_or(key).to_string();
-        SourceFile::from_bytes(origin, name, bytes.to_vec())
+        SourceFile::from_bytes(origin, name, bytes)
     }
 
     /// The crawl error for a failed call; `what` names it. A missing bucket or key, or a

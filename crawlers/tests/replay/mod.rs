@@ -357,6 +357,7 @@ pub async fn crawl(
         credentials: &credentials,
         task,
         region,
+        reach: crate::allowance::reach(),
     };
     provider.crawl(request).await
 }

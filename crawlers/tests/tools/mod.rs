@@ -44,6 +44,7 @@ pub async fn crawl(
             credentials,
             task,
             region: "default",
+            reach: crate::allowance::reach(),
         })
         .await
 }

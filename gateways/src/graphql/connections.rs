@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use async_graphql::dynamic::{Field, FieldFuture, FieldValue, InputValue, Object, ResolverContext, TypeRef};
 use commands::{CommandError, CommandRequest, Vault, VaultError};
-use crawlers::{CrawlRequest, Credentials, Job};
+use crawlers::{CrawlRequest, Credentials, Job, Reach};
 use domain::{Access, Command, Fields, Item, Kind, Level};
 use serde_json::{json, Map, Value};
 use uuid::Uuid;
@@ -112,7 +112,8 @@ fn test_connection() -> Field {
                 Err(error) => return Err(vault_error(error)),
             };
             let options = item.fields.get("options").and_then(Value::as_object).cloned().unwrap_or_default();
-            let request = CrawlRequest { connection: id, options: &options, credentials: &credentials, task: task.name, region: &region };
+            let reach = ctx.data::<Reach>()?;
+            let request = CrawlRequest { connection: id, options: &options, credentials: &credentials, task: task.name, region: &region, reach };
             let result = match provider.crawl(request).await {
                 Ok(observations) => json!({"ok": true, "task": task.name, "region": region, "observed": observations.len(),
                                            "message": format!("{} answered: {} items seen", task.name, observations.len())}),

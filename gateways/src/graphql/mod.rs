@@ -105,6 +105,8 @@ pub struct Services {
     pub jobs: Option<crawlers::JobQueue>,
     /// Accounts, sessions and teams.
     pub identity: ::identity::Identity,
+    /// What connection tests and crawls of uploads may reach.
+    pub reach: crawlers::Reach,
 }
 
 pub fn build_schema(services: Services) -> Result<Schema, SchemaError> {
@@ -114,6 +116,7 @@ pub fn build_schema(services: Services) -> Result<Schema, SchemaError> {
         vault,
         jobs,
         identity,
+        reach,
     } = services;
     let mut query = Object::new("Query");
     let mut mutation = Object::new("Mutation");
@@ -198,6 +201,7 @@ pub fn build_schema(services: Services) -> Result<Schema, SchemaError> {
         .data(vault)
         .data(jobs)
         .data(identity)
+        .data(reach)
         .extension(api_tokens::ReadOnlyTokens)
         .limit_depth(limits::MAX_DEPTH)
         .extension(cost::Guard)

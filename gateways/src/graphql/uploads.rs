@@ -10,7 +10,7 @@ use std::io::Read;
 
 use async_graphql::dynamic::{Field, FieldFuture, FieldValue, InputValue, Object, ResolverContext, TypeRef};
 use commands::Vault;
-use crawlers::{CrawlError, Crawler, Job, RunError, SourceFile};
+use crawlers::{CrawlError, Crawler, Job, Reach, RunError, SourceFile};
 use domain::Level;
 use serde_json::json;
 use uuid::Uuid;
@@ -77,7 +77,7 @@ pub fn mutation() -> Field {
             let (connection, _) = connection(&ctx, "id", Level::Write).await?;
             let files = uploaded_files(&ctx).await?;
             let job = Job { id: Uuid::now_v7(), connection, task: optional(&ctx, "task")?, region: None };
-            let crawler = Crawler::new(handler(&ctx)?.clone(), ctx.data::<Vault>()?.clone());
+            let crawler = Crawler::new(handler(&ctx)?.clone(), ctx.data::<Vault>()?.clone(), ctx.data::<Reach>()?.clone());
             // On a task of its own, the crawl ends and records its status even when the
             // answer runs out of time.
             let run = tokio::spawn(async move { crawler.run_files(&job, &files, |_| {}).await.map(|summary| (job, summary)) });
