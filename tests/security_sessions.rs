@@ -278,3 +278,66 @@ async fn a_good_session_keeps_its_socket() {
 }
 
 const ME: &str = "{ me { email } }";
+
+/// Found by reading: operations over a socket had no data loaders, so relation fields
+/// failed there (`servers { applications }` over WebSocket answered an error).
+#[tokio::test]
+async fn relation_fields_work_over_a_socket() {
+    let db = TestDb::new().await;
+    let gateway = Gateway::start(&db, None).await;
+    let created = gateway
+        .data(
+            "mutation { createServer(input: {hostname: \"app-host\"}) { id } createApplication(input: {name: \"billing\"}) { id } }",
+            json!({}),
+        )
+        .await;
+    gateway
+        .data(
+            "mutation($s: ID!, $t: ID!) { link(sourceId: $s, relation: HOSTS, targetId: $t) { version } }",
+            json!({"s": created["createServer"]["id"], "t": created["createApplication"]["id"]}),
+        )
+        .await;
+    support::project_all(&db.store()).await;
+    let mut socket = Socket::open(&gateway, TRANSPORT_WS, &gateway.token, None).await;
+    let result = socket
+        .query(
+            "1",
+            "{ servers(first: 5) { nodes { hostname applications { name } } } }",
+        )
+        .await;
+    assert_eq!(
+        result["data"]["servers"]["nodes"][0]["applications"],
+        json!([{"name": "billing"}]),
+        "{result}"
+    );
+}
+
+/// A read-only API token signs in over a socket too; a mutation sent there is refused
+/// like over HTTP.
+#[tokio::test]
+async fn a_read_only_token_cannot_mutate_over_a_socket() {
+    let db = TestDb::new().await;
+    let gateway = Gateway::start(&db, None).await;
+    let made = gateway
+        .data(
+            "mutation { createApiToken(name: \"reader\", readOnly: true) { token } }",
+            json!({}),
+        )
+        .await;
+    let token = made["createApiToken"]["token"].as_str().unwrap();
+    let mut socket = Socket::open(&gateway, TRANSPORT_WS, token, None).await;
+    assert_eq!(
+        socket.query("1", ME).await["data"]["me"]["email"],
+        support::TESTER_EMAIL
+    );
+    socket
+        .start("2", "mutation { createServer(input: {hostname: \"x\"}) { id } }")
+        .await;
+    match socket.event().await {
+        Event::Message(message) => assert_eq!(
+            message["payload"]["errors"][0]["extensions"]["code"], "FORBIDDEN",
+            "{message}"
+        ),
+        other => panic!("no answer to the mutation: {other:?}"),
+    }
+}

@@ -182,17 +182,26 @@ impl Session {
     }
 }
 
-/// The schema, run only while the socket's session holds.
+/// The schema, run only while the socket's session holds, each operation with data
+/// loaders of its own as over HTTP.
 #[derive(Clone)]
 struct Guarded {
     schema: Schema,
     session: Arc<Session>,
+    pool: sqlx::PgPool,
+}
+
+impl Guarded {
+    fn with_loaders(&self, request: async_graphql::Request) -> async_graphql::Request {
+        let viewer = self.session.signed_in.get().map(|signed_in| &signed_in.viewer);
+        http::with_loaders(&self.pool, request, viewer)
+    }
 }
 
 impl Executor for Guarded {
     async fn execute(&self, request: async_graphql::Request) -> async_graphql::Response {
         match self.session.check().await {
-            Ok(()) => self.schema.execute(request).await,
+            Ok(()) => self.schema.execute(self.with_loaders(request)).await,
             Err(ended) => ended.response(),
         }
     }
@@ -205,7 +214,9 @@ impl Executor for Guarded {
         let guarded = self.clone();
         stream::once(async move {
             match guarded.session.check().await {
-                Ok(()) => Executor::execute_stream(&guarded.schema, request, session_data),
+                Ok(()) => {
+                    Executor::execute_stream(&guarded.schema, guarded.with_loaders(request), session_data)
+                }
                 Err(ended) => stream::once(async move { ended.response() }).boxed(),
             }
         })
@@ -259,6 +270,7 @@ pub(crate) async fn serve(
     let executor = Guarded {
         schema: app.schema.clone(),
         session: session.clone(),
+        pool: app.handler.store().pool().clone(),
     };
     let mut messages = async_graphql::http::WebSocket::new(executor, input, protocol)
         .on_connection_init(on_init)
