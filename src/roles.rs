@@ -129,9 +129,15 @@ pub async fn serve(config: &Config, roles: &[Role]) -> anyhow::Result<()> {
         );
         let queue = JobQueue::new(nats.clone());
         let crawler = std::sync::Arc::new(crawler);
+        let jobs_crawler = crawler.clone();
         running.spawn(supervised("crawler".into(), move || {
-            let (queue, crawler) = (queue.clone(), crawler.clone());
+            let (queue, crawler) = (queue.clone(), jobs_crawler.clone());
             async move { queue.work(&crawler).await.map_err(anyhow::Error::from) }
+        }));
+        let tests = crawlers::ConnectionTests::new(nats.clone());
+        running.spawn(supervised("connection tests".into(), move || {
+            let (tests, crawler) = (tests.clone(), crawler.clone());
+            async move { tests.answer(crawler).await.map_err(anyhow::Error::from) }
         }));
     }
     let roles: Vec<String> = roles.iter().map(Role::to_string).collect();

@@ -52,7 +52,7 @@ fn code(response: &Value) -> &str {
 #[tokio::test]
 async fn a_writer_cannot_redirect_a_connections_credentials_or_take_its_discoveries() {
     let db = TestDb::new().await;
-    let gateway = Gateway::start(&db, None).await;
+    let gateway = Gateway::start_reaching(&db, support::test_reach()).await;
     let owner = gateway.token.clone();
     let created = gateway
         .data(
@@ -278,7 +278,7 @@ async fn idempotency_keys_belong_to_their_sender_and_their_request() {
 #[tokio::test]
 async fn testing_a_connection_without_regions_answers() {
     let db = TestDb::new().await;
-    let gateway = Gateway::start(&db, None).await;
+    let gateway = Gateway::start_reaching(&db, support::test_reach()).await;
     let created = gateway
         .data(
             CREATE_CONNECTION,
@@ -621,7 +621,7 @@ impl Fuzzer<'_> {
 fn random_mutation_inputs_get_graphql_answers_never_a_dropped_connection() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let db = runtime.block_on(TestDb::new());
-    let gateway = runtime.block_on(Gateway::start(&db, None));
+    let gateway = runtime.block_on(Gateway::start_reaching(&db, support::test_reach()));
     let (schema, ids) = runtime.block_on(async {
         let mut ids = vec![];
         for input in [
@@ -700,4 +700,35 @@ fn random_mutation_inputs_get_graphql_answers_never_a_dropped_connection() {
     // The fuzzer may have ended the tester's session (log-out): ask what needs none.
     let alive = runtime.block_on(gateway.post_as(None, "{ __typename }", json!({})));
     assert_eq!(alive["data"]["__typename"], "Query", "{alive}");
+}
+
+/// Reproduced: `testConnection` ran the provider inside the gateway process, so reading
+/// what a connection names (and waiting for it) weighed on everyone's requests. Now a
+/// crawler runs it: without one, the gateway says so and reads nothing.
+#[tokio::test]
+async fn connection_tests_run_in_a_crawler_never_in_the_gateway() {
+    let db = TestDb::new().await;
+    let nats = support::NatsServer::started().await;
+    let client = async_nats::connect(nats.url()).await.unwrap();
+    let gateway = Gateway::start(&db, Some(client)).await;
+    let path = std::env::temp_dir().join(format!("maestro-test-{}.json", Uuid::now_v7()));
+    std::fs::write(&path, r#"{"servers": [{"hostname": "web-1"}]}"#).unwrap();
+    let created = gateway
+        .data(
+            CREATE_CONNECTION,
+            json!({"input": {"name": "files", "provider": "json", "options": {"path": path}}}),
+        )
+        .await;
+    let id = created["createConnection"]["id"].as_str().unwrap();
+    let test = "mutation($id: ID!) { testConnection(id: $id) { ok observed message } }";
+    let without = gateway.post(test, json!({"id": id})).await;
+    assert_eq!(code(&without), "UNAVAILABLE", "{without}");
+    assert!(
+        without["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("--roles crawler"),
+        "{without}"
+    );
+    std::fs::remove_file(path).unwrap();
 }

@@ -5,6 +5,7 @@
 //!
 //! Adding a provider touches its own folder and one line in [`registry`].
 
+mod connection_tests;
 mod contract;
 mod jobs;
 mod progress;
@@ -24,6 +25,7 @@ mod json;
 mod openstack;
 mod terraform;
 
+pub use connection_tests::{ConnectionTest, ConnectionTests, TestOutcome, TestRefusal};
 pub use contract::{CrawlError, CrawlRequest, Credentials, Observation, Provider, Task};
 pub use jobs::{JobError, JobQueue, CRAWLS_STREAM};
 pub use progress::{Counts, Progress};

@@ -11,6 +11,7 @@ use futures::StreamExt;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
+use crate::connection_tests::{ConnectionTest, TestOutcome, TestRefusal};
 use crate::progress::{Counts, Progress};
 use crate::reconcile::{self, Change, Known, Scope};
 use crate::source::SourceFile;
@@ -352,6 +353,81 @@ impl Crawler {
             }));
         }
         Ok(known)
+    }
+
+    /// Runs one task of a connection in one region against its provider and says what it
+    /// saw, changing nothing. Who may test the connection was decided by whoever asked.
+    pub async fn test(&self, test: &ConnectionTest) -> Result<TestOutcome, TestRefusal> {
+        let unavailable = |error: &dyn fmt::Display| TestRefusal::Unavailable(error.to_string());
+        let bad_input = |field: &str, error: &dyn fmt::Display| TestRefusal::BadInput {
+            field: field.to_string(),
+            message: error.to_string(),
+        };
+        let loaded = self
+            .handler
+            .load(Kind::Connection, test.connection, None)
+            .await
+            .map_err(|error| unavailable(&error))?;
+        let connection = &loaded.item;
+        let provider_name = connection
+            .fields
+            .get("provider")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let provider = crate::provider(provider_name)
+            .ok_or_else(|| bad_input("id", &format!("Maestro cannot crawl `{provider_name}` yet")))?;
+        let task = match &test.task {
+            Some(task) => provider.task(task).map_err(|error| bad_input("task", &error))?,
+            None => &provider.tasks()[0],
+        };
+        let region = match &test.region {
+            Some(region) => region.clone(),
+            None => connection
+                .fields
+                .get("regions")
+                .and_then(|regions| regions.get(0))
+                .and_then(Value::as_str)
+                .unwrap_or("default")
+                .to_string(),
+        };
+        let credentials = match self.vault.load(connection).await {
+            Ok(values) => Credentials::new(values),
+            Err(VaultError::Missing(_)) => Credentials::default(),
+            Err(error @ (VaultError::NoKey | VaultError::BadKey(_) | VaultError::Database(_))) => {
+                return Err(unavailable(&error))
+            }
+            Err(error) => return Err(bad_input("credentials", &error)),
+        };
+        let options = connection
+            .fields
+            .get("options")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
+        let request = CrawlRequest {
+            connection: connection.id,
+            options: &options,
+            credentials: &credentials,
+            task: task.name,
+            region: &region,
+            reach: &self.reach,
+        };
+        Ok(match provider.crawl(request).await {
+            Ok(observations) => TestOutcome {
+                ok: true,
+                task: task.name.to_string(),
+                region,
+                observed: observations.len(),
+                message: format!("{} answered: {} items seen", task.name, observations.len()),
+            },
+            Err(error) => TestOutcome {
+                ok: false,
+                task: task.name.to_string(),
+                region,
+                observed: 0,
+                message: error.to_string(),
+            },
+        })
     }
 
     /// Records a task's last state on its connection: success, warning (some items were

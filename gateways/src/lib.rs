@@ -102,6 +102,7 @@ impl App {
                 .unwrap_or_else(EventFeed::silent),
             vault,
             jobs: nats.clone().map(crawlers::JobQueue::new),
+            connection_tests: nats.clone().map(crawlers::ConnectionTests::new),
             identity: identity.clone(),
             reach,
         };

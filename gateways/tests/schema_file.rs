@@ -14,6 +14,7 @@ async fn the_checked_in_schema_matches_the_code() {
         feed: gateways::EventFeed::silent(),
         vault: commands::Vault::new(pool.clone(), None).unwrap(),
         jobs: None,
+        connection_tests: None,
         identity: identity::Identity::new(pool, identity::Settings::new("unused", "unused")).unwrap(),
         reach: crawlers::Reach::default(),
     };

@@ -290,6 +290,8 @@ pub struct Gateway {
     pub user: Uuid,
     client: reqwest::Client,
     task: tokio::task::JoinHandle<()>,
+    /// The NATS and the crawler that answer connection tests, when the gateway has them.
+    crawler: Option<(NatsServer, tokio::task::JoinHandle<()>)>,
 }
 
 /// A gateway pool on the test database, as `maestro serve` makes one (with the default
@@ -371,9 +373,30 @@ impl Gateway {
     }
 
     /// A gateway whose connection tests reach only what `reach` allows.
+    ///
+    /// Connection tests run in a crawler, never the gateway: this one has a NATS of its
+    /// own and a crawler answering the tests, reaching only what `reach` allows.
     pub async fn start_reaching(db: &TestDb, reach: crawlers::Reach) -> Gateway {
+        let nats = NatsServer::started().await;
+        let client = async_nats::connect(nats.url()).await.unwrap();
+        let vault = commands::Vault::with_key(db.pool.clone(), TEST_CREDENTIALS_KEY).unwrap();
+        let crawler = std::sync::Arc::new(crawlers::Crawler::new(db.handler(), vault, reach.clone()));
+        let tests = crawlers::ConnectionTests::new(client.clone());
+        let answering = tokio::spawn(async move {
+            tests.answer(crawler).await.unwrap();
+        });
         let settings = test_identity_settings();
-        Gateway::launch(db, None, settings, gateways::Limits::default(), reach, |app| app).await
+        let mut gateway = Gateway::launch(
+            db,
+            Some(client),
+            settings,
+            gateways::Limits::default(),
+            reach,
+            |app| app,
+        )
+        .await;
+        gateway.crawler = Some((nats, answering));
+        gateway
     }
 
     /// The gateway as `maestro serve` makes it: on a pool of its own (see
@@ -406,6 +429,7 @@ impl Gateway {
             user: session.user.id,
             client: reqwest::Client::new(),
             task,
+            crawler: None,
         }
     }
 
@@ -477,5 +501,8 @@ impl Gateway {
 impl Drop for Gateway {
     fn drop(&mut self) {
         self.task.abort();
+        if let Some((_, answering)) = &self.crawler {
+            answering.abort();
+        }
     }
 }

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use async_graphql::dynamic::{Field, FieldFuture, FieldValue, InputValue, Object, ResolverContext, TypeRef};
 use commands::{CommandError, CommandRequest, Vault, VaultError};
-use crawlers::{CrawlRequest, Credentials, Job, Reach};
+use crawlers::{ConnectionTest, ConnectionTests, Job, TestRefusal};
 use domain::{Access, Command, Fields, Item, Kind, Level};
 use serde_json::{json, Map, Value};
 use uuid::Uuid;
@@ -13,7 +13,7 @@ use uuid::Uuid;
 use super::queries::{handler, id_argument};
 use super::values::{from_json, value_object};
 use super::{access, jobs, kinds};
-use crate::errors::{bad_input, command_error, internal};
+use crate::errors::{bad_input, coded, command_error, internal};
 use crate::read::ItemRow;
 
 pub(super) fn optional(ctx: &ResolverContext<'_>, name: &str) -> async_graphql::Result<Option<String>> {
@@ -94,35 +94,24 @@ fn set_credentials() -> Field {
 fn test_connection() -> Field {
     Field::new("testConnection", TypeRef::named_nn("ConnectionTest"), |ctx| {
         FieldFuture::new(async move {
-            let (id, item) = connection(&ctx, "id", Level::Write).await?;
-            let provider_name = item.fields.get("provider").and_then(Value::as_str).unwrap_or_default();
-            let provider = crawlers::provider(provider_name)
-                .ok_or_else(|| bad_input("id", format!("Maestro cannot crawl `{provider_name}` yet")))?;
-            let task = match optional(&ctx, "task")? {
-                Some(task) => provider.task(&task).map_err(|e| bad_input("task", e.to_string()))?,
-                None => &provider.tasks()[0],
+            let (connection, _) = connection(&ctx, "id", Level::Write).await?;
+            let Some(tests) = ctx.data::<Option<ConnectionTests>>()? else {
+                return Err(coded(
+                    "this gateway runs without NATS, so no crawler can test connections; set NATS_URL and start NATS with `ops/up`",
+                    "UNAVAILABLE",
+                ));
             };
-            let region = match optional(&ctx, "region")? {
-                Some(region) => region,
-                None => item.fields.get("regions").and_then(|regions| regions.get(0)).and_then(Value::as_str).unwrap_or("default").to_string(),
-            };
-            let credentials = match ctx.data::<Vault>()?.load(&item).await {
-                Ok(values) => Credentials::new(values),
-                Err(VaultError::Missing(_)) => Credentials::default(),
-                Err(error) => return Err(vault_error(error)),
-            };
-            let options = item.fields.get("options").and_then(Value::as_object).cloned().unwrap_or_default();
-            let reach = ctx.data::<Reach>()?;
-            let request = CrawlRequest { connection: id, options: &options, credentials: &credentials, task: task.name, region: &region, reach };
-            let result = match provider.crawl(request).await {
-                Ok(observations) => json!({"ok": true, "task": task.name, "region": region, "observed": observations.len(),
-                                           "message": format!("{} answered: {} items seen", task.name, observations.len())}),
-                Err(error) => json!({"ok": false, "task": task.name, "region": region, "observed": 0, "message": error.to_string()}),
-            };
-            Ok(Some(FieldValue::value(from_json(&result))))
+            let test = ConnectionTest { connection, task: optional(&ctx, "task")?, region: optional(&ctx, "region")? };
+            let outcome = tests.ask(&test).await.map_err(|refusal| match refusal {
+                TestRefusal::BadInput { field, message } => bad_input(&field, message),
+                TestRefusal::Unavailable(message) => coded(message, "UNAVAILABLE"),
+            })?;
+            let value = json!({"ok": outcome.ok, "task": outcome.task, "region": outcome.region,
+                               "observed": outcome.observed, "message": outcome.message});
+            Ok(Some(FieldValue::value(from_json(&value))))
         })
     })
-    .description("Runs one task in one region against the provider and says what it saw, changing nothing.")
+    .description("Has a crawler process run one task in one region against the provider and say what it saw, changing nothing.")
     .argument(InputValue::new("id", TypeRef::named_nn(TypeRef::ID)))
     .argument(InputValue::new("task", TypeRef::named(TypeRef::STRING)))
     .argument(InputValue::new("region", TypeRef::named(TypeRef::STRING)))

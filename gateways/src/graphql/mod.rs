@@ -103,6 +103,8 @@ pub struct Services {
     pub vault: commands::Vault,
     /// Where crawl jobs are queued; `None` when this gateway runs without NATS.
     pub jobs: Option<crawlers::JobQueue>,
+    /// Who runs connection tests (a crawler process); `None` without NATS.
+    pub connection_tests: Option<crawlers::ConnectionTests>,
     /// Accounts, sessions and teams.
     pub identity: ::identity::Identity,
     /// What connection tests and crawls of uploads may reach.
@@ -115,6 +117,7 @@ pub fn build_schema(services: Services) -> Result<Schema, SchemaError> {
         feed,
         vault,
         jobs,
+        connection_tests,
         identity,
         reach,
     } = services;
@@ -200,6 +203,7 @@ pub fn build_schema(services: Services) -> Result<Schema, SchemaError> {
         .data(feed)
         .data(vault)
         .data(jobs)
+        .data(connection_tests)
         .data(identity)
         .data(reach)
         .extension(api_tokens::ReadOnlyTokens)
