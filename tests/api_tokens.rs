@@ -163,3 +163,38 @@ async fn a_team_token_acts_as_its_team_and_no_other() {
         "only members make tokens for a team: {refused}"
     );
 }
+
+/// Tried as an attacker: revoking someone else's token by its id must answer exactly as
+/// an id that does not exist, and leave their token working; a name of any size is
+/// refused by name.
+#[tokio::test]
+async fn another_persons_token_cannot_be_revoked_or_probed() {
+    let db = TestDb::new().await;
+    let gateway = Gateway::start(&db, None).await;
+    let (token, id) = make_token(&gateway, true, None).await;
+    let mallory = gateway.sign_up("mallory").await;
+    let revoke = "mutation($id: ID!) { revokeApiToken(id: $id) }";
+    let theirs = gateway.post_as(Some(&mallory), revoke, json!({"id": id})).await;
+    let nobody = uuid::Uuid::now_v7().to_string();
+    let nobodys = gateway
+        .post_as(Some(&mallory), revoke, json!({"id": nobody}))
+        .await;
+    assert_eq!(code(&theirs), "NOT_FOUND", "{theirs}");
+    let message = |response: &Value, id: &str| {
+        response["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .replace(id, "<id>")
+    };
+    assert_eq!(message(&theirs, &id), message(&nobodys, &nobody));
+    let still = gateway.post_as(Some(&token), "{ me { id } }", json!({})).await;
+    assert!(still["data"]["me"]["id"].is_string(), "{still}");
+
+    let long = gateway
+        .post(
+            CREATE_TOKEN,
+            json!({"name": "x".repeat(10_000), "readOnly": true}),
+        )
+        .await;
+    assert_eq!(code(&long), "BAD_USER_INPUT", "{long}");
+}

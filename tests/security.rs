@@ -273,6 +273,26 @@ async fn idempotency_keys_belong_to_their_sender_and_their_request() {
     assert_eq!(code(&reused), "CONFLICT", "{reused}");
 }
 
+/// Tried as an attacker: an idempotency key is stored and indexed with every command, and
+/// any length was taken (20,000 characters here), so each request could store up to the
+/// body limit. Keys are short now, and a longer one is refused by name.
+#[tokio::test]
+async fn an_oversized_idempotency_key_is_refused_by_name() {
+    let db = TestDb::new().await;
+    let gateway = Gateway::start(&db, None).await;
+    let key: String = (0..20_000)
+        .map(|i| char::from(b'!' + ((i * 7919 + i / 13) % 90) as u8))
+        .collect();
+    let response = gateway
+        .post(
+            CREATE_SERVER,
+            json!({"input": {"hostname": "big-key"}, "key": key}),
+        )
+        .await;
+    assert_eq!(code(&response), "BAD_USER_INPUT", "{response}");
+    assert_eq!(response["errors"][0]["extensions"]["field"], "idempotencyKey");
+}
+
 /// Reproduced: `testConnection` on a connection created without `regions` panicked
 /// (`item.fields["regions"]`): the client got an empty reply.
 #[tokio::test]

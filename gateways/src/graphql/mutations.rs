@@ -20,6 +20,21 @@ fn optional_string(ctx: &ResolverContext<'_>, name: &str) -> async_graphql::Resu
     }
 }
 
+/// The longest idempotency key taken: each is stored and indexed with its command.
+const MAX_IDEMPOTENCY_KEY_CHARS: usize = 200;
+
+/// The request's idempotency key, if any: 1 to 200 characters (a UUID is a good one).
+fn idempotency_key(ctx: &ResolverContext<'_>) -> async_graphql::Result<Option<String>> {
+    let key = optional_string(ctx, "idempotencyKey")?;
+    match key {
+        Some(key) if key.is_empty() || key.chars().count() > MAX_IDEMPOTENCY_KEY_CHARS => Err(bad_input(
+            "idempotencyKey",
+            format!("must have 1 to {MAX_IDEMPOTENCY_KEY_CHARS} characters; a UUID per distinct request is a good key"),
+        )),
+        key => Ok(key),
+    }
+}
+
 /// Runs a command on the person's behalf and answers with the item as it then is.
 /// Whether they may is the aggregate's decision (`Item::authorize`).
 pub(super) async fn run(
@@ -37,7 +52,7 @@ pub(super) async fn run(
         id,
         command,
         expected_version,
-        idempotency_key: optional_string(ctx, "idempotencyKey")?,
+        idempotency_key: idempotency_key(ctx)?,
         metadata: access::metadata(ctx)?,
         access: access::access(ctx)?,
     };
