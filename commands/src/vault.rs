@@ -164,26 +164,10 @@ impl Vault {
 
 /// Where a connection sends its credentials: a digest of its provider and options, the
 /// settings that name endpoints, hosts and URLs. Any change to them unbinds the stored
-/// credentials, so that whoever may edit a connection cannot redirect them.
+/// credentials, so that whoever may edit a connection cannot redirect them. (serde_json
+/// keeps object keys sorted, so the same options always give the same text.)
 fn destination(connection: &Item) -> String {
-    let setting = |name: &str| canonical(connection.fields.get(name).unwrap_or(&Value::Null));
+    let setting = |name: &str| connection.fields.get(name).unwrap_or(&Value::Null).to_string();
     let digest = Sha256::digest(format!("{}\n{}", setting("provider"), setting("options")));
     digest.iter().map(|byte| format!("{byte:02x}")).collect()
-}
-
-/// JSON text with object keys sorted at every depth, whatever order they were stored in.
-fn canonical(value: &Value) -> String {
-    match value {
-        Value::Object(map) => {
-            let mut entries: Vec<_> = map.iter().collect();
-            entries.sort_by(|a, b| a.0.cmp(b.0));
-            let members: Vec<String> = entries
-                .into_iter()
-                .map(|(key, value)| format!("{}:{}", Value::String(key.clone()), canonical(value)))
-                .collect();
-            format!("{{{}}}", members.join(","))
-        }
-        Value::Array(items) => format!("[{}]", items.iter().map(canonical).collect::<Vec<_>>().join(",")),
-        scalar => scalar.to_string(),
-    }
 }

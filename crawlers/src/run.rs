@@ -162,18 +162,7 @@ impl Crawler {
         };
         let regions: Vec<String> = match &job.region {
             Some(region) => vec![region.clone()],
-            None => fields
-                .get("regions")
-                .and_then(Value::as_array)
-                .map(|regions| {
-                    regions
-                        .iter()
-                        .filter_map(Value::as_str)
-                        .map(str::to_string)
-                        .collect()
-                })
-                .filter(|regions: &Vec<String>| !regions.is_empty())
-                .unwrap_or_else(|| vec!["default".to_string()]),
+            None => regions(&loaded.item),
         };
         let credentials = match self.vault.load(&loaded.item).await {
             Ok(values) => Credentials::new(values),
@@ -382,13 +371,7 @@ impl Crawler {
         };
         let region = match &test.region {
             Some(region) => region.clone(),
-            None => connection
-                .fields
-                .get("regions")
-                .and_then(|regions| regions.get(0))
-                .and_then(Value::as_str)
-                .unwrap_or("default")
-                .to_string(),
+            None => regions(connection).swap_remove(0),
         };
         let credentials = match self.vault.load(connection).await {
             Ok(values) => Credentials::new(values),
@@ -482,6 +465,24 @@ impl Crawler {
                 outcome => return outcome.map(|_| ()).map_err(RunError::from),
             }
         }
+    }
+}
+
+/// The regions a connection crawls: its `regions`, or `default` when it names none.
+fn regions(connection: &Item) -> Vec<String> {
+    let named: Vec<String> = connection
+        .fields
+        .get("regions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .map(str::to_string)
+        .collect();
+    if named.is_empty() {
+        vec!["default".to_string()]
+    } else {
+        named
     }
 }
 

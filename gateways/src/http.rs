@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use domain::Viewer;
 use identity::{Identity, IdentityError};
 
+use crate::read::Sight;
 use crate::{graphql, limits, App, ClientAddress, TEAM_HEADER};
 
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
@@ -309,25 +310,24 @@ fn is_mutation(request: &async_graphql::Request) -> bool {
     chosen.is_some_and(|operation| operation.node.ty == OperationType::Mutation)
 }
 
-/// `request` with data loaders of its own (relation fields need them) for what `viewer`
-/// may see: caches never outlive a request, nor pass from one person to another.
+/// `request` with data loaders of its own (relation fields need them) for what `sight`
+/// allows: caches never outlive a request, nor pass from one person to another.
 pub(crate) fn with_loaders(
     pool: &sqlx::PgPool,
     request: async_graphql::Request,
-    viewer: Option<&domain::Viewer>,
+    sight: Sight,
 ) -> async_graphql::Request {
-    let sight = viewer.map_or(crate::read::Sight::Nobody, crate::read::Sight::of);
     let (links, items) = graphql::loaders(pool, sight);
     request.data(links).data(items)
 }
 
 async fn execute(app: &App, request: async_graphql::Request, graphql_media_type: bool) -> Response {
-    let viewer = request
+    let sight = request
         .data
         .get(&std::any::TypeId::of::<domain::Viewer>())
         .and_then(|viewer| viewer.downcast_ref::<domain::Viewer>())
-        .cloned();
-    let request = with_loaders(app.handler.store().pool(), request, viewer.as_ref());
+        .map_or(Sight::Nobody, Sight::of);
+    let request = with_loaders(app.handler.store().pool(), request, sight);
     // The time limit is the schema's own (`graphql::cost`), the same over WebSocket.
     let response = app.schema.execute(request).await;
     if response.is_err() {

@@ -26,6 +26,7 @@ use futures::{SinkExt, StreamExt};
 use identity::{Identity, IdentityError};
 use tokio::sync::watch;
 
+use crate::read::Sight;
 use crate::{errors, http, App, ClientAddress, TEAM_HEADER};
 
 /// How often an open socket's session is checked unless configured otherwise
@@ -193,8 +194,12 @@ struct Guarded {
 
 impl Guarded {
     fn with_loaders(&self, request: async_graphql::Request) -> async_graphql::Request {
-        let viewer = self.session.signed_in.get().map(|signed_in| &signed_in.viewer);
-        http::with_loaders(&self.pool, request, viewer)
+        let sight = self
+            .session
+            .signed_in
+            .get()
+            .map_or(Sight::Nobody, |signed_in| Sight::of(&signed_in.viewer));
+        http::with_loaders(&self.pool, request, sight)
     }
 }
 

@@ -331,15 +331,7 @@ impl Gateway {
         nats: Option<async_nats::Client>,
         settings: identity::Settings,
     ) -> Gateway {
-        Gateway::launch(
-            db,
-            nats,
-            settings,
-            gateways::Limits::default(),
-            test_reach(),
-            |app| app,
-        )
-        .await
+        Gateway::start_configured(db, nats, settings, |app| app).await
     }
 
     /// A gateway with other identity settings and the app configured by `configure`.
@@ -349,15 +341,8 @@ impl Gateway {
         settings: identity::Settings,
         configure: impl FnOnce(gateways::App) -> gateways::App,
     ) -> Gateway {
-        Gateway::launch(
-            db,
-            nats,
-            settings,
-            gateways::Limits::default(),
-            test_reach(),
-            configure,
-        )
-        .await
+        let limits = gateways::Limits::default();
+        Gateway::launch(db, nats, settings, limits, test_reach(), configure).await
     }
 
     /// A gateway with other limits (concurrent requests, subscription buffer).
