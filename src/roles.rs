@@ -17,6 +17,8 @@ use crate::infrastructure;
 
 /// How long a reader of the log sleeps when no notification wakes it.
 const POLL: Duration = Duration::from_millis(500);
+/// How often the scheduler role looks for notification mails to send.
+const MAIL_POLL: Duration = Duration::from_secs(2);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Role {
@@ -25,10 +27,18 @@ pub enum Role {
     Relay,
     /// Runs crawl jobs from the JetStream work queue.
     Crawler,
+    /// Queues schedules' runs on time, follows how crawls end, sends notifications.
+    Scheduler,
 }
 
 impl Role {
-    pub const ALL: [Role; 4] = [Role::Gateway, Role::Projector, Role::Relay, Role::Crawler];
+    pub const ALL: [Role; 5] = [
+        Role::Gateway,
+        Role::Projector,
+        Role::Relay,
+        Role::Crawler,
+        Role::Scheduler,
+    ];
 }
 
 impl fmt::Display for Role {
@@ -38,6 +48,7 @@ impl fmt::Display for Role {
             Role::Projector => "projector",
             Role::Relay => "relay",
             Role::Crawler => "crawler",
+            Role::Scheduler => "scheduler",
         })
     }
 }
@@ -62,7 +73,7 @@ pub async fn serve(config: &Config, roles: &[Role]) -> anyhow::Result<()> {
             }));
         }
     }
-    let nats = if [Role::Relay, Role::Gateway, Role::Crawler]
+    let nats = if [Role::Relay, Role::Gateway, Role::Crawler, Role::Scheduler]
         .iter()
         .any(|role| roles.contains(role))
     {
@@ -138,6 +149,29 @@ pub async fn serve(config: &Config, roles: &[Role]) -> anyhow::Result<()> {
         running.spawn(supervised("connection tests".into(), move || {
             let (tests, crawler) = (tests.clone(), crawler.clone());
             async move { tests.answer(crawler).await.map_err(anyhow::Error::from) }
+        }));
+    }
+    if let (true, Some(nats)) = (roles.contains(&Role::Scheduler), &nats) {
+        let identity = identity::Identity::new(pool.clone(), config.identity_settings(false))
+            .map_err(|error| anyhow::anyhow!("the SMTP settings cannot work: {error}"))?;
+        let scheduler = scheduler::Scheduler::new(
+            pool.clone(),
+            CommandHandler::new(store.clone()),
+            JobQueue::new(nats.clone()),
+            identity.clone(),
+        );
+        running.spawn(supervised("scheduler".into(), move || {
+            let scheduler = scheduler.clone();
+            async move { scheduler.run().await.map_err(anyhow::Error::from) }
+        }));
+        running.spawn(supervised("notification mails".into(), move || {
+            let identity = identity.clone();
+            async move {
+                identity
+                    .send_notification_mails_forever(MAIL_POLL)
+                    .await
+                    .map_err(anyhow::Error::from)
+            }
         }));
     }
     let roles: Vec<String> = roles.iter().map(Role::to_string).collect();

@@ -8,14 +8,14 @@ mod support;
 
 use std::net::IpAddr;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config as ProptestConfig, TestRunner};
 use serde_json::{json, Value};
+use support::smtp::SmtpServer;
 use support::{free_port, test_identity_settings, Gateway, TestDb, TEST_SESSION_SECRET};
-use uuid::Uuid;
 
 const PASSWORD: &str = "correct horse battery";
 
@@ -737,90 +737,6 @@ async fn sign_ups_from_one_client_are_limited() {
 }
 
 const RESET_REQUEST: &str = "mutation($email: String!) { requestPasswordReset(email: $email) }";
-
-/// aiosmtpd on a free port, filing every mail into a maildir; killed when dropped.
-struct SmtpServer {
-    port: u16,
-    maildir: PathBuf,
-    child: Child,
-}
-
-impl SmtpServer {
-    async fn start() -> SmtpServer {
-        let port = free_port();
-        let maildir = std::env::temp_dir().join(format!("maestro-mail-{}", Uuid::new_v4().simple()));
-        let child = Command::new("python3")
-            .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}")])
-            .args(["-c", "aiosmtpd.handlers.Mailbox"])
-            .arg(&maildir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("python3 runs (install aiosmtpd with tests/tools/smtp.sh)");
-        let mut server = SmtpServer { port, maildir, child };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
-            if let Ok(Some(status)) = server.child.try_wait() {
-                let mut stderr = String::new();
-                use std::io::Read;
-                let _ = server.child.stderr.take().unwrap().read_to_string(&mut stderr);
-                panic!("aiosmtpd exited ({status}); install it with tests/tools/smtp.sh:\n{stderr}");
-            }
-            assert!(Instant::now() < deadline, "aiosmtpd did not listen on {port}");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        server
-    }
-
-    /// The test identity settings, mailing through this server, with links to `public_url`.
-    fn settings(&self, public_url: &str) -> identity::Settings {
-        identity::Settings {
-            public_url: public_url.to_string(),
-            smtp: Some(identity::SmtpSettings {
-                host: "127.0.0.1".into(),
-                port: self.port,
-                sender: "maestro@example.com".into(),
-                username: None,
-                password: None,
-                tls: false,
-            }),
-            ..test_identity_settings()
-        }
-    }
-
-    fn mails(&self) -> Vec<String> {
-        let Ok(entries) = std::fs::read_dir(self.maildir.join("new")) else {
-            return vec![];
-        };
-        entries
-            .filter_map(|entry| std::fs::read_to_string(entry.ok()?.path()).ok())
-            .collect()
-    }
-
-    /// Waits until `count` mails arrived.
-    async fn wait_for(&self, count: usize) -> Vec<String> {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let mails = self.mails();
-            if mails.len() >= count {
-                return mails;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{count} mail(s) never arrived: {mails:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-}
-
-impl Drop for SmtpServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.maildir);
-    }
-}
 
 fn reset_token(mail: &str, public_url: &str) -> String {
     let prefix = format!("{public_url}/reset-password#token=");

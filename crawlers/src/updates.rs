@@ -237,6 +237,53 @@ impl JobUpdates {
     }
 }
 
+impl JobUpdates {
+    /// Hands every job's updates, from when the durable consumer `durable` was first made,
+    /// to `handle`, for as long as NATS serves them. Processes pulling under one name share
+    /// the updates; an update is acknowledged once `handle` took it, and delivered again
+    /// (to any of them) when `handle` failed or its process died first.
+    pub async fn handle_each<Handle, Handled>(&self, durable: &str, mut handle: Handle) -> Result<(), UpdatesError>
+    where
+        Handle: FnMut(JobUpdate) -> Handled,
+        Handled: std::future::Future<Output = Result<(), String>>,
+    {
+        let consumer = self
+            .stream()
+            .await?
+            .create_consumer(pull::Config {
+                durable_name: Some(durable.to_string()),
+                deliver_policy: jetstream::consumer::DeliverPolicy::New,
+                ack_policy: jetstream::consumer::AckPolicy::Explicit,
+                ack_wait: Duration::from_secs(60),
+                ..Default::default()
+            })
+            .await
+            .map_err(nats)?;
+        let mut messages = consumer.messages().await.map_err(nats)?;
+        while let Some(message) = messages.next().await {
+            let message = message.map_err(nats)?;
+            let sequence = message.info().map(|info| info.stream_sequence).unwrap_or_default();
+            let handled = match parse(sequence, &message.payload) {
+                Ok(update) => handle(update).await,
+                // Not Maestro's: nothing to do with it, ever.
+                Err(error) => {
+                    tracing::warn!(%error, "skipping a job update");
+                    Ok(())
+                }
+            };
+            let ack = match handled {
+                Ok(()) => message.ack().await,
+                Err(error) => {
+                    tracing::warn!(%error, "a job update was not handled; it comes again");
+                    message.ack_with(jetstream::AckKind::Nak(Some(Duration::from_secs(1)))).await
+                }
+            };
+            ack.map_err(nats)?;
+        }
+        Ok(())
+    }
+}
+
 fn parse(sequence: u64, payload: &[u8]) -> Result<JobUpdate, UpdatesError> {
     serde_json::from_slice(payload).map_err(|error| UpdatesError::Garbled(sequence, error.to_string()))
 }

@@ -144,8 +144,8 @@ fn needed(command: &Command) -> Option<Level> {
         | Command::Revoke { .. }
         | Command::Share { .. }
         | Command::Unshare { .. } => Some(Level::Admin),
-        // Only crawlers observe.
-        Command::Observe { .. } | Command::Orphan => None,
+        // Only crawlers observe, only Maestro provisions.
+        Command::Observe { .. } | Command::Orphan | Command::Provision { .. } => None,
     }
 }
 

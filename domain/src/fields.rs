@@ -5,6 +5,7 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use serde_json::{Map, Value};
 
+use crate::schedule;
 use crate::values::{Cidr, Environment, Family, Hostname, Provider, Source, Status};
 use crate::{DomainError, Kind};
 
@@ -34,6 +35,19 @@ pub enum FieldType {
     ObjectList,
     /// Grants to give: `{"<user or team id>": "read" | "write" | "admin"}`.
     Grants,
+    /// Another item's id.
+    Id,
+    /// A length of time, stored in whole seconds: a number of seconds, or text such as
+    /// `90s`, `5m`, `6h`, `14d`, `2w`.
+    Interval,
+    /// A cron expression (five fields, or six with seconds first).
+    Cron,
+    /// An IANA time zone such as `Europe/Paris`.
+    TimeZone,
+    /// What a schedule runs.
+    ScheduleAction,
+    /// What a schedule does with firings missed while no scheduler ran.
+    Missed,
 }
 
 /// Who may set a field, beyond the write access every change needs.
@@ -166,6 +180,26 @@ const CONNECTION: &[FieldSpec] = &[
     guarded("acl_template", Grants, Guard::Admins),
 ];
 
+/// A schedule: what to run, and when. Its run count, last and next run are the
+/// scheduler's bookkeeping, not fields: they change at every run and are not history.
+const SCHEDULE: &[FieldSpec] = &[
+    field("action", ScheduleAction),
+    // A crawl's connection, and optionally one task and one region of it.
+    field("connection", Id),
+    field("task", Text),
+    field("region", Text),
+    field("interval", Interval),
+    field("cron", Cron),
+    field("timezone", TimeZone),
+    field("jitter", Interval),
+    field("enabled", Flag),
+    field("missed", Missed),
+    // A chain: run this long (`countdown`) after that schedule's run succeeds.
+    field("after", Id),
+    field("countdown", Interval),
+    field("max_failures", Count),
+];
+
 const NETWORK: &[FieldSpec] = &[
     field("network_type", Text),
     field("cidr", Cidr),
@@ -204,6 +238,7 @@ impl Kind {
             Kind::Flavor => FLAVOR,
             Kind::Network => NETWORK,
             Kind::Connection => CONNECTION,
+            Kind::Schedule => SCHEDULE,
         };
         COMMON.iter().chain(own)
     }
@@ -322,6 +357,20 @@ fn parse_value(spec: &FieldSpec, raw: &Value) -> Result<Value, DomainError> {
         })
         .and_then(|value| secret_free(field, &value).map(|()| value)),
         Grants => grants(field, raw).map(|acl| serde_json::to_value(acl).expect("grants serialize")),
+        Id => text()?
+            .parse::<uuid::Uuid>()
+            .map(|id| Value::String(id.to_string()))
+            .map_err(|_| DomainError::invalid(field, format!("{raw} is not an id"))),
+        Interval => schedule::parse_interval(raw)
+            .map(Value::from)
+            .map_err(|problem| DomainError::invalid(field, problem)),
+        Cron => {
+            let expression = text()?;
+            canonical(schedule::parse_cron(expression).map(|_| expression.to_string()))
+        }
+        TimeZone => canonical(schedule::parse_time_zone(text()?).map(|zone| zone.name().to_string())),
+        ScheduleAction => canonical(schedule::ScheduleAction::parse(text()?).map(|v| v.to_string())),
+        Missed => canonical(schedule::Missed::parse(text()?).map(|v| v.to_string())),
     }
 }
 

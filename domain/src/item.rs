@@ -40,6 +40,12 @@ pub struct Provenance {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     Create(Fields),
+    /// Maestro creates an item on its own (a connection's discovery schedules), with the
+    /// grants it decides, since no person is there to become its admin.
+    Provision {
+        fields: Fields,
+        grants: Acl,
+    },
     /// A partial update: only the given fields; `null` clears one.
     Update(Fields),
     Delete,
@@ -154,7 +160,8 @@ impl Item {
     /// appends nothing.
     pub fn handle(&self, command: &Command) -> Result<Vec<Event>, DomainError> {
         match command {
-            Command::Create(fields) => return self.create(fields),
+            Command::Create(fields) => return self.create(fields, &Acl::new()),
+            Command::Provision { fields, grants } => return self.create(fields, grants),
             Command::Observe {
                 fields,
                 provenance,
@@ -227,23 +234,37 @@ impl Item {
             } else {
                 vec![]
             }),
-            (Lifecycle::Active, Command::Create(_) | Command::Observe { .. } | Command::Orphan) => {
+            (
+                Lifecycle::Active,
+                Command::Create(_) | Command::Provision { .. } | Command::Observe { .. } | Command::Orphan,
+            ) => {
                 unreachable!("handled above")
             }
         }
     }
 
-    fn create(&self, fields: &Fields) -> Result<Vec<Event>, DomainError> {
+    fn create(&self, fields: &Fields, grants: &Acl) -> Result<Vec<Event>, DomainError> {
         if self.lifecycle != Lifecycle::New {
             return Err(DomainError::AlreadyExists {
                 kind: self.kind,
                 id: self.id,
             });
         }
+        let fields = self.initial_fields(fields)?;
+        self.check_whole(&fields)?;
         Ok(vec![Event::Created {
-            fields: self.initial_fields(fields)?,
-            grants: Acl::new(),
+            fields,
+            grants: grants.clone(),
         }])
+    }
+
+    /// Checks rules that span fields, on what the item would hold after a change: a
+    /// schedule's fields must agree with each other.
+    fn check_whole(&self, fields: &BTreeMap<String, Value>) -> Result<(), DomainError> {
+        match self.kind {
+            Kind::Schedule => crate::schedule::Schedule::from_fields(self.id, fields).map(drop),
+            _ => Ok(()),
+        }
     }
 
     fn observe(
@@ -310,11 +331,18 @@ impl Item {
                 changes.insert(name.clone(), value.clone());
             }
         }
-        Ok(if changes.is_empty() {
-            vec![]
-        } else {
-            vec![Event::Updated { changes }]
-        })
+        if changes.is_empty() {
+            return Ok(vec![]);
+        }
+        let mut after = self.fields.clone();
+        for (name, value) in &changes {
+            match value {
+                Value::Null => after.remove(name),
+                value => after.insert(name.clone(), value.clone()),
+            };
+        }
+        self.check_whole(&after)?;
+        Ok(vec![Event::Updated { changes }])
     }
 
     fn grant(&self, principal: Uuid, level: Level) -> Result<Vec<Event>, DomainError> {

@@ -19,10 +19,13 @@ pub enum Kind {
     Network,
     /// Where discovery crawls from: a provider account with its regions and tasks.
     Connection,
+    /// When Maestro runs something on its own: a crawl of a connection's task, on an
+    /// interval, a cron expression or after another schedule.
+    Schedule,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 11] = [
+    pub const ALL: [Kind; 12] = [
         Kind::Datacenter,
         Kind::Server,
         Kind::Application,
@@ -34,6 +37,7 @@ impl Kind {
         Kind::Flavor,
         Kind::Network,
         Kind::Connection,
+        Kind::Schedule,
     ];
 
     /// The stream type in the event log and in NATS subjects.
@@ -50,6 +54,7 @@ impl Kind {
             Kind::Flavor => "flavor",
             Kind::Network => "network",
             Kind::Connection => "connection",
+            Kind::Schedule => "schedule",
         }
     }
 
@@ -67,6 +72,7 @@ impl Kind {
             Kind::Flavor => "flavors",
             Kind::Network => "networks",
             Kind::Connection => "connections",
+            Kind::Schedule => "schedules",
         }
     }
 

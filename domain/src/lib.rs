@@ -13,6 +13,7 @@ mod item;
 mod kind;
 mod metadata;
 mod relation;
+pub mod schedule;
 mod values;
 
 pub use access::{holders, Access, Acl, Level, Membership, Viewer};

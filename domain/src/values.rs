@@ -155,6 +155,22 @@ vocabulary!(
     }
 );
 
+vocabulary!(
+    /// What a schedule runs.
+    ScheduleAction, "schedule action", {
+        Crawl => "crawl",
+    }
+);
+
+vocabulary!(
+    /// What a schedule does with the firings it missed while no scheduler ran: one run
+    /// when a scheduler is back, or none. Never one run per missed firing.
+    Missed, "way to handle missed runs", {
+        RunOnce => "run_once" | "once" | "catch up",
+        Skip => "skip",
+    }
+);
+
 /// A DNS host name (RFC 1123): at most 253 characters, dot-separated labels of 1–63
 /// letters, digits and inner dashes. Stored in lower case, since DNS is case-insensitive.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -10,6 +10,7 @@ mod api_tokens;
 mod error;
 mod limits;
 mod mail;
+mod notifications;
 mod passwords;
 mod resets;
 mod teams;
@@ -29,6 +30,7 @@ pub use api_tokens::{require_session, ApiToken, ApiTokenRequest, NewApiToken, MA
 pub use error::IdentityError;
 pub use limits::LoginLimit;
 pub use mail::SmtpSettings;
+pub use notifications::{Channels, Notice, Notification, Topic};
 pub use teams::{Member, Team};
 pub use tokens::{Claims, Sessions};
 pub use values::{Email, Password, PersonName, TeamName, MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARS};

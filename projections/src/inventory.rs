@@ -65,10 +65,11 @@ impl Inventory {
 fn column_type(field_type: FieldType) -> Option<&'static str> {
     use FieldType::*;
     match field_type {
-        Text | Hostname | Environment | Status | Family | Provider | Source => Some("text"),
+        Text | Hostname | Environment | Status | Family | Provider | Source | Id | Cron | TimeZone
+        | ScheduleAction | Missed => Some("text"),
         Ipv4 => Some("inet"),
         Cidr => Some("cidr"),
-        Count => Some("bigint"),
+        Count | Interval => Some("bigint"),
         Flag => Some("boolean"),
         IpList | TextList | Object | ObjectList | Grants => None,
     }

@@ -6,6 +6,7 @@
 //! keep reading the old ones.
 
 mod audit;
+pub mod changes;
 mod inventory;
 mod projection;
 mod runner;

@@ -3,6 +3,7 @@
 //! and projections.
 #![allow(dead_code)] // each test binary uses its own part of this module
 
+pub mod smtp;
 pub mod subscriber;
 
 use std::net::TcpListener;

@@ -23,9 +23,10 @@ fn type_ref(field_type: FieldType) -> TypeRef {
         Flag => TypeRef::named(TypeRef::BOOLEAN),
         IpList | TextList => TypeRef::named_nn_list(TypeRef::STRING),
         Object | ObjectList | Grants => TypeRef::named("JSON"),
-        Text | Hostname | Ipv4 | Cidr | Environment | Status | Family | Provider | Source => {
-            TypeRef::named(TypeRef::STRING)
-        }
+        // Read back as seconds; given as seconds or as text such as `5m`.
+        Interval => TypeRef::named("Duration"),
+        Text | Hostname | Ipv4 | Cidr | Environment | Status | Family | Provider | Source | Id | Cron
+        | TimeZone | ScheduleAction | Missed => TypeRef::named(TypeRef::STRING),
     }
 }
 
@@ -33,11 +34,10 @@ fn type_ref(field_type: FieldType) -> TypeRef {
 fn filter_type(field_type: FieldType) -> Option<&'static str> {
     use FieldType::*;
     match field_type {
-        Count => Some("IntFilter"),
+        Count | Interval => Some("IntFilter"),
         Flag => Some(TypeRef::BOOLEAN),
-        Text | Hostname | Ipv4 | Cidr | Environment | Status | Family | Provider | Source => {
-            Some("StringFilter")
-        }
+        Text | Hostname | Ipv4 | Cidr | Environment | Status | Family | Provider | Source | Id | Cron
+        | TimeZone | ScheduleAction | Missed => Some("StringFilter"),
         IpList | TextList | Object | ObjectList | Grants => None,
     }
 }
@@ -156,6 +156,7 @@ pub fn object(kind: Kind) -> Object {
     );
     super::relations::fields(kind)
         .into_iter()
+        .chain(super::schedules::fields(kind))
         .fold(object, Object::field)
 }
 

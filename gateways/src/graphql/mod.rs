@@ -12,7 +12,9 @@ mod kinds;
 mod log;
 mod mutations;
 mod queries;
+mod notifications;
 mod relations;
+mod schedules;
 mod sharing;
 mod subscriptions;
 mod uploads;
@@ -125,10 +127,15 @@ pub fn build_schema(services: Services) -> Result<Schema, SchemaError> {
     let mut mutation = Object::new("Mutation");
     let (subscription, item_change) = subscriptions::subscription();
     let mut schema = Schema::build("Query", Some("Mutation"), Some("Subscription"))
-        .register(subscription.field(jobs::subscription()))
+        .register(
+            subscription
+                .field(jobs::subscription())
+                .field(notifications::subscription()),
+        )
         .register(item_change)
         .register(values::json_scalar())
         .register(values::datetime_scalar())
+        .register(values::duration_scalar())
         .register(kinds::node_interface());
     let (objects, inputs, enums) = shared_types();
     for object in objects {
@@ -191,6 +198,16 @@ pub fn build_schema(services: Services) -> Result<Schema, SchemaError> {
     }
     query = query.field(api_tokens::query());
     mutation = api_tokens::mutations().into_iter().fold(mutation, Object::field);
+    for object in schedules::types() {
+        schema = schema.register(object);
+    }
+    let (notification_types, notification_topic) = notifications::types();
+    for object in notification_types {
+        schema = schema.register(object);
+    }
+    schema = schema.register(notification_topic);
+    query = notifications::queries().into_iter().fold(query, Object::field);
+    mutation = notifications::mutations().into_iter().fold(mutation, Object::field);
     for object in sharing::types() {
         schema = schema.register(object);
     }

@@ -60,10 +60,12 @@ pub(super) async fn run(
     Ok(ItemRow::from_loaded(&outcome.loaded))
 }
 
-fn parse_input(ctx: &ResolverContext<'_>, kind: Kind) -> async_graphql::Result<Fields> {
+async fn parse_input(ctx: &ResolverContext<'_>, kind: Kind) -> async_graphql::Result<Fields> {
     let input = ctx.args.try_get("input")?;
     let input = kinds::input_to_json(&input.object()?);
-    Fields::parse(kind, &input).map_err(|e| command_error(CommandError::Rejected(e)))
+    let fields = Fields::parse(kind, &input).map_err(|e| command_error(CommandError::Rejected(e)))?;
+    super::schedules::check_references(ctx, kind, &fields).await?;
+    Ok(fields)
 }
 
 fn common_arguments(field: Field, versioned: bool) -> Field {
@@ -92,7 +94,7 @@ pub fn kind_fields(kind: Kind) -> Vec<Field> {
                 Some(_) => id_argument(&ctx, "id")?,
                 None => Uuid::now_v7(),
             };
-            let fields = parse_input(&ctx, kind)?;
+            let fields = parse_input(&ctx, kind).await?;
             Ok(Some(kinds::node(
                 run(&ctx, kind, id, Command::Create(fields)).await?,
             )))
@@ -105,7 +107,7 @@ pub fn kind_fields(kind: Kind) -> Vec<Field> {
     );
     let update = Field::new(format!("update{name}"), output(), move |ctx| {
         FieldFuture::new(async move {
-            let fields = parse_input(&ctx, kind)?;
+            let fields = parse_input(&ctx, kind).await?;
             Ok(Some(kinds::node(
                 run(&ctx, kind, id_argument(&ctx, "id")?, Command::Update(fields)).await?,
             )))

@@ -50,6 +50,12 @@ pub fn json_scalar() -> Scalar {
     Scalar::new("JSON").description("Any JSON value: objects and lists the inventory keeps as they are.")
 }
 
+pub fn duration_scalar() -> Scalar {
+    Scalar::new("Duration")
+        .description("A length of time: read as whole seconds; given as seconds (300) or as text with a unit (`90s`, `5m`, `6h`, `14d`, `2w`).")
+        .validator(|value| matches!(value, Value::Number(_) | Value::String(_)))
+}
+
 pub fn datetime_scalar() -> Scalar {
     Scalar::new("DateTime")
         .description("An instant in RFC 3339, e.g. 2026-11-21T10:00:00Z.")

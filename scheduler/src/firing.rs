@@ -1,0 +1,134 @@
+//! Firing: every due schedule claimed by one scheduler, its job queued, its clock moved
+//! on. A firing found long after it came due was missed (no scheduler ran then): it runs
+//! once, or not at all when the schedule says `skip`; the firings missed in between
+//! never each run.
+
+use std::collections::{BTreeMap, HashSet};
+
+use chrono::{DateTime, Duration, SecondsFormat, Utc};
+use crawlers::Job;
+use domain::schedule::{Action, Missed, Schedule};
+use futures::{StreamExt, TryStreamExt};
+use serde_json::Value;
+use sqlx::Row;
+use uuid::Uuid;
+
+use crate::error::{Doing, SchedulerError};
+use crate::Scheduler;
+
+/// A firing found this long after it came due counts as missed.
+const GRACE: Duration = Duration::seconds(30);
+/// Schedules claimed at once: one transaction each, so a batch bounds how long another
+/// scheduler waits for what this one holds.
+const BATCH: i64 = 500;
+/// Jobs being queued at once: JetStream answers each publish, so they go out together.
+const PUBLISHING: usize = 64;
+
+/// Names the jobs of schedules' firings.
+const FIRINGS: Uuid = Uuid::from_u128(0x6d61_6573_7472_6f2d_7363_6865_6475_6c65);
+
+/// The job of schedule `schedule`'s firing due at `due`: the same for every scheduler
+/// that claims the firing, so that JetStream drops a second publish of it.
+pub fn job_id(schedule: Uuid, due: DateTime<Utc>) -> Uuid {
+    let firing = format!("{schedule}@{}", due.to_rfc3339_opts(SecondsFormat::Micros, true));
+    Uuid::new_v5(&FIRINGS, firing.as_bytes())
+}
+
+pub(crate) struct Fired {
+    pub queued: usize,
+    /// A full batch was claimed: more may be due.
+    pub more: bool,
+}
+
+impl Scheduler {
+    pub(crate) async fn fire_due(&self) -> Result<Fired, SchedulerError> {
+        let mut transaction = self.pool.begin().await.doing("starting to fire schedules")?;
+        let due = sqlx::query(
+            "SELECT id, fields, next_due FROM schedule_clocks WHERE next_due <= now()
+              ORDER BY next_due LIMIT $1 FOR UPDATE SKIP LOCKED",
+        )
+        .bind(BATCH)
+        .fetch_all(&mut *transaction)
+        .await
+        .doing("claiming due schedules")?;
+        let now = Utc::now();
+        let (mut ids, mut lasts, mut nexts) = (vec![], vec![], vec![]);
+        let (mut jobs, mut run_jobs, mut run_schedules, mut run_dues) = (vec![], vec![], vec![], vec![]);
+        for row in &due {
+            let (id, fields, due_at): (Uuid, Value, DateTime<Utc>) = (row.get(0), row.get(1), row.get(2));
+            ids.push(id);
+            lasts.push(due_at);
+            let fields: BTreeMap<String, Value> = serde_json::from_value(fields).unwrap_or_default();
+            let schedule = match Schedule::from_fields(id, &fields) {
+                Ok(schedule) => schedule,
+                Err(error) => {
+                    tracing::warn!(schedule = %id, %error, "a schedule cannot run; it stops until changed");
+                    nexts.push(None);
+                    continue;
+                }
+            };
+            nexts.push(schedule.next_due(Some(due_at), now));
+            if now - due_at > GRACE && schedule.missed == Missed::Skip {
+                tracing::info!(schedule = %id, due = %due_at, "skipping a missed run, as the schedule says");
+                continue;
+            }
+            let Action::Crawl {
+                connection,
+                task,
+                region,
+            } = schedule.action;
+            let job = Job {
+                id: job_id(id, due_at),
+                connection,
+                task,
+                region,
+            };
+            run_jobs.push(job.id);
+            run_schedules.push(id);
+            run_dues.push(due_at);
+            jobs.push(job);
+        }
+        sqlx::query(
+            "UPDATE schedule_clocks SET last_due = fired.last_due, next_due = fired.next_due
+               FROM UNNEST($1::uuid[], $2::timestamptz[], $3::timestamptz[]) AS fired (id, last_due, next_due)
+              WHERE schedule_clocks.id = fired.id",
+        )
+        .bind(&ids)
+        .bind(&lasts)
+        .bind(&nexts)
+        .execute(&mut *transaction)
+        .await
+        .doing("moving schedules' clocks on")?;
+        // The record of each firing is what makes it run once: a firing another
+        // scheduler already recorded is not queued again.
+        let recorded: Vec<Uuid> = sqlx::query_scalar(
+            "INSERT INTO schedule_runs (job_id, schedule_id, due_at)
+             SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::timestamptz[])
+             ON CONFLICT DO NOTHING RETURNING job_id",
+        )
+        .bind(&run_jobs)
+        .bind(&run_schedules)
+        .bind(&run_dues)
+        .fetch_all(&mut *transaction)
+        .await
+        .doing("recording schedules' runs")?;
+        let recorded: HashSet<Uuid> = recorded.into_iter().collect();
+        let queued: Vec<Job> = jobs.into_iter().filter(|job| recorded.contains(&job.id)).collect();
+        let count = queued.len();
+        // Queued before the commit: a scheduler that dies in between leaves the firing
+        // due, and the next one queues the same job id, which JetStream drops.
+        futures::stream::iter(queued)
+            .map(|job| {
+                let queue = self.queue.clone();
+                async move { queue.submit(&job).await }
+            })
+            .buffer_unordered(PUBLISHING)
+            .try_collect::<Vec<()>>()
+            .await?;
+        transaction.commit().await.doing("committing fired schedules")?;
+        Ok(Fired {
+            queued: count,
+            more: due.len() as i64 == BATCH,
+        })
+    }
+}
