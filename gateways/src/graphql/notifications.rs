@@ -166,7 +166,7 @@ pub fn mutations() -> Vec<Field> {
             })
         })
         .description("Marks your notifications read: those named, or all when `ids` is omitted. Returns how many changed.")
-        .argument(InputValue::new("ids", TypeRef::named_list_nn(TypeRef::ID))),
+        .argument(InputValue::new("ids", TypeRef::named_nn_list(TypeRef::ID))),
         Field::new("setNotificationChannels", TypeRef::named_nn_list_nn("NotificationChannels"), |ctx| {
             FieldFuture::new(async move {
                 let viewer = viewer(&ctx)?;

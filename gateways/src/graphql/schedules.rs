@@ -82,7 +82,7 @@ pub async fn check_references(
         };
         let missing = || {
             crate::errors::bad_input(
-                &crate::names::camel(field),
+                field,
                 format!("no {target} you may use has the id {raw}"),
             )
         };

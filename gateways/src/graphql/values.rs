@@ -38,7 +38,12 @@ pub fn value_object(name: &str, fields: &[(&str, TypeRef)]) -> Object {
                 let key = key.clone();
                 FieldFuture::new(async move {
                     match ctx.parent_value.try_to_value()? {
-                        Value::Object(map) => Ok(map.get(key.as_str()).cloned().map(FieldValue::value)),
+                        // A null is no value: a scalar such as DateTime takes no Null.
+                        Value::Object(map) => Ok(map
+                            .get(key.as_str())
+                            .filter(|value| **value != Value::Null)
+                            .cloned()
+                            .map(FieldValue::value)),
                         _ => Err("expected an object".into()),
                     }
                 })
