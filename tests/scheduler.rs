@@ -24,14 +24,18 @@ use scheduler::Scheduler;
 use serde_json::{json, Value};
 use sqlx::Row;
 use support::smtp::SmtpServer;
-use support::{eventually, fields, project_all, request, test_identity_settings, Gateway, NatsServer, TestDb};
+use support::{
+    eventually, fields, project_all, request, test_identity_settings, Gateway, NatsServer, TestDb,
+};
 use uuid::Uuid;
 
 const TICK: Duration = Duration::from_millis(100);
 
 async fn schedules_db() -> TestDb {
     let db = TestDb::new().await;
-    projections::ensure(&db.store(), &projections::Inventory).await.unwrap();
+    projections::ensure(&db.store(), &projections::Inventory)
+        .await
+        .unwrap();
     db
 }
 
@@ -47,7 +51,11 @@ fn identity(db: &TestDb) -> Identity {
 async fn create_schedule(db: &TestDb, input: Value) -> Uuid {
     let id = Uuid::now_v7();
     db.handler()
-        .execute(&request(Kind::Schedule, id, DomainCommand::Create(fields(Kind::Schedule, input))))
+        .execute(&request(
+            Kind::Schedule,
+            id,
+            DomainCommand::Create(fields(Kind::Schedule, input)),
+        ))
         .await
         .unwrap();
     id
@@ -78,7 +86,10 @@ async fn firings(db: &TestDb) -> BTreeMap<Uuid, Vec<(DateTime<Utc>, Uuid)>> {
         .unwrap();
     let mut firings: BTreeMap<Uuid, Vec<(DateTime<Utc>, Uuid)>> = BTreeMap::new();
     for row in rows {
-        firings.entry(row.get(0)).or_default().push((row.get(1), row.get(2)));
+        firings
+            .entry(row.get(0))
+            .or_default()
+            .push((row.get(1), row.get(2)));
     }
     firings
 }
@@ -103,7 +114,11 @@ async fn three_schedulers_one_killed_run_every_firing_once() {
     let mut schedules = vec![];
     for n in 0..20 {
         let connection = Uuid::now_v7().to_string();
-        let id = create_schedule(&db, json!({"name": format!("s{n}"), "connection": connection, "interval": every})).await;
+        let id = create_schedule(
+            &db,
+            json!({"name": format!("s{n}"), "connection": connection, "interval": every}),
+        )
+        .await;
         schedules.push(id);
     }
     project_all(&db.store()).await;
@@ -128,9 +143,17 @@ async fn three_schedulers_one_killed_run_every_firing_once() {
     assert_eq!(queued, recorded, "queued jobs and recorded firings differ");
     for schedule in &schedules {
         let dues: Vec<DateTime<Utc>> = firings[schedule].iter().map(|(due, _)| *due).collect();
-        assert!(dues.len() >= 5, "schedule {schedule} fired only {} times", dues.len());
+        assert!(
+            dues.len() >= 5,
+            "schedule {schedule} fired only {} times",
+            dues.len()
+        );
         for pair in dues.windows(2) {
-            assert_eq!((pair[1] - pair[0]).num_seconds(), every, "{schedule}: a firing doubled or lost: {dues:?}");
+            assert_eq!(
+                (pair[1] - pair[0]).num_seconds(),
+                every,
+                "{schedule}: a firing doubled or lost: {dues:?}"
+            );
         }
         assert!(
             *dues.last().unwrap() > killed_at + chrono::Duration::seconds(every),
@@ -146,10 +169,18 @@ async fn run_after_downtime(missed: &str) -> (usize, Option<DateTime<Utc>>) {
     let db = schedules_db().await;
     let nats = NatsServer::started().await;
     let connection = Uuid::now_v7().to_string();
-    let id = create_schedule(&db, json!({"name": "nightly", "connection": connection, "interval": 60, "missed": missed})).await;
+    let id = create_schedule(
+        &db,
+        json!({"name": "nightly", "connection": connection, "interval": 60, "missed": missed}),
+    )
+    .await;
     project_all(&db.store()).await;
     let scheduler = scheduler(&db, &nats, identity(&db)).await;
-    assert_eq!(scheduler.step().await.unwrap(), 1, "a new interval schedule runs at once");
+    assert_eq!(
+        scheduler.step().await.unwrap(),
+        1,
+        "a new interval schedule runs at once"
+    );
     // All schedulers were down for ten intervals: the clock is as they left it.
     sqlx::query("UPDATE schedule_clocks SET next_due = now() - interval '10 minutes' WHERE id = $1")
         .bind(id)
@@ -168,7 +199,10 @@ async fn firings_missed_while_no_scheduler_ran_make_one_run_or_none() {
     let (runs, next) = run_after_downtime("run_once").await;
     assert_eq!(runs, 1);
     let next = next.expect("it keeps its interval");
-    assert!(next > Utc::now() && next <= Utc::now() + chrono::Duration::seconds(60), "{next}");
+    assert!(
+        next > Utc::now() && next <= Utc::now() + chrono::Duration::seconds(60),
+        "{next}"
+    );
     let (runs, next) = run_after_downtime("skip").await;
     assert_eq!(runs, 0);
     assert!(next.unwrap() > Utc::now());
@@ -214,11 +248,18 @@ async fn every_connection_gets_one_discovery_schedule_per_task() {
         let schedule = db.handler().load(Kind::Schedule, id, None).await.unwrap().item;
         assert_eq!(schedule.fields["task"], json!(task.name));
         assert_eq!(schedule.fields["interval"], json!(task.every.as_secs()));
-        assert_eq!(schedule.acl.get(&owner), Some(&domain::Level::Admin), "the connection's people own it");
+        assert_eq!(
+            schedule.acl.get(&owner),
+            Some(&domain::Level::Admin),
+            "the connection's people own it"
+        );
     }
     // Saved again, and one schedule deleted by its owner: nothing doubles, nothing returns.
     db.handler()
-        .execute(&as_owner(DomainCommand::Update(fields(Kind::Connection, json!({"name": "renamed"})))))
+        .execute(&as_owner(DomainCommand::Update(fields(
+            Kind::Connection,
+            json!({"name": "renamed"}),
+        ))))
         .await
         .unwrap();
     let deleted = scheduler::discovery_schedule_id(connection, tasks[0].name);
@@ -235,7 +276,10 @@ async fn every_connection_gets_one_discovery_schedule_per_task() {
     scheduler(&db, &nats, identity(&db)).await.step().await.unwrap();
     project_all(&db.store()).await;
     assert_eq!(count().await, tasks.len() as i64 - 1);
-    let total: i64 = sqlx::query_scalar("SELECT count(*) FROM schedules").fetch_one(&db.pool).await.unwrap();
+    let total: i64 = sqlx::query_scalar("SELECT count(*) FROM schedules")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
     assert_eq!(total, tasks.len() as i64);
 }
 
@@ -296,31 +340,78 @@ async fn a_schedule_that_keeps_failing_is_disabled_and_its_people_are_told() {
     let running = scheduler(&db, &nats, identity.clone()).await;
     let role = tokio::spawn(async move { running.run().await });
     let mails = identity.clone();
-    let mailer = tokio::spawn(async move { mails.send_notification_mails_forever(Duration::from_millis(200)).await });
+    let mailer = tokio::spawn(async move {
+        mails
+            .send_notification_mails_forever(Duration::from_millis(200))
+            .await
+    });
     let store = db.store();
-    eventually(Duration::from_secs(60), "the scheduler disabled the schedule", || async {
-        support::catch_up(&store, &projections::Inventory).await;
-        let item = db.handler().load(Kind::Schedule, schedule, None).await.unwrap().item;
-        item.fields.get("enabled") == Some(&json!(false))
-    })
+    eventually(
+        Duration::from_secs(60),
+        "the scheduler disabled the schedule",
+        || async {
+            support::catch_up(&store, &projections::Inventory).await;
+            let item = db
+                .handler()
+                .load(Kind::Schedule, schedule, None)
+                .await
+                .unwrap()
+                .item;
+            item.fields.get("enabled") == Some(&json!(false))
+        },
+    )
     .await;
     let events = db.store().load_stream(schedule, None).await.unwrap();
     let disabling = events.last().unwrap().metadata();
-    assert_eq!((disabling.actor.as_str(), disabling.actor_kind), ("scheduler", ActorKind::Scheduler));
+    assert_eq!(
+        (disabling.actor.as_str(), disabling.actor_kind),
+        ("scheduler", ActorKind::Scheduler)
+    );
     let clocks = scheduler::Clocks::new(db.pool.clone());
     let clock = clocks.get(schedule).await.unwrap().unwrap();
-    assert!(clock.disabled_reason.as_deref().unwrap().contains("2 failed runs in a row"), "{clock:?}");
+    assert!(
+        clock
+            .disabled_reason
+            .as_deref()
+            .unwrap()
+            .contains("2 failed runs in a row"),
+        "{clock:?}"
+    );
     assert!(clock.consecutive_failures >= 2);
     tokio::time::sleep(Duration::from_secs(3)).await;
     let runs = clocks.runs(schedule, 50).await.unwrap();
     assert!((2..=3).contains(&runs.len()), "it kept running: {runs:?}");
-    assert!(runs.iter().all(|run| run.outcome.as_deref() == Some("FAILED")), "{runs:?}");
-    assert!(runs[0].message.as_deref().unwrap().contains("MAESTRO_SOURCE_DIRS"), "{runs:?}");
+    assert!(
+        runs.iter().all(|run| run.outcome.as_deref() == Some("FAILED")),
+        "{runs:?}"
+    );
+    assert!(
+        runs[0]
+            .message
+            .as_deref()
+            .unwrap()
+            .contains("MAESTRO_SOURCE_DIRS"),
+        "{runs:?}"
+    );
 
     let told = identity.notifications(person, false, 50, None).await.unwrap();
     let topics: Vec<identity::Topic> = told.iter().map(|notification| notification.topic).collect();
-    assert_eq!(topics.iter().filter(|topic| **topic == identity::Topic::ScheduleDisabled).count(), 1, "{told:?}");
-    assert!(topics.iter().filter(|topic| **topic == identity::Topic::CrawlFailed).count() >= 2, "{told:?}");
+    assert_eq!(
+        topics
+            .iter()
+            .filter(|topic| **topic == identity::Topic::ScheduleDisabled)
+            .count(),
+        1,
+        "{told:?}"
+    );
+    assert!(
+        topics
+            .iter()
+            .filter(|topic| **topic == identity::Topic::CrawlFailed)
+            .count()
+            >= 2,
+        "{told:?}"
+    );
     let mails = smtp.wait_for(1).await;
     eventually(Duration::from_secs(30), "the disabling was mailed", || async {
         smtp.mails().iter().any(|mail| mail.contains("was disabled"))
@@ -346,7 +437,8 @@ async fn schedules_and_notifications_through_graphql() {
         .as_str()
         .unwrap()
         .to_string();
-    let create = "mutation($input: ScheduleInput!) { createSchedule(input: $input) { id interval cron enabled } }";
+    let create =
+        "mutation($input: ScheduleInput!) { createSchedule(input: $input) { id interval cron enabled } }";
     let refused = |input: Value| {
         let gateway = &gateway;
         async move { gateway.error(create, json!({"input": input})).await }
@@ -356,7 +448,8 @@ async fn schedules_and_notifications_through_graphql() {
     assert_eq!(error["extensions"]["field"], "cron", "{error}");
     let error = refused(json!({"name": "x", "connection": connection, "interval": "5 parsecs"})).await;
     assert_eq!(error["extensions"]["field"], "interval", "{error}");
-    let error = refused(json!({"name": "x", "connection": connection, "interval": 60, "cron": "* * * * *"})).await;
+    let error =
+        refused(json!({"name": "x", "connection": connection, "interval": 60, "cron": "* * * * *"})).await;
     assert_eq!(error["extensions"]["field"], "cron", "{error}");
     // Someone else's connection: a schedule runs as Maestro, so it may not name it.
     let theirs = Uuid::now_v7();
@@ -368,14 +461,23 @@ async fn schedules_and_notifications_through_graphql() {
             ..request(
                 Kind::Connection,
                 theirs,
-                DomainCommand::Create(fields(Kind::Connection, json!({"name": "theirs", "provider": "aws", "regions": ["x"]}))),
+                DomainCommand::Create(fields(
+                    Kind::Connection,
+                    json!({"name": "theirs", "provider": "aws", "regions": ["x"]}),
+                )),
             )
         })
         .await
         .unwrap();
     let error = refused(json!({"name": "x", "connection": theirs.to_string(), "interval": 60})).await;
     assert_eq!(error["extensions"]["field"], "connection", "{error}");
-    assert!(error["message"].as_str().unwrap().contains("no connection you may use"), "{error}");
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("no connection you may use"),
+        "{error}"
+    );
 
     let created = gateway
         .data(
@@ -419,12 +521,17 @@ async fn schedules_and_notifications_through_graphql() {
         .unwrap();
     assert_eq!(told, 1);
     let listed = gateway
-        .data("{ unreadNotifications notifications { id topic title itemId readAt } }", json!({}))
+        .data(
+            "{ unreadNotifications notifications { id topic title itemId readAt } }",
+            json!({}),
+        )
         .await;
     assert_eq!(listed["unreadNotifications"], 1);
     assert_eq!(listed["notifications"][0]["topic"], "CRAWL_FAILED");
     assert_eq!(listed["notifications"][0]["itemId"], json!(connection));
-    let marked = gateway.data("mutation { markNotificationsRead }", json!({})).await;
+    let marked = gateway
+        .data("mutation { markNotificationsRead }", json!({}))
+        .await;
     assert_eq!(marked["markNotificationsRead"], 1);
     let after = gateway.data("{ unreadNotifications }", json!({})).await;
     assert_eq!(after["unreadNotifications"], 0);
@@ -441,5 +548,8 @@ async fn schedules_and_notifications_through_graphql() {
         .find(|channel| channel["topic"] == "CRAWL_FAILED")
         .unwrap()
         .clone();
-    assert_eq!(failed, json!({"topic": "CRAWL_FAILED", "inApp": false, "email": true}));
+    assert_eq!(
+        failed,
+        json!({"topic": "CRAWL_FAILED", "inApp": false, "email": true})
+    );
 }

@@ -242,7 +242,11 @@ impl JobUpdates {
     /// to `handle`, for as long as NATS serves them. Processes pulling under one name share
     /// the updates; an update is acknowledged once `handle` took it, and delivered again
     /// (to any of them) when `handle` failed or its process died first.
-    pub async fn handle_each<Handle, Handled>(&self, durable: &str, mut handle: Handle) -> Result<(), UpdatesError>
+    pub async fn handle_each<Handle, Handled>(
+        &self,
+        durable: &str,
+        mut handle: Handle,
+    ) -> Result<(), UpdatesError>
     where
         Handle: FnMut(JobUpdate) -> Handled,
         Handled: std::future::Future<Output = Result<(), String>>,
@@ -262,7 +266,10 @@ impl JobUpdates {
         let mut messages = consumer.messages().await.map_err(nats)?;
         while let Some(message) = messages.next().await {
             let message = message.map_err(nats)?;
-            let sequence = message.info().map(|info| info.stream_sequence).unwrap_or_default();
+            let sequence = message
+                .info()
+                .map(|info| info.stream_sequence)
+                .unwrap_or_default();
             let handled = match parse(sequence, &message.payload) {
                 Ok(update) => handle(update).await,
                 // Not Maestro's: nothing to do with it, ever.
@@ -275,7 +282,9 @@ impl JobUpdates {
                 Ok(()) => message.ack().await,
                 Err(error) => {
                     tracing::warn!(%error, "a job update was not handled; it comes again");
-                    message.ack_with(jetstream::AckKind::Nak(Some(Duration::from_secs(1)))).await
+                    message
+                        .ack_with(jetstream::AckKind::Nak(Some(Duration::from_secs(1))))
+                        .await
                 }
             };
             ack.map_err(nats)?;

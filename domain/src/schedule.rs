@@ -59,18 +59,24 @@ pub fn parse_cron(raw: &str) -> Result<Cron, String> {
         .seconds(croner::parser::Seconds::Optional)
         .build()
         .parse(raw)
-        .map_err(|error| format!("`{raw}` is not a cron expression ({error}); e.g. `*/15 * * * *` for every quarter hour"))
+        .map_err(|error| {
+            format!("`{raw}` is not a cron expression ({error}); e.g. `*/15 * * * *` for every quarter hour")
+        })
 }
 
 pub fn parse_time_zone(raw: &str) -> Result<Tz, String> {
-    Tz::from_str(raw).map_err(|_| format!("`{raw}` is not a time zone; use an IANA name such as `Europe/Paris` or `UTC`"))
+    Tz::from_str(raw)
+        .map_err(|_| format!("`{raw}` is not a time zone; use an IANA name such as `Europe/Paris` or `UTC`"))
 }
 
 /// When a schedule fires on its own.
 #[derive(Debug, Clone)]
 pub enum When {
     Every(Duration),
-    Cron { cron: Box<Cron>, zone: Tz },
+    Cron {
+        cron: Box<Cron>,
+        zone: Tz,
+    },
     /// Only after another schedule's successful run.
     Chained,
 }
@@ -108,13 +114,17 @@ impl Schedule {
         let seconds = |name: &str| fields.get(name).and_then(Value::as_u64);
         let id_of = |name: &str| -> Result<Option<Uuid>, DomainError> {
             text(name)
-                .map(|raw| raw.parse().map_err(|_| DomainError::invalid(name, format!("`{raw}` is not an id"))))
+                .map(|raw| {
+                    raw.parse()
+                        .map_err(|_| DomainError::invalid(name, format!("`{raw}` is not an id")))
+                })
                 .transpose()
         };
         let action = match text("action").map(|raw| ScheduleAction::parse(&raw)) {
             None | Some(Ok(ScheduleAction::Crawl)) => Action::Crawl {
-                connection: id_of("connection")?
-                    .ok_or_else(|| DomainError::invalid("connection", "a crawl schedule needs the connection to crawl"))?,
+                connection: id_of("connection")?.ok_or_else(|| {
+                    DomainError::invalid("connection", "a crawl schedule needs the connection to crawl")
+                })?,
                 task: text("task"),
                 region: text("region"),
             },
@@ -122,23 +132,36 @@ impl Schedule {
         };
         let after = match id_of("after")? {
             Some(after) if after == id => {
-                return Err(DomainError::invalid("after", "a schedule cannot run after itself"))
+                return Err(DomainError::invalid(
+                    "after",
+                    "a schedule cannot run after itself",
+                ))
             }
             Some(after) => Some((after, Duration::seconds(seconds("countdown").unwrap_or(0) as i64))),
             None if fields.contains_key("countdown") => {
-                return Err(DomainError::invalid("countdown", "only a schedule that runs `after` another one waits a countdown"))
+                return Err(DomainError::invalid(
+                    "countdown",
+                    "only a schedule that runs `after` another one waits a countdown",
+                ))
             }
             None => None,
         };
         let when = match (seconds("interval"), text("cron")) {
             (Some(_), Some(_)) => {
-                return Err(DomainError::invalid("cron", "give either an interval or a cron expression, not both"))
+                return Err(DomainError::invalid(
+                    "cron",
+                    "give either an interval or a cron expression, not both",
+                ))
             }
             (Some(interval), None) => When::Every(Duration::seconds(interval as i64)),
             (None, Some(expression)) => When::Cron {
-                cron: Box::new(parse_cron(&expression).map_err(|problem| DomainError::invalid("cron", problem))?),
+                cron: Box::new(
+                    parse_cron(&expression).map_err(|problem| DomainError::invalid("cron", problem))?,
+                ),
                 zone: match text("timezone") {
-                    Some(zone) => parse_time_zone(&zone).map_err(|problem| DomainError::invalid("timezone", problem))?,
+                    Some(zone) => {
+                        parse_time_zone(&zone).map_err(|problem| DomainError::invalid("timezone", problem))?
+                    }
                     None => Tz::UTC,
                 },
             },
@@ -151,7 +174,10 @@ impl Schedule {
             }
         };
         if fields.contains_key("timezone") && !matches!(when, When::Cron { .. }) {
-            return Err(DomainError::invalid("timezone", "only a cron expression has a time zone"));
+            return Err(DomainError::invalid(
+                "timezone",
+                "only a cron expression has a time zone",
+            ));
         }
         let jitter = seconds("jitter").unwrap_or(0);
         let missed = match text("missed") {
@@ -191,7 +217,8 @@ impl Schedule {
             }),
             When::Cron { cron, zone } => {
                 // Cron fires on whole seconds; a fraction would be carried into the firing.
-                let from = (previous.map_or(now, |previous| previous.max(now)) - self.offset).trunc_subsecs(0);
+                let from =
+                    (previous.map_or(now, |previous| previous.max(now)) - self.offset).trunc_subsecs(0);
                 cron.find_next_occurrence(&from.with_timezone(zone), false)
                     .ok()
                     .map(|next| next.with_timezone(&Utc) + self.offset)
@@ -231,7 +258,13 @@ mod tests {
         assert_eq!(parse_interval(&json!("5m")), Ok(300));
         assert_eq!(parse_interval(&json!("14d")), Ok(14 * 86_400));
         assert_eq!(parse_interval(&json!("2w")), Ok(14 * 86_400));
-        for bad in [json!(0), json!("5 parsecs"), json!("-1"), json!(true), json!("99999w")] {
+        for bad in [
+            json!(0),
+            json!("5 parsecs"),
+            json!("-1"),
+            json!(true),
+            json!("99999w"),
+        ] {
             assert!(parse_interval(&bad).is_err(), "{bad}");
         }
     }
@@ -252,17 +285,19 @@ mod tests {
         assert_eq!(every.next_due(None, now), Some(now));
         // Ten intervals missed: the next firing is the first one after now, on the grid.
         let previous = at("2026-12-03T09:49:30Z");
-        assert_eq!(every.next_due(Some(previous), now), Some(at("2026-12-03T10:00:30Z")));
-        // On time: the next one is one interval on.
         assert_eq!(
-            every.next_due(Some(now), now),
-            Some(at("2026-12-03T10:01:00Z"))
+            every.next_due(Some(previous), now),
+            Some(at("2026-12-03T10:00:30Z"))
         );
+        // On time: the next one is one interval on.
+        assert_eq!(every.next_due(Some(now), now), Some(at("2026-12-03T10:01:00Z")));
     }
 
     #[test]
     fn cron_runs_in_its_time_zone() {
-        let nightly = schedule(json!({"connection": CONNECTION, "cron": "0 2 * * *", "timezone": "Europe/Paris"})).unwrap();
+        let nightly =
+            schedule(json!({"connection": CONNECTION, "cron": "0 2 * * *", "timezone": "Europe/Paris"}))
+                .unwrap();
         // 02:00 in Paris in winter is 01:00 UTC.
         assert_eq!(
             nightly.next_due(None, at("2026-12-03T10:00:00Z")),
@@ -294,12 +329,28 @@ mod tests {
         };
         assert_eq!(field_of(json!({"interval": 60})), "connection");
         assert_eq!(field_of(json!({"connection": CONNECTION})), "interval");
-        assert_eq!(field_of(json!({"connection": CONNECTION, "interval": 60, "cron": "* * * * *"})), "cron");
-        assert_eq!(field_of(json!({"connection": CONNECTION, "interval": 60, "timezone": "UTC"})), "timezone");
-        assert_eq!(field_of(json!({"connection": CONNECTION, "interval": 60, "countdown": 5})), "countdown");
-        assert_eq!(field_of(json!({"connection": CONNECTION, "interval": 60, "max_failures": 0})), "max_failures");
-        assert_eq!(field_of(json!({"connection": CONNECTION, "after": Uuid::from_u128(7).to_string()})), "after");
-        let chained = schedule(json!({"connection": CONNECTION, "after": CONNECTION, "countdown": 30})).unwrap();
+        assert_eq!(
+            field_of(json!({"connection": CONNECTION, "interval": 60, "cron": "* * * * *"})),
+            "cron"
+        );
+        assert_eq!(
+            field_of(json!({"connection": CONNECTION, "interval": 60, "timezone": "UTC"})),
+            "timezone"
+        );
+        assert_eq!(
+            field_of(json!({"connection": CONNECTION, "interval": 60, "countdown": 5})),
+            "countdown"
+        );
+        assert_eq!(
+            field_of(json!({"connection": CONNECTION, "interval": 60, "max_failures": 0})),
+            "max_failures"
+        );
+        assert_eq!(
+            field_of(json!({"connection": CONNECTION, "after": Uuid::from_u128(7).to_string()})),
+            "after"
+        );
+        let chained =
+            schedule(json!({"connection": CONNECTION, "after": CONNECTION, "countdown": 30})).unwrap();
         assert!(matches!(chained.when, When::Chained));
         assert_eq!(chained.next_due(None, Utc::now()), None);
         assert_eq!(chained.after.unwrap().1, Duration::seconds(30));

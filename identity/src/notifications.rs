@@ -51,7 +51,10 @@ impl Topic {
             .find(|topic| topic.as_str() == raw)
             .ok_or_else(|| {
                 let known: Vec<&str> = Topic::ALL.iter().map(|topic| topic.as_str()).collect();
-                IdentityError::invalid("topic", format!("`{raw}` is not a topic; use one of: {}", known.join(", ")))
+                IdentityError::invalid(
+                    "topic",
+                    format!("`{raw}` is not a topic; use one of: {}", known.join(", ")),
+                )
             })
     }
 
@@ -59,9 +62,18 @@ impl Topic {
     /// mail, successes of what they started in the product, routine runs nowhere.
     pub fn default_channels(self) -> Channels {
         match self {
-            Topic::CrawlSucceeded => Channels { in_app: true, email: false },
-            Topic::CrawlFailed | Topic::ScheduleDisabled => Channels { in_app: true, email: true },
-            Topic::ScheduledRunSucceeded => Channels { in_app: false, email: false },
+            Topic::CrawlSucceeded => Channels {
+                in_app: true,
+                email: false,
+            },
+            Topic::CrawlFailed | Topic::ScheduleDisabled => Channels {
+                in_app: true,
+                email: true,
+            },
+            Topic::ScheduledRunSucceeded => Channels {
+                in_app: false,
+                email: false,
+            },
         }
     }
 }
@@ -210,16 +222,22 @@ impl Identity {
     }
 
     pub async fn unread_notifications(&self, user: Uuid) -> Result<i64, IdentityError> {
-        sqlx::query_scalar("SELECT count(*) FROM notifications WHERE user_id = $1 AND shown AND read_at IS NULL")
-            .bind(user)
-            .fetch_one(&self.pool)
-            .await
-            .doing("counting notifications")
+        sqlx::query_scalar(
+            "SELECT count(*) FROM notifications WHERE user_id = $1 AND shown AND read_at IS NULL",
+        )
+        .bind(user)
+        .fetch_one(&self.pool)
+        .await
+        .doing("counting notifications")
     }
 
     /// Marks a person's notifications read: those named, or all of them. Another
     /// person's ids are ignored. Returns how many changed.
-    pub async fn mark_notifications_read(&self, user: Uuid, ids: Option<&[Uuid]>) -> Result<u64, IdentityError> {
+    pub async fn mark_notifications_read(
+        &self,
+        user: Uuid,
+        ids: Option<&[Uuid]>,
+    ) -> Result<u64, IdentityError> {
         let done = sqlx::query(
             "UPDATE notifications SET read_at = now()
               WHERE user_id = $1 AND read_at IS NULL AND ($2::uuid[] IS NULL OR id = ANY($2))",
@@ -234,15 +252,18 @@ impl Identity {
 
     /// The channels a person wants for each topic, their defaults where they chose none.
     pub async fn notification_channels(&self, user: Uuid) -> Result<Vec<(Topic, Channels)>, IdentityError> {
-        let rows = sqlx::query("SELECT topic, in_app, email FROM notification_preferences WHERE user_id = $1")
-            .bind(user)
-            .fetch_all(&self.pool)
-            .await
-            .doing("reading notification preferences")?;
+        let rows =
+            sqlx::query("SELECT topic, in_app, email FROM notification_preferences WHERE user_id = $1")
+                .bind(user)
+                .fetch_all(&self.pool)
+                .await
+                .doing("reading notification preferences")?;
         Ok(Topic::ALL
             .into_iter()
             .map(|topic| {
-                let chosen = rows.iter().find(|row| row.get::<&str, _>("topic") == topic.as_str());
+                let chosen = rows
+                    .iter()
+                    .find(|row| row.get::<&str, _>("topic") == topic.as_str());
                 let channels = chosen.map_or(topic.default_channels(), |row| Channels {
                     in_app: row.get("in_app"),
                     email: row.get("email"),
@@ -362,6 +383,9 @@ mod tests {
         for topic in Topic::ALL {
             assert_eq!(Topic::parse(topic.as_str()).unwrap(), topic);
         }
-        assert!(Topic::parse("everything").unwrap_err().to_string().contains("crawl_failed"));
+        assert!(Topic::parse("everything")
+            .unwrap_err()
+            .to_string()
+            .contains("crawl_failed"));
     }
 }

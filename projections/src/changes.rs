@@ -23,7 +23,10 @@ fn items(rows: Vec<sqlx::postgres::PgRow>) -> Result<Vec<ChangedItem>, Projectio
             let (version, doc): (i64, Value) = (row.get("version"), row.get("doc"));
             let item = Item::from_document(version, &doc).ok_or_else(|| commands::StoreError::Corrupt {
                 position: 0,
-                problem: format!("read model row {} has a malformed document", row.get::<Uuid, _>("id")),
+                problem: format!(
+                    "read model row {} has a malformed document",
+                    row.get::<Uuid, _>("id")
+                ),
             })?;
             Ok(ChangedItem {
                 item,
@@ -36,7 +39,11 @@ fn items(rows: Vec<sqlx::postgres::PgRow>) -> Result<Vec<ChangedItem>, Projectio
 /// The items of `kind` (deleted ones too) whose version differs from the one recorded
 /// for them in `versions`, another role's table of `(id uuid, version bigint)` rows (the
 /// scheduler's clocks), or that it lacks: what that role has yet to catch up with.
-pub async fn out_of_step(pool: &PgPool, kind: Kind, versions: &str) -> Result<Vec<ChangedItem>, ProjectionError> {
+pub async fn out_of_step(
+    pool: &PgPool,
+    kind: Kind,
+    versions: &str,
+) -> Result<Vec<ChangedItem>, ProjectionError> {
     let rows = sqlx::query(&format!(
         "SELECT item.id, item.version, item.doc, item.updated_at
            FROM {} item LEFT JOIN {versions} seen ON seen.id = item.id

@@ -76,7 +76,11 @@ impl Clocks {
                 None
             }
         };
-        let enabled = item.fields.get("enabled").and_then(Value::as_bool).unwrap_or(true);
+        let enabled = item
+            .fields
+            .get("enabled")
+            .and_then(Value::as_bool)
+            .unwrap_or(true);
         sqlx::query(
             "INSERT INTO schedule_clocks (id, version, fields, next_due) VALUES ($1, $2, $3, $4)
              ON CONFLICT (id) DO UPDATE SET version = EXCLUDED.version, fields = EXCLUDED.fields,

@@ -30,7 +30,12 @@ pub(crate) struct Provided(Arc<Mutex<HashMap<Uuid, i64>>>);
 impl Scheduler {
     pub(crate) async fn provision_discovery_schedules(&self) -> Result<(), SchedulerError> {
         for connection in projections::changes::all_active(&self.pool, Kind::Connection).await? {
-            let seen = self.provided.0.lock().ok().and_then(|seen| seen.get(&connection.id).copied());
+            let seen = self
+                .provided
+                .0
+                .lock()
+                .ok()
+                .and_then(|seen| seen.get(&connection.id).copied());
             if seen == Some(connection.version) {
                 continue;
             }
@@ -51,7 +56,11 @@ impl Scheduler {
         else {
             return Ok(());
         };
-        let connection_name = connection.fields.get("name").and_then(Value::as_str).unwrap_or("connection");
+        let connection_name = connection
+            .fields
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or("connection");
         for task in provider.tasks() {
             let every = task.every.as_secs().max(1);
             let input = json!({

@@ -113,7 +113,10 @@ impl Scheduler {
         .await
         .doing("recording schedules' runs")?;
         let recorded: HashSet<Uuid> = recorded.into_iter().collect();
-        let queued: Vec<Job> = jobs.into_iter().filter(|job| recorded.contains(&job.id)).collect();
+        let queued: Vec<Job> = jobs
+            .into_iter()
+            .filter(|job| recorded.contains(&job.id))
+            .collect();
         let count = queued.len();
         // Queued before the commit: a scheduler that dies in between leaves the firing
         // due, and the next one queues the same job id, which JetStream drops.

@@ -22,8 +22,8 @@ use identity::Identity;
 use sqlx::PgPool;
 
 pub use clocks::{Clock, Clocks, Run};
-pub use error::SchedulerError;
 pub use defaults::discovery_schedule_id;
+pub use error::SchedulerError;
 pub use firing::job_id;
 
 /// How often the scheduler looks for due schedules, changed schedules and new

@@ -36,12 +36,14 @@ impl Scheduler {
         match update.state {
             JobState::Queued => Ok(()),
             JobState::Running => {
-                sqlx::query("UPDATE schedule_runs SET started_at = $2 WHERE job_id = $1 AND started_at IS NULL")
-                    .bind(update.job)
-                    .bind(update.at)
-                    .execute(&self.pool)
-                    .await
-                    .doing("recording a run's start")?;
+                sqlx::query(
+                    "UPDATE schedule_runs SET started_at = $2 WHERE job_id = $1 AND started_at IS NULL",
+                )
+                .bind(update.job)
+                .bind(update.at)
+                .execute(&self.pool)
+                .await
+                .doing("recording a run's start")?;
                 Ok(())
             }
             JobState::Succeeded | JobState::Failed => self.ended(update).await,
@@ -66,11 +68,12 @@ impl Scheduler {
         .await
         .doing("recording a run's end")?;
         let Some(run) = run else {
-            let scheduled: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM schedule_runs WHERE job_id = $1)")
-                .bind(update.job)
-                .fetch_one(&mut *transaction)
-                .await
-                .doing("looking up a run")?;
+            let scheduled: bool =
+                sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM schedule_runs WHERE job_id = $1)")
+                    .bind(update.job)
+                    .fetch_one(&mut *transaction)
+                    .await
+                    .doing("looking up a run")?;
             // A scheduled run told twice was handled the first time; a crawl someone
             // started is told to its connection's people.
             return match scheduled {
@@ -124,9 +127,14 @@ impl Scheduler {
         let max_failures = Schedule::from_fields(schedule_id, &schedule.fields)
             .map(|read| read.max_failures)
             .unwrap_or(domain::schedule::DEFAULT_MAX_FAILURES);
-        let enabled = schedule.fields.get("enabled").and_then(Value::as_bool).unwrap_or(true);
+        let enabled = schedule
+            .fields
+            .get("enabled")
+            .and_then(Value::as_bool)
+            .unwrap_or(true);
         if schedule.is_active() && enabled && failures as u64 >= max_failures {
-            self.disable(&schedule, &name, failures, &message, update.job).await?;
+            self.disable(&schedule, &name, failures, &message, update.job)
+                .await?;
         }
         Ok(())
     }
@@ -142,8 +150,11 @@ impl Scheduler {
         job: Uuid,
     ) -> Result<(), SchedulerError> {
         let reason = format!("disabled after {failures} failed runs in a row; the last one: {message}");
-        let disable = Fields::parse(Kind::Schedule, json!({"enabled": false}).as_object().expect("an object"))
-            .map_err(|error| SchedulerError::Unreadable(schedule.id, error))?;
+        let disable = Fields::parse(
+            Kind::Schedule,
+            json!({"enabled": false}).as_object().expect("an object"),
+        )
+        .map_err(|error| SchedulerError::Unreadable(schedule.id, error))?;
         self.handler
             .execute(&CommandRequest {
                 kind: Kind::Schedule,

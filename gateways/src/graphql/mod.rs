@@ -11,8 +11,8 @@ mod jobs;
 mod kinds;
 mod log;
 mod mutations;
-mod queries;
 mod notifications;
+mod queries;
 mod relations;
 mod schedules;
 mod sharing;
@@ -207,7 +207,9 @@ pub fn build_schema(services: Services) -> Result<Schema, SchemaError> {
     }
     schema = schema.register(notification_topic);
     query = notifications::queries().into_iter().fold(query, Object::field);
-    mutation = notifications::mutations().into_iter().fold(mutation, Object::field);
+    mutation = notifications::mutations()
+        .into_iter()
+        .fold(mutation, Object::field);
     for object in sharing::types() {
         schema = schema.register(object);
     }

@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use async_graphql::dynamic::{
-    Enum, Field, FieldFuture, FieldValue, InputValue, Object, SubscriptionField, SubscriptionFieldFuture, TypeRef,
+    Enum, Field, FieldFuture, FieldValue, InputValue, Object, SubscriptionField, SubscriptionFieldFuture,
+    TypeRef,
 };
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
@@ -42,7 +43,9 @@ fn channels_value(topic: Topic, channels: Channels) -> serde_json::Value {
 pub fn types() -> (Vec<Object>, Enum) {
     let topics = Topic::ALL
         .into_iter()
-        .fold(Enum::new("NotificationTopic"), |topics, topic| topics.item(topic_name(topic)))
+        .fold(Enum::new("NotificationTopic"), |topics, topic| {
+            topics.item(topic_name(topic))
+        })
         .description("What a notification is about; each person picks its channels per topic.");
     let objects = vec![
         value_object(
@@ -81,7 +84,10 @@ fn list(notifications: &[Notification]) -> FieldValue<'static> {
 }
 
 async fn channels_list(identity: &Identity, user: uuid::Uuid) -> async_graphql::Result<FieldValue<'static>> {
-    let channels = identity.notification_channels(user).await.map_err(identity_error)?;
+    let channels = identity
+        .notification_channels(user)
+        .await
+        .map_err(identity_error)?;
     Ok(FieldValue::list(channels.into_iter().map(|(topic, channels)| {
         FieldValue::value(from_json(&channels_value(topic, channels)))
     })))
@@ -89,31 +95,42 @@ async fn channels_list(identity: &Identity, user: uuid::Uuid) -> async_graphql::
 
 pub fn queries() -> Vec<Field> {
     vec![
-        Field::new("notifications", TypeRef::named_nn_list_nn("Notification"), |ctx| {
-            FieldFuture::new(async move {
-                let viewer = viewer(&ctx)?;
-                let unread_only = ctx.args.get("unreadOnly").map(|v| v.boolean()).transpose()?.unwrap_or(false);
-                let first = ctx.args.get("first").map(|v| v.i64()).transpose()?.unwrap_or(20);
-                if !(1..=500).contains(&first) {
-                    return Err(bad_input("first", "must be between 1 and 500"));
-                }
-                let before = match ctx.args.get("before").filter(|v| !v.is_null()) {
-                    None => None,
-                    Some(raw) => Some(
-                        DateTime::parse_from_rfc3339(raw.string()?)
-                            .map_err(|_| bad_input("before", "is not an RFC 3339 instant"))?
-                            .with_timezone(&Utc),
-                    ),
-                };
-                let identity = ctx.data::<Identity>()?;
-                let found = identity
-                    .notifications(viewer.user, unread_only, first, before)
-                    .await
-                    .map_err(identity_error)?;
-                Ok(Some(list(&found)))
-            })
-        })
-        .description("Your notifications, newest first. Page back with `before` = the last one's `createdAt`.")
+        Field::new(
+            "notifications",
+            TypeRef::named_nn_list_nn("Notification"),
+            |ctx| {
+                FieldFuture::new(async move {
+                    let viewer = viewer(&ctx)?;
+                    let unread_only = ctx
+                        .args
+                        .get("unreadOnly")
+                        .map(|v| v.boolean())
+                        .transpose()?
+                        .unwrap_or(false);
+                    let first = ctx.args.get("first").map(|v| v.i64()).transpose()?.unwrap_or(20);
+                    if !(1..=500).contains(&first) {
+                        return Err(bad_input("first", "must be between 1 and 500"));
+                    }
+                    let before = match ctx.args.get("before").filter(|v| !v.is_null()) {
+                        None => None,
+                        Some(raw) => Some(
+                            DateTime::parse_from_rfc3339(raw.string()?)
+                                .map_err(|_| bad_input("before", "is not an RFC 3339 instant"))?
+                                .with_timezone(&Utc),
+                        ),
+                    };
+                    let identity = ctx.data::<Identity>()?;
+                    let found = identity
+                        .notifications(viewer.user, unread_only, first, before)
+                        .await
+                        .map_err(identity_error)?;
+                    Ok(Some(list(&found)))
+                })
+            },
+        )
+        .description(
+            "Your notifications, newest first. Page back with `before` = the last one's `createdAt`.",
+        )
         .argument(InputValue::new("unreadOnly", TypeRef::named(TypeRef::BOOLEAN)).default_value(false))
         .argument(InputValue::new("first", TypeRef::named(TypeRef::INT)).default_value(20))
         .argument(InputValue::new("before", TypeRef::named("DateTime"))),
@@ -129,12 +146,16 @@ pub fn queries() -> Vec<Field> {
             })
         })
         .description("How many of your notifications are unread."),
-        Field::new("notificationChannels", TypeRef::named_nn_list_nn("NotificationChannels"), |ctx| {
-            FieldFuture::new(async move {
-                let viewer = viewer(&ctx)?;
-                Ok(Some(channels_list(ctx.data::<Identity>()?, viewer.user).await?))
-            })
-        })
+        Field::new(
+            "notificationChannels",
+            TypeRef::named_nn_list_nn("NotificationChannels"),
+            |ctx| {
+                FieldFuture::new(async move {
+                    let viewer = viewer(&ctx)?;
+                    Ok(Some(channels_list(ctx.data::<Identity>()?, viewer.user).await?))
+                })
+            },
+        )
         .description("Where you hear about each topic: your choice, or the default where you made none."),
     ]
 }
@@ -214,7 +235,9 @@ pub fn subscription() -> SubscriptionField {
                 let items: Vec<async_graphql::Result<FieldValue<'static>>> = match batch {
                     Ok(found) => found
                         .iter()
-                        .map(|notification| Ok(FieldValue::value(from_json(&notification_value(notification)))))
+                        .map(|notification| {
+                            Ok(FieldValue::value(from_json(&notification_value(notification))))
+                        })
                         .collect(),
                     Err(error) => vec![Err(error)],
                 };

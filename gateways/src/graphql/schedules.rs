@@ -80,12 +80,7 @@ pub async fn check_references(
         let Some(raw) = fields.get(field).and_then(serde_json::Value::as_str) else {
             continue;
         };
-        let missing = || {
-            crate::errors::bad_input(
-                field,
-                format!("no {target} you may use has the id {raw}"),
-            )
-        };
+        let missing = || crate::errors::bad_input(field, format!("no {target} you may use has the id {raw}"));
         let id: uuid::Uuid = raw.parse().map_err(|_| missing())?;
         let allowed = match handler(ctx)?.load(target, id, None).await {
             Ok(loaded) => loaded.item.is_active() && viewer.level_in(&loaded.item.acl) >= Some(needed),
@@ -119,12 +114,24 @@ pub fn fields(kind: Kind) -> Vec<Field> {
                 Ok(Some(FieldValue::value(from_json(&value))))
             })
         })
-        .description("When it runs next and how its runs went; null until a scheduler has seen the schedule."),
+        .description(
+            "When it runs next and how its runs went; null until a scheduler has seen the schedule.",
+        ),
         Field::new("runs", TypeRef::named_nn_list_nn("ScheduleRun"), |ctx| {
             FieldFuture::new(async move {
-                let first = ctx.args.get("first").map(|value| value.i64()).transpose()?.unwrap_or(20);
-                let runs = clocks(&ctx)?.runs(schedule_id(&ctx)?, first).await.map_err(internal)?;
-                let values = runs.iter().map(|run| FieldValue::value(from_json(&run_value(run))));
+                let first = ctx
+                    .args
+                    .get("first")
+                    .map(|value| value.i64())
+                    .transpose()?
+                    .unwrap_or(20);
+                let runs = clocks(&ctx)?
+                    .runs(schedule_id(&ctx)?, first)
+                    .await
+                    .map_err(internal)?;
+                let values = runs
+                    .iter()
+                    .map(|run| FieldValue::value(from_json(&run_value(run))));
                 Ok(Some(FieldValue::list(values)))
             })
         })
