@@ -17,6 +17,7 @@ mod pgbench;
 mod rebuild;
 mod relay_latency;
 mod report;
+mod schedules;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -50,17 +51,21 @@ enum Bench {
     RelayLatency,
     /// AWS crawls of moto (first, unchanged, 100 changed) beside the AWS SDK listing the same.
     Crawl,
+    /// `--schedules` schedules due at once, three schedulers: due → queued p50/p99 and
+    /// duplicates, beside one client publishing as many jobs.
+    Schedules,
     /// All of the above, then a summary table.
     All,
 }
 
 impl Bench {
-    const EACH: [Bench; 5] = [
+    const EACH: [Bench; 6] = [
         Bench::AppendSingle,
         Bench::AppendBatch,
         Bench::Rebuild,
         Bench::RelayLatency,
         Bench::Crawl,
+        Bench::Schedules,
     ];
 
     fn name(self) -> &'static str {
@@ -70,6 +75,7 @@ impl Bench {
             Bench::Rebuild => "rebuild",
             Bench::RelayLatency => "relay-latency",
             Bench::Crawl => "crawl",
+            Bench::Schedules => "schedules",
             Bench::All => "all",
         }
     }
@@ -81,6 +87,7 @@ impl Bench {
             Bench::Rebuild => rebuild::run(options).await,
             Bench::RelayLatency => relay_latency::run(options).await,
             Bench::Crawl => crawl::run(options).await,
+            Bench::Schedules => schedules::run(options).await,
             Bench::All => unreachable!("`all` runs the others"),
         }
     }
@@ -133,6 +140,9 @@ pub struct Options {
     /// crawlers/tests/tools/aws.sh).
     #[arg(long, global = true, env = "BENCH_MOTO_SERVER")]
     pub moto_server: Option<PathBuf>,
+    /// Schedules all due at once in schedules.
+    #[arg(long, global = true, default_value_t = 10_000, value_parser = at_least_one)]
+    pub schedules: usize,
     /// Keep the benchmark databases afterwards, for inspection.
     #[arg(long, global = true)]
     pub keep: bool,
