@@ -26,7 +26,9 @@ fn field_of(error: DomainError) -> String {
 fn a_change_that_leaves_the_schedule_inconsistent_is_refused_naming_the_field() {
     // Given an interval schedule
     let created = schedule(&[])
-        .handle(&Command::Create(fields(json!({"name": "hourly", "connection": CONNECTION, "interval": "1h"}))))
+        .handle(&Command::Create(fields(
+            json!({"name": "hourly", "connection": CONNECTION, "interval": "1h"}),
+        )))
         .unwrap();
     let hourly = schedule(&created);
     // When a cron expression is added beside the interval: refused, naming `cron`
@@ -36,7 +38,9 @@ fn a_change_that_leaves_the_schedule_inconsistent_is_refused_naming_the_field() 
     assert_eq!(field_of(error), "cron");
     // When the interval is cleared in the same change: the schedule becomes a cron one
     let events = hourly
-        .handle(&Command::Update(fields(json!({"cron": "0 * * * *", "interval": null}))))
+        .handle(&Command::Update(fields(
+            json!({"cron": "0 * * * *", "interval": null}),
+        )))
         .unwrap();
     assert_eq!(events.len(), 1);
     // When its connection is cleared: refused, a crawl needs one
@@ -56,11 +60,19 @@ fn only_maestro_provisions_and_its_grants_are_the_given_ones() {
     };
     // A person may not: they create, and become the admin themselves.
     let refused = schedule(&[]).handle_as(&provision, &Access::Viewer(Viewer::user(owner)));
-    assert!(matches!(refused, Err(DomainError::Forbidden { .. })), "{refused:?}");
+    assert!(
+        matches!(refused, Err(DomainError::Forbidden { .. })),
+        "{refused:?}"
+    );
     // Maestro may, with the grants it chose and no one else's.
-    let events = schedule(&[]).handle_as(&provision, &Access::Unrestricted).unwrap();
+    let events = schedule(&[])
+        .handle_as(&provision, &Access::Unrestricted)
+        .unwrap();
     assert!(matches!(&events[..], [Event::Created { grants: given, .. }] if *given == grants));
     // Twice is refused as a create would be: the id is taken.
     let again = schedule(&events).handle_as(&provision, &Access::Unrestricted);
-    assert!(matches!(again, Err(DomainError::AlreadyExists { .. })), "{again:?}");
+    assert!(
+        matches!(again, Err(DomainError::AlreadyExists { .. })),
+        "{again:?}"
+    );
 }

@@ -97,7 +97,8 @@ async fn fired(options: &Options, nats: &PrivateNats, db: &BenchDb) -> anyhow::R
         .try_collect::<Vec<()>>()
         .await?;
     projections::rebuild(&store, &projections::Inventory).await?;
-    let identity = identity::Identity::new(db.pool.clone(), identity::Settings::new(vec![7; 32], vec![8; 32]))?;
+    let identity =
+        identity::Identity::new(db.pool.clone(), identity::Settings::new(vec![7; 32], vec![8; 32]))?;
     let client = async_nats::connect(&nats.url).await?;
     let make = || {
         scheduler::Scheduler::new(
@@ -144,7 +145,7 @@ async fn fired(options: &Options, nats: &PrivateNats, db: &BenchDb) -> anyhow::R
         .get_stream(crawlers::CRAWLS_STREAM)
         .await
         .context("the crawl queue")?;
-    let state = crawls.info().await?.state;
+    let state = crawls.info().await?.state.clone();
     let mut seen = HashSet::new();
     let mut duplicates = 0;
     let mut samples = vec![];
@@ -154,8 +155,9 @@ async fn fired(options: &Options, nats: &PrivateNats, db: &BenchDb) -> anyhow::R
         if !seen.insert(job.id) {
             duplicates += 1;
         }
-        let stored = DateTime::<Utc>::from_timestamp(message.time.unix_timestamp(), message.time.nanosecond())
-            .context("a message time")?;
+        let stored =
+            DateTime::<Utc>::from_timestamp(message.time.unix_timestamp(), message.time.nanosecond())
+                .context("a message time")?;
         samples.push((stored - due).to_std().unwrap_or_default());
     }
     let latencies = Latencies::new(samples);
