@@ -613,6 +613,10 @@ impl Fuzzer<'_> {
                 },
                 "String" | "DateTime" => self.string(),
                 "Int" => json!([0, -1, 1, 2, 100, i32::MAX, i32::MIN][self.below(7)]),
+                "Duration" => match self.below(2) {
+                    0 => json!([0, -1, 1, 300, i64::MAX][self.below(5)]),
+                    _ => self.string(),
+                },
                 "Float" => json!(self.next() as f64 / 7.0),
                 "Boolean" => json!(self.below(2) == 0),
                 "JSON" => self.json(3),

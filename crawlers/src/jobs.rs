@@ -10,6 +10,7 @@ use async_nats::jetstream::{self, consumer::pull, stream, AckKind};
 use futures::StreamExt;
 use tokio::sync::mpsc;
 
+use crate::streams::Made;
 use crate::updates::{JobUpdate, JobUpdates, UpdatesError};
 use crate::{Crawler, Job};
 
@@ -39,6 +40,7 @@ pub struct JobQueue {
     jetstream: jetstream::Context,
     updates: JobUpdates,
     ack_wait: Duration,
+    made: Made,
 }
 
 impl JobQueue {
@@ -47,6 +49,7 @@ impl JobQueue {
             updates: JobUpdates::new(client.clone()),
             jetstream: jetstream::new(client),
             ack_wait: ACK_WAIT,
+            made: Made::default(),
         }
     }
 
@@ -77,19 +80,26 @@ impl JobQueue {
     /// Queues a job. Submitting the same job id twice queues it once. The job's first
     /// update, `QUEUED`, goes out before it can start, so its updates come in order.
     pub async fn submit(&self, job: &Job) -> Result<(), JobError> {
-        self.updates.publish(&JobUpdate::queued(job)).await?;
-        self.stream().await?;
+        // Both go out before either is awaited: NATS stores what one connection sends in
+        // order, so the update is stored before the job can be taken.
+        let queued = self.updates.send(&JobUpdate::queued(job)).await?;
+        self.made
+            .ensure(|| async { self.stream().await.map(drop) })
+            .await?;
         let payload = serde_json::to_vec(job).expect("jobs serialize");
         let publish = jetstream::context::Publish::build()
             .payload(payload.into())
             .message_id(job.id.to_string());
-        self.jetstream
-            .send_publish(SUBJECT, publish)
-            .await
-            .map_err(nats)?
-            .await
-            .map_err(nats)?;
-        Ok(())
+        let sent = self.jetstream.send_publish(SUBJECT, publish).await;
+        queued.stored().await?;
+        let stored = match sent {
+            Ok(ack) => ack.await.map(drop).map_err(nats),
+            Err(error) => Err(nats(error)),
+        };
+        if stored.is_err() {
+            self.made.forget();
+        }
+        stored
     }
 
     /// Runs jobs as they come, for as long as the process lives; when NATS goes away,

@@ -15,6 +15,7 @@ mod registry;
 mod rest;
 mod run;
 mod source;
+mod streams;
 mod updates;
 
 mod ansible;

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::progress::{Counts, Progress};
+use crate::streams::Made;
 use crate::{Job, RunError, Summary};
 
 pub const JOBS_STREAM: &str = "MAESTRO_JOBS";
@@ -147,12 +148,14 @@ fn subject(job: Uuid) -> String {
 #[derive(Clone)]
 pub struct JobUpdates {
     jetstream: jetstream::Context,
+    made: Made,
 }
 
 impl JobUpdates {
     pub fn new(client: async_nats::Client) -> JobUpdates {
         JobUpdates {
             jetstream: jetstream::new(client),
+            made: Made::default(),
         }
     }
 
@@ -173,15 +176,27 @@ impl JobUpdates {
 
     /// Publishes an update, once JetStream has stored it.
     pub async fn publish(&self, update: &JobUpdate) -> Result<(), UpdatesError> {
-        self.stream().await?;
+        self.send(update).await?.stored().await
+    }
+
+    /// Sends an update; what it returns says when JetStream stored it. Updates sent in
+    /// turn are stored in that order, which lets a job's first update and the job go out
+    /// together.
+    pub(crate) async fn send(&self, update: &JobUpdate) -> Result<Sent, UpdatesError> {
+        self.made
+            .ensure(|| async { self.stream().await.map(drop) })
+            .await?;
         let payload = serde_json::to_vec(update).expect("updates serialize");
-        self.jetstream
-            .publish(subject(update.job), payload.into())
-            .await
-            .map_err(nats)?
-            .await
-            .map_err(nats)?;
-        Ok(())
+        match self.jetstream.publish(subject(update.job), payload.into()).await {
+            Ok(ack) => Ok(Sent {
+                ack,
+                made: self.made.clone(),
+            }),
+            Err(error) => {
+                self.made.forget();
+                Err(nats(error))
+            }
+        }
     }
 
     /// The job's last update, if it is known.
@@ -290,6 +305,21 @@ impl JobUpdates {
             ack.map_err(nats)?;
         }
         Ok(())
+    }
+}
+
+/// An update on its way to JetStream.
+pub(crate) struct Sent {
+    ack: jetstream::context::PublishAckFuture,
+    made: Made,
+}
+
+impl Sent {
+    pub(crate) async fn stored(self) -> Result<(), UpdatesError> {
+        self.ack.await.map(drop).map_err(|error| {
+            self.made.forget();
+            nats(error)
+        })
     }
 }
 
