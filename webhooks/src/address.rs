@@ -98,9 +98,9 @@ fn embedded_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
     let s = ip.segments();
     let low = Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8);
     match s {
-        [0, 0, 0, 0, 0, 0xffff, _, _] => Some(low),                      // ::ffff:a.b.c.d, mapped
+        [0, 0, 0, 0, 0, 0xffff, _, _] => Some(low), // ::ffff:a.b.c.d, mapped
         [0, 0, 0, 0, 0, 0, _, _] if !ip.is_loopback() && !ip.is_unspecified() => Some(low), // ::a.b.c.d
-        [0x64, 0xff9b, 0, 0, 0, 0, _, _] => Some(low),                  // 64:ff9b::/96, NAT64
+        [0x64, 0xff9b, 0, 0, 0, 0, _, _] => Some(low), // 64:ff9b::/96, NAT64
         [0x2002, high, low16, ..] => Some(Ipv4Addr::new(
             (high >> 8) as u8,
             high as u8,
@@ -254,7 +254,9 @@ mod tests {
         assert!(!policy(ip("192.168.0.1")));
         assert!(policy(ip("8.8.8.8")));
         assert!(parse_networks("").unwrap().is_empty());
-        assert!(matches!(parse_networks("10.0.0.0/8,nope"), Err(WebhookError::InvalidNetwork(n)) if n == "nope"));
+        assert!(
+            matches!(parse_networks("10.0.0.0/8,nope"), Err(WebhookError::InvalidNetwork(n)) if n == "nope")
+        );
     }
 
     #[test]

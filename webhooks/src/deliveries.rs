@@ -87,21 +87,35 @@ pub(crate) fn webhook_id(delivery: Uuid) -> String {
 }
 
 pub(crate) async fn notify(pool: &PgPool) -> Result<(), WebhookError> {
-    sqlx::query("SELECT pg_notify($1, '')").bind(CHANNEL).execute(pool).await?;
+    sqlx::query("SELECT pg_notify($1, '')")
+        .bind(CHANNEL)
+        .execute(pool)
+        .await?;
     Ok(())
 }
 
-type DeliveryRow = (
-    Uuid,
-    Uuid,
-    String,
-    String,
-    Json<Value>,
-    String,
-    Option<DateTime<Utc>>,
-    DateTime<Utc>,
-    Option<DateTime<Utc>>,
-);
+#[derive(sqlx::FromRow)]
+struct DeliveryRow {
+    id: Uuid,
+    endpoint_id: Uuid,
+    message_id: String,
+    event_type: String,
+    body: Json<Value>,
+    state: String,
+    next_attempt_at: Option<DateTime<Utc>>,
+    created_at: DateTime<Utc>,
+    delivered_at: Option<DateTime<Utc>>,
+}
+
+#[derive(sqlx::FromRow)]
+struct AttemptRow {
+    delivery_id: Uuid,
+    attempt: i32,
+    at: DateTime<Utc>,
+    status_code: Option<i32>,
+    latency_ms: i32,
+    error: Option<String>,
+}
 
 impl Webhooks {
     /// Queues `body` for `endpoint` as message `message_id`, due now.
@@ -113,7 +127,8 @@ impl Webhooks {
         body: &Value,
     ) -> Result<Enqueued, WebhookError> {
         let mut conn = self.pool.acquire().await?;
-        self.enqueue_in(&mut conn, endpoint, message_id, event_type, body).await
+        self.enqueue_in(&mut conn, endpoint, message_id, event_type, body)
+            .await
     }
 
     /// [`enqueue`](Self::enqueue) on the caller's connection, e.g. inside its transaction,
@@ -145,15 +160,19 @@ impl Webhooks {
         .fetch_optional(&mut *conn)
         .await?;
         if let Some(delivery) = inserted {
-            sqlx::query("SELECT pg_notify($1, '')").bind(CHANNEL).execute(&mut *conn).await?;
+            sqlx::query("SELECT pg_notify($1, '')")
+                .bind(CHANNEL)
+                .execute(&mut *conn)
+                .await?;
             return Ok(Enqueued { delivery, new: true });
         }
-        let existing: Option<Uuid> =
-            sqlx::query_scalar("SELECT id FROM webhook_deliveries WHERE endpoint_id = $1 AND message_id = $2")
-                .bind(endpoint)
-                .bind(message_id)
-                .fetch_optional(&mut *conn)
-                .await?;
+        let existing: Option<Uuid> = sqlx::query_scalar(
+            "SELECT id FROM webhook_deliveries WHERE endpoint_id = $1 AND message_id = $2",
+        )
+        .bind(endpoint)
+        .bind(message_id)
+        .fetch_optional(&mut *conn)
+        .await?;
         match existing {
             Some(delivery) => Ok(Enqueued { delivery, new: false }),
             None => Err(WebhookError::EndpointNotFound(endpoint)),
@@ -171,7 +190,8 @@ impl Webhooks {
     ) -> Result<Vec<Delivery>, WebhookError> {
         let rows: Vec<DeliveryRow> = sqlx::query_as(
             "SELECT id, endpoint_id, message_id, event_type, body, state,
-                    CASE WHEN state = 'pending' THEN next_attempt_at END, created_at, delivered_at
+                    CASE WHEN state = 'pending' THEN next_attempt_at END AS next_attempt_at,
+                    created_at, delivered_at
              FROM webhook_deliveries
              WHERE endpoint_id = $1 AND ($2::uuid IS NULL OR id < $2)
              ORDER BY id DESC LIMIT $3",
@@ -181,28 +201,28 @@ impl Webhooks {
         .bind(i64::from(limit.min(MAX_PAGE)))
         .fetch_all(&self.pool)
         .await?;
-        let ids: Vec<Uuid> = rows.iter().map(|row| row.0).collect();
+        let ids: Vec<Uuid> = rows.iter().map(|row| row.id).collect();
         let mut attempts = self.attempts(&ids).await?;
         Ok(rows
             .into_iter()
-            .map(|(id, endpoint, message_id, event_type, body, state, next, created_at, delivered_at)| Delivery {
-                id,
-                endpoint,
-                message_id,
-                webhook_id: webhook_id(id),
-                event_type,
-                body: body.0,
-                state: DeliveryState::parse(&state),
-                attempts: attempts.remove(&id).unwrap_or_default(),
-                next_attempt_at: next,
-                created_at,
-                delivered_at,
+            .map(|row| Delivery {
+                id: row.id,
+                endpoint: row.endpoint_id,
+                message_id: row.message_id,
+                webhook_id: webhook_id(row.id),
+                event_type: row.event_type,
+                body: row.body.0,
+                state: DeliveryState::parse(&row.state),
+                attempts: attempts.remove(&row.id).unwrap_or_default(),
+                next_attempt_at: row.next_attempt_at,
+                created_at: row.created_at,
+                delivered_at: row.delivered_at,
             })
             .collect())
     }
 
     async fn attempts(&self, deliveries: &[Uuid]) -> Result<HashMap<Uuid, Vec<Attempt>>, WebhookError> {
-        let rows: Vec<(Uuid, i32, DateTime<Utc>, Option<i32>, i32, Option<String>)> = sqlx::query_as(
+        let rows: Vec<AttemptRow> = sqlx::query_as(
             "SELECT delivery_id, attempt, at, status_code, latency_ms, error FROM webhook_attempts
              WHERE delivery_id = ANY($1) ORDER BY delivery_id, attempt",
         )
@@ -210,13 +230,13 @@ impl Webhooks {
         .fetch_all(&self.pool)
         .await?;
         let mut attempts: HashMap<Uuid, Vec<Attempt>> = HashMap::new();
-        for (delivery, number, at, status, latency_ms, error) in rows {
-            attempts.entry(delivery).or_default().push(Attempt {
-                number,
-                at,
-                status_code: status.and_then(|code| u16::try_from(code).ok()),
-                latency_ms,
-                error,
+        for row in rows {
+            attempts.entry(row.delivery_id).or_default().push(Attempt {
+                number: row.attempt,
+                at: row.at,
+                status_code: row.status_code.and_then(|code| u16::try_from(code).ok()),
+                latency_ms: row.latency_ms,
+                error: row.error,
             });
         }
         Ok(attempts)

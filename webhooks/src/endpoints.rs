@@ -84,7 +84,9 @@ struct HiddenValues<'a>(&'a [(String, String)]);
 
 impl fmt::Debug for HiddenValues<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_map().entries(self.0.iter().map(|(name, _)| (name, "***"))).finish()
+        f.debug_map()
+            .entries(self.0.iter().map(|(name, _)| (name, "***")))
+            .finish()
     }
 }
 
@@ -139,7 +141,11 @@ impl Webhooks {
         .bind(&update.description)
         .bind(headers.is_some())
         .bind(headers.as_ref().map(ExtraHeaders::names).unwrap_or_default())
-        .bind(headers.as_ref().and_then(|headers| self.seal_headers(id, headers)))
+        .bind(
+            headers
+                .as_ref()
+                .and_then(|headers| self.seal_headers(id, headers)),
+        )
         .bind(update.enabled)
         .fetch_optional(&self.pool)
         .await?
@@ -200,11 +206,15 @@ impl Webhooks {
     /// only on an address the policy allows (host names are judged at each connection).
     fn parse_url(&self, text: &str) -> Result<Url, WebhookError> {
         if text.len() > MAX_URL {
-            return Err(WebhookError::InvalidUrl(format!("it is longer than {MAX_URL} characters")));
+            return Err(WebhookError::InvalidUrl(format!(
+                "it is longer than {MAX_URL} characters"
+            )));
         }
         let url = Url::parse(text.trim()).map_err(|e| WebhookError::InvalidUrl(e.to_string()))?;
         if !matches!(url.scheme(), "http" | "https") {
-            return Err(WebhookError::UnsupportedScheme(url.scheme().chars().take(20).collect()));
+            return Err(WebhookError::UnsupportedScheme(
+                url.scheme().chars().take(20).collect(),
+            ));
         }
         if !url.username().is_empty() || url.password().is_some() {
             return Err(WebhookError::CredentialsInUrl);
@@ -214,7 +224,10 @@ impl Webhooks {
     }
 
     fn seal_headers(&self, endpoint: Uuid, headers: &ExtraHeaders) -> Option<Vec<u8>> {
-        (!headers.is_empty()).then(|| self.sealer.seal(endpoint, Purpose::Headers, &headers.to_plaintext()))
+        (!headers.is_empty()).then(|| {
+            self.sealer
+                .seal(endpoint, Purpose::Headers, &headers.to_plaintext())
+        })
     }
 }
 

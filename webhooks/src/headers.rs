@@ -10,7 +10,13 @@ use crate::WebhookError;
 pub(crate) const MAX_HEADERS: usize = 20;
 
 /// Headers the sender sets itself, or that would break the request's framing.
-const RESERVED: [&str; 5] = ["host", "content-length", "content-type", "transfer-encoding", "connection"];
+const RESERVED: [&str; 5] = [
+    "host",
+    "content-length",
+    "content-type",
+    "transfer-encoding",
+    "connection",
+];
 
 /// Validated extra headers. `Debug` shows the names only.
 #[derive(Clone, Default, PartialEq, Eq)]
@@ -18,7 +24,9 @@ pub(crate) struct ExtraHeaders(Vec<(HeaderName, HeaderValue)>);
 
 impl fmt::Debug for ExtraHeaders {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_map().entries(self.0.iter().map(|(name, _)| (name.as_str(), "***"))).finish()
+        f.debug_map()
+            .entries(self.0.iter().map(|(name, _)| (name.as_str(), "***")))
+            .finish()
     }
 }
 
@@ -39,8 +47,8 @@ impl ExtraHeaders {
             if headers.iter().any(|(seen, _)| *seen == name) {
                 return Err(WebhookError::DuplicateHeader(name.to_string()));
             }
-            let mut value =
-                HeaderValue::from_str(value).map_err(|_| WebhookError::InvalidHeaderValue(name.to_string()))?;
+            let mut value = HeaderValue::from_str(value)
+                .map_err(|_| WebhookError::InvalidHeaderValue(name.to_string()))?;
             value.set_sensitive(true);
             headers.push((name, value));
         }
@@ -58,7 +66,11 @@ impl ExtraHeaders {
     /// The plaintext to seal: a JSON list of `[name, value]` pairs.
     pub(crate) fn to_plaintext(&self) -> Vec<u8> {
         // Values were made from strings of visible ASCII, so `to_str` always succeeds.
-        let pairs: Vec<(&str, &str)> = self.0.iter().map(|(n, v)| (n.as_str(), v.to_str().unwrap_or(""))).collect();
+        let pairs: Vec<(&str, &str)> = self
+            .0
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.to_str().unwrap_or("")))
+            .collect();
         serde_json::to_vec(&pairs).unwrap_or_default()
     }
 
@@ -88,9 +100,13 @@ mod tests {
 
     #[test]
     fn valid_headers_round_trip_and_hide_their_values() {
-        let headers = ExtraHeaders::parse(&pairs(&[("Authorization", "Bearer s3cr3t"), ("X-Team", "ops")])).unwrap();
+        let headers =
+            ExtraHeaders::parse(&pairs(&[("Authorization", "Bearer s3cr3t"), ("X-Team", "ops")])).unwrap();
         assert_eq!(headers.names(), ["authorization", "x-team"]);
-        assert_eq!(ExtraHeaders::from_plaintext(&headers.to_plaintext()), Some(headers.clone()));
+        assert_eq!(
+            ExtraHeaders::from_plaintext(&headers.to_plaintext()),
+            Some(headers.clone())
+        );
         assert!(!format!("{headers:?}").contains("s3cr3t"));
         assert_eq!(headers.to_map().get("authorization").unwrap(), "Bearer s3cr3t");
     }
@@ -98,16 +114,39 @@ mod tests {
     #[test]
     fn refuses_reserved_duplicate_and_malformed_headers() {
         let refused = |list: &[(&str, &str)]| ExtraHeaders::parse(&pairs(list)).unwrap_err();
-        assert!(matches!(refused(&[("Webhook-Signature", "x")]), WebhookError::ReservedHeader(_)));
-        assert!(matches!(refused(&[("Host", "x")]), WebhookError::ReservedHeader(_)));
-        assert!(matches!(refused(&[("content-length", "1")]), WebhookError::ReservedHeader(_)));
-        assert!(matches!(refused(&[("a", "1"), ("A", "2")]), WebhookError::DuplicateHeader(_)));
-        assert!(matches!(refused(&[("bad name", "1")]), WebhookError::InvalidHeaderName(_)));
-        assert!(matches!(refused(&[("", "1")]), WebhookError::InvalidHeaderName(_)));
+        assert!(matches!(
+            refused(&[("Webhook-Signature", "x")]),
+            WebhookError::ReservedHeader(_)
+        ));
+        assert!(matches!(
+            refused(&[("Host", "x")]),
+            WebhookError::ReservedHeader(_)
+        ));
+        assert!(matches!(
+            refused(&[("content-length", "1")]),
+            WebhookError::ReservedHeader(_)
+        ));
+        assert!(matches!(
+            refused(&[("a", "1"), ("A", "2")]),
+            WebhookError::DuplicateHeader(_)
+        ));
+        assert!(matches!(
+            refused(&[("bad name", "1")]),
+            WebhookError::InvalidHeaderName(_)
+        ));
+        assert!(matches!(
+            refused(&[("", "1")]),
+            WebhookError::InvalidHeaderName(_)
+        ));
         let error = refused(&[("x-token", "line\r\nbreak s3cr3t")]);
         assert!(matches!(error, WebhookError::InvalidHeaderValue(_)));
         assert!(!error.to_string().contains("s3cr3t"));
-        let many: Vec<(String, String)> = (0..=MAX_HEADERS).map(|n| (format!("x-{n}"), "v".into())).collect();
-        assert!(matches!(ExtraHeaders::parse(&many), Err(WebhookError::TooManyHeaders(_))));
+        let many: Vec<(String, String)> = (0..=MAX_HEADERS)
+            .map(|n| (format!("x-{n}"), "v".into()))
+            .collect();
+        assert!(matches!(
+            ExtraHeaders::parse(&many),
+            Err(WebhookError::TooManyHeaders(_))
+        ));
     }
 }

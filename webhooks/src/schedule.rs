@@ -38,10 +38,19 @@ impl Default for DeliverySettings {
         const MINUTE: u64 = 60;
         const HOUR: u64 = 60 * MINUTE;
         DeliverySettings {
-            retry_delays: [5, 5 * MINUTE, 30 * MINUTE, 2 * HOUR, 5 * HOUR, 10 * HOUR, 10 * HOUR, 10 * HOUR]
-                .into_iter()
-                .map(Duration::from_secs)
-                .collect(),
+            retry_delays: [
+                5,
+                5 * MINUTE,
+                30 * MINUTE,
+                2 * HOUR,
+                5 * HOUR,
+                10 * HOUR,
+                10 * HOUR,
+                10 * HOUR,
+            ]
+            .into_iter()
+            .map(Duration::from_secs)
+            .collect(),
             jitter: 0.2,
             max_in_flight: 32,
             request_timeout: Duration::from_secs(10),
@@ -56,22 +65,34 @@ impl DeliverySettings {
     /// The wait before the next attempt after `failed` attempts of the current round
     /// (at least 1) failed, with jitter; `None` when the schedule is exhausted.
     pub(crate) fn retry_after(&self, failed: u32) -> Option<Duration> {
-        let base = *self.retry_delays.get(usize::try_from(failed).ok()?.checked_sub(1)?)?;
+        let base = *self
+            .retry_delays
+            .get(usize::try_from(failed).ok()?.checked_sub(1)?)?;
         Some(jittered(base, self.jitter, random_unit()))
     }
 
     /// How long a worker's claim on a delivery lasts: past it, a worker that died
     /// mid-request no longer holds the delivery and another one sends it.
     pub(crate) fn lease(&self) -> Duration {
-        self.request_timeout.saturating_mul(2).saturating_add(Duration::from_secs(30))
+        self.request_timeout
+            .saturating_mul(2)
+            .saturating_add(Duration::from_secs(30))
     }
 }
 
 /// `base` moved by up to `jitter` (clamped to 0..=1) of itself either way; `unit` in
 /// [0, 1) picks where.
 fn jittered(base: Duration, jitter: f64, unit: f64) -> Duration {
-    let jitter = if jitter.is_finite() { jitter.clamp(0.0, 1.0) } else { 0.0 };
-    let unit = if unit.is_finite() { unit.clamp(0.0, 1.0) } else { 0.5 };
+    let jitter = if jitter.is_finite() {
+        jitter.clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
+    let unit = if unit.is_finite() {
+        unit.clamp(0.0, 1.0)
+    } else {
+        0.5
+    };
     let factor = 1.0 - jitter + 2.0 * jitter * unit;
     base.mul_f64(factor)
 }
@@ -102,7 +123,9 @@ mod tests {
         assert!(settings.retry_after(0).is_none());
         assert!(settings.retry_after(1).is_some());
         assert!(settings.retry_after(settings.retry_delays.len() as u32).is_some());
-        assert!(settings.retry_after(settings.retry_delays.len() as u32 + 1).is_none());
+        assert!(settings
+            .retry_after(settings.retry_delays.len() as u32 + 1)
+            .is_none());
         assert!(settings.retry_after(u32::MAX).is_none());
     }
 

@@ -46,7 +46,13 @@ impl Sealer {
         let nonce = Aes256Gcm::generate_nonce(&mut OsRng);
         let aad = associated_data(endpoint, purpose);
         // AES-GCM fails only for messages of more than 64 GiB; ours are a few hundred bytes.
-        let Ok(ciphertext) = self.0.encrypt(&nonce, Payload { msg: plaintext, aad: &aad }) else {
+        let Ok(ciphertext) = self.0.encrypt(
+            &nonce,
+            Payload {
+                msg: plaintext,
+                aad: &aad,
+            },
+        ) else {
             unreachable!("AES-GCM encrypts any message under 64 GiB")
         };
         let mut sealed = nonce.to_vec();
@@ -56,14 +62,25 @@ impl Sealer {
 
     /// What [`seal`](Self::seal) sealed for `endpoint` and `purpose`; anything else (another
     /// key, another endpoint, a damaged value) is [`WebhookError::Undecryptable`].
-    pub(crate) fn open(&self, endpoint: Uuid, purpose: Purpose, sealed: &[u8]) -> Result<Vec<u8>, WebhookError> {
+    pub(crate) fn open(
+        &self,
+        endpoint: Uuid,
+        purpose: Purpose,
+        sealed: &[u8],
+    ) -> Result<Vec<u8>, WebhookError> {
         if sealed.len() < NONCE_BYTES {
             return Err(WebhookError::Undecryptable(endpoint));
         }
         let (nonce, ciphertext) = sealed.split_at(NONCE_BYTES);
         let aad = associated_data(endpoint, purpose);
         self.0
-            .decrypt(Nonce::from_slice(nonce), Payload { msg: ciphertext, aad: &aad })
+            .decrypt(
+                Nonce::from_slice(nonce),
+                Payload {
+                    msg: ciphertext,
+                    aad: &aad,
+                },
+            )
             .map_err(|_| WebhookError::Undecryptable(endpoint))
     }
 }
@@ -86,7 +103,9 @@ mod tests {
         assert_eq!(sealer.open(endpoint, Purpose::Secret, &sealed).unwrap(), b"hello");
         assert!(sealer.open(Uuid::now_v7(), Purpose::Secret, &sealed).is_err());
         assert!(sealer.open(endpoint, Purpose::Headers, &sealed).is_err());
-        assert!(Sealer::new(&[8; 32]).open(endpoint, Purpose::Secret, &sealed).is_err());
+        assert!(Sealer::new(&[8; 32])
+            .open(endpoint, Purpose::Secret, &sealed)
+            .is_err());
         assert!(sealer.open(endpoint, Purpose::Secret, &sealed[..5]).is_err());
         assert!(!sealed.windows(5).any(|w| w == b"hello"));
     }

@@ -38,7 +38,9 @@ impl WebhookSecret {
     /// A secret in the specification's form, `whsec_` and 24 to 64 bytes in base64.
     pub fn parse(text: &str) -> Result<WebhookSecret, WebhookError> {
         let encoded = text.strip_prefix(PREFIX).ok_or(WebhookError::InvalidSecret)?;
-        let bytes = STANDARD.decode(encoded).map_err(|_| WebhookError::InvalidSecret)?;
+        let bytes = STANDARD
+            .decode(encoded)
+            .map_err(|_| WebhookError::InvalidSecret)?;
         WebhookSecret::from_bytes(bytes)
     }
 
@@ -90,7 +92,11 @@ mod tests {
     #[test]
     fn signs_the_specification_test_vector() {
         let secret = WebhookSecret::parse("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
-        let signature = secret.sign("msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, br#"{"test": 2432232314}"#);
+        let signature = secret.sign(
+            "msg_p5jXN8AQM9LWM0D4loKWxJek",
+            1614265330,
+            br#"{"test": 2432232314}"#,
+        );
         assert_eq!(signature, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
     }
 
@@ -112,8 +118,17 @@ mod tests {
 
     #[test]
     fn malformed_secrets_are_refused() {
-        for text in ["", "whsec_", "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "whsec_!!!", "whsec_c2hvcnQ="] {
-            assert!(matches!(WebhookSecret::parse(text), Err(WebhookError::InvalidSecret)), "{text}");
+        for text in [
+            "",
+            "whsec_",
+            "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+            "whsec_!!!",
+            "whsec_c2hvcnQ=",
+        ] {
+            assert!(
+                matches!(WebhookSecret::parse(text), Err(WebhookError::InvalidSecret)),
+                "{text}"
+            );
         }
     }
 }

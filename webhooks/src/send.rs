@@ -67,7 +67,11 @@ impl Sender {
     /// to an internal address), resolves names through the address policy, uses no
     /// proxy from the environment (a proxy would connect where the policy cannot see),
     /// and gives up on a request after `timeout`.
-    pub(crate) fn new(policy: AddressPolicy, timeout: Duration, connections: usize) -> Result<Sender, WebhookError> {
+    pub(crate) fn new(
+        policy: AddressPolicy,
+        timeout: Duration,
+        connections: usize,
+    ) -> Result<Sender, WebhookError> {
         let client = Client::builder()
             .redirect(Policy::none())
             .no_proxy()
@@ -78,7 +82,11 @@ impl Sender {
             .user_agent(concat!("Maestro-Webhooks/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| WebhookError::Client(e.to_string()))?;
-        Ok(Sender { client, policy, timeout })
+        Ok(Sender {
+            client,
+            policy,
+            timeout,
+        })
     }
 
     pub(crate) async fn send(&self, request: Request<'_>) -> Outcome {
@@ -132,7 +140,9 @@ impl Sender {
                 "the receiver answered {status}; redirects are not followed, so point the endpoint at the final URL"
             ))
         } else {
-            Some(format!("the receiver answered {status}; only a 2xx answer counts as delivered"))
+            Some(format!(
+                "the receiver answered {status}; only a 2xx answer counts as delivered"
+            ))
         };
         Outcome {
             at,

@@ -55,7 +55,9 @@ struct Inner {
 
 impl std::fmt::Debug for Worker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Worker").field("settings", &self.0.settings).finish_non_exhaustive()
+        f.debug_struct("Worker")
+            .field("settings", &self.0.settings)
+            .finish_non_exhaustive()
     }
 }
 
@@ -73,12 +75,20 @@ struct Claimed {
 }
 
 impl Worker {
-    pub fn new(webhooks: &Webhooks, settings: DeliverySettings, on_disabled: OnDisabled) -> Result<Worker, WebhookError> {
+    pub fn new(
+        webhooks: &Webhooks,
+        settings: DeliverySettings,
+        on_disabled: OnDisabled,
+    ) -> Result<Worker, WebhookError> {
         let settings = DeliverySettings {
             max_in_flight: settings.max_in_flight.max(1),
             ..settings
         };
-        let sender = Sender::new(webhooks.policy.clone(), settings.request_timeout, settings.max_in_flight)?;
+        let sender = Sender::new(
+            webhooks.policy.clone(),
+            settings.request_timeout,
+            settings.max_in_flight,
+        )?;
         Ok(Worker(Arc::new(Inner {
             pool: webhooks.pool.clone(),
             sealer: webhooks.sealer.clone(),
@@ -126,7 +136,11 @@ impl Worker {
                     }
                 }
             }
-            let wait = if backlog { settings.poll_interval } else { inner.until_next_due().await };
+            let wait = if backlog {
+                settings.poll_interval
+            } else {
+                inner.until_next_due().await
+            };
             tokio::select! {
                 () = wake.wait(wait) => {}
                 Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
@@ -209,8 +223,9 @@ impl Inner {
 
     fn open(&self, claimed: &Claimed) -> Result<(WebhookSecret, ExtraHeaders), WebhookError> {
         let endpoint = claimed.endpoint_id;
-        let secret = WebhookSecret::from_bytes(self.sealer.open(endpoint, Purpose::Secret, &claimed.secret)?)
-            .map_err(|_| WebhookError::Undecryptable(endpoint))?;
+        let secret =
+            WebhookSecret::from_bytes(self.sealer.open(endpoint, Purpose::Secret, &claimed.secret)?)
+                .map_err(|_| WebhookError::Undecryptable(endpoint))?;
         let headers = match &claimed.headers {
             Some(sealed) => {
                 let plaintext = self.sealer.open(endpoint, Purpose::Headers, sealed)?;
@@ -249,7 +264,9 @@ impl Inner {
     /// when the schedule is exhausted; the endpoint counts one more failure in a row and
     /// is disabled once it has failed long enough.
     async fn failed(&self, claimed: &Claimed, outcome: &Outcome, error: &str) -> Result<(), WebhookError> {
-        let failed_in_round = u32::try_from(claimed.round_attempts).unwrap_or(0).saturating_add(1);
+        let failed_in_round = u32::try_from(claimed.round_attempts)
+            .unwrap_or(0)
+            .saturating_add(1);
         let retry_ms = self
             .settings
             .retry_after(failed_in_round)
@@ -332,7 +349,9 @@ impl Wake {
                 Ok(()) => self.listener = Some(listener),
                 Err(error) => tracing::warn!(%error, "LISTEN for webhook deliveries failed; polling instead"),
             },
-            Err(error) => tracing::warn!(%error, "LISTEN connection for webhook deliveries failed; polling instead"),
+            Err(error) => {
+                tracing::warn!(%error, "LISTEN connection for webhook deliveries failed; polling instead")
+            }
         }
     }
 
