@@ -105,9 +105,23 @@ pub struct Config {
     /// `MAESTRO_PRIVATE_ENDPOINTS` (internal networks endpoints may be in; none when
     /// unset) and `MAESTRO_SOURCE_MAX_BYTES` (the most one read takes).
     pub reach: crawlers::Reach,
+    /// `MAESTRO_WEBHOOK_PRIVATE_ENDPOINTS`: internal networks webhooks may post to (none
+    /// when unset: loopback, private and link-local addresses are refused).
+    pub webhook_networks: Vec<ipnet::IpNet>,
 }
 
 impl Config {
+    /// Webhook endpoints and deliveries, their secrets encrypted with the credentials key;
+    /// `None` without one.
+    pub fn webhooks(&self, pool: &sqlx::PgPool) -> Option<webhooks::Webhooks> {
+        let key = commands::Vault::key_bytes(self.credentials_key.as_ref()?.expose()).ok()?;
+        Some(webhooks::Webhooks::new(
+            pool.clone(),
+            &key,
+            webhooks::allowing(self.webhook_networks.clone()),
+        ))
+    }
+
     pub fn from_env() -> Result<Config, String> {
         Config::from_lookup(|name| env::var(name).ok())
     }
@@ -238,6 +252,10 @@ impl Config {
             demo_password: var("MAESTRO_DEMO_PASSWORD").map(Secret),
             gateway_limits: gateway_limits(&var)?,
             gateway_pool: gateway_pool(&var)?,
+            webhook_networks: match var(webhooks::PRIVATE_ENDPOINTS_SETTING) {
+                Some(raw) => webhooks::parse_networks(&raw).map_err(|error| error.to_string())?,
+                None => vec![],
+            },
             reach: reach(&var)?,
         })
     }

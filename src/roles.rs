@@ -124,6 +124,7 @@ pub async fn serve(config: &Config, roles: &[Role]) -> anyhow::Result<()> {
             identity,
             config.gateway_limits,
             config.reach.clone(),
+            config.webhooks(&gateway_pool),
         )
         .with_cors(config.cors_origins.clone())
         .with_session_check(config.ws_session_check)
@@ -164,6 +165,17 @@ pub async fn serve(config: &Config, roles: &[Role]) -> anyhow::Result<()> {
             let scheduler = scheduler.clone();
             async move { scheduler.run().await.map_err(anyhow::Error::from) }
         }));
+        if let Some(webhooks) = config.webhooks(&pool) {
+            let worker = webhooks::Worker::new(
+                &webhooks,
+                webhooks::DeliverySettings::default(),
+                tell_disabled_webhook(identity.clone()),
+            )?;
+            running.spawn(async move {
+                worker.run().await;
+                Ok(())
+            });
+        }
         running.spawn(supervised("notification mails".into(), move || {
             let identity = identity.clone();
             async move {
@@ -184,6 +196,28 @@ pub async fn serve(config: &Config, roles: &[Role]) -> anyhow::Result<()> {
         },
         _ = tokio::signal::ctrl_c() => Ok(()),
     }
+}
+
+/// Tells the owner of a webhook endpoint that kept failing that it was disabled.
+fn tell_disabled_webhook(identity: identity::Identity) -> webhooks::OnDisabled {
+    std::sync::Arc::new(move |disabled: webhooks::DisabledEndpoint| {
+        let identity = identity.clone();
+        tokio::spawn(async move {
+            let notice = identity::Notice {
+                topic: identity::Topic::WebhookDisabled,
+                title: format!("Webhook {} was disabled", disabled.url),
+                body: format!(
+                    "{} Fix the receiver, then enable the webhook again (`updateWebhook(enabled: true)`); its deliveries waited.",
+                    disabled.reason
+                ),
+                item: None,
+                key: format!("webhook/{}/disabled/{}", disabled.id, chrono::Utc::now().timestamp()),
+            };
+            if let Err(error) = identity.notify(&[disabled.owner], &notice).await {
+                tracing::warn!(webhook = %disabled.id, %error, "could not tell that a webhook was disabled");
+            }
+        });
+    })
 }
 
 /// The longest a failed role waits before it starts again.

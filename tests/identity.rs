@@ -885,6 +885,7 @@ async fn cors_lets_only_the_configured_origins_in() {
                 identity,
                 gateways::Limits::default(),
                 crawlers::Reach::default(),
+                None,
             )
             .with_cors(cors);
             tokio::spawn(async move { gateways::serve(listener, app).await.unwrap() });

@@ -82,6 +82,11 @@ impl Vault {
         })
     }
 
+    /// The key's 32 bytes, for what else Maestro encrypts at rest with it (webhook secrets).
+    pub fn key_bytes(encoded: &str) -> Result<[u8; 32], VaultError> {
+        Ok(Self::parse_key(encoded)?.into())
+    }
+
     fn parse_key(encoded: &str) -> Result<Key<Aes256Gcm>, VaultError> {
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(encoded.trim())

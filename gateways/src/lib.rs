@@ -93,6 +93,7 @@ impl App {
         identity: Identity,
         limits: Limits,
         reach: crawlers::Reach,
+        webhooks: Option<webhooks::Webhooks>,
     ) -> App {
         let services = Services {
             handler: handler.clone(),
@@ -105,6 +106,7 @@ impl App {
             connection_tests: nats.clone().map(crawlers::ConnectionTests::new),
             identity: identity.clone(),
             reach,
+            webhooks,
         };
         let schema = build_schema(services).expect("the generated GraphQL schema is valid");
         App {

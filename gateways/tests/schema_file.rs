@@ -17,6 +17,7 @@ async fn the_checked_in_schema_matches_the_code() {
         connection_tests: None,
         identity: identity::Identity::new(pool, identity::Settings::new("unused", "unused")).unwrap(),
         reach: crawlers::Reach::default(),
+        webhooks: None,
     };
     let schema = gateways::build_schema(services).unwrap();
     let sdl = schema.sdl();

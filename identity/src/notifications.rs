@@ -26,14 +26,17 @@ pub enum Topic {
     ScheduledRunSucceeded,
     /// The scheduler disabled a schedule that kept failing.
     ScheduleDisabled,
+    /// A webhook endpoint that kept failing was disabled.
+    WebhookDisabled,
 }
 
 impl Topic {
-    pub const ALL: [Topic; 4] = [
+    pub const ALL: [Topic; 5] = [
         Topic::CrawlSucceeded,
         Topic::CrawlFailed,
         Topic::ScheduledRunSucceeded,
         Topic::ScheduleDisabled,
+        Topic::WebhookDisabled,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -42,6 +45,7 @@ impl Topic {
             Topic::CrawlFailed => "crawl_failed",
             Topic::ScheduledRunSucceeded => "scheduled_run_succeeded",
             Topic::ScheduleDisabled => "schedule_disabled",
+            Topic::WebhookDisabled => "webhook_disabled",
         }
     }
 
@@ -66,7 +70,7 @@ impl Topic {
                 in_app: true,
                 email: false,
             },
-            Topic::CrawlFailed | Topic::ScheduleDisabled => Channels {
+            Topic::CrawlFailed | Topic::ScheduleDisabled | Topic::WebhookDisabled => Channels {
                 in_app: true,
                 email: true,
             },

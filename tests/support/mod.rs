@@ -309,6 +309,17 @@ pub async fn gateway_pool(db: &TestDb) -> PgPool {
 pub const TESTER_EMAIL: &str = "tester@example.com";
 pub const TESTER_PASSWORD: &str = "correct horse battery";
 
+/// Webhooks as the tests run them: secrets under the test key, and this machine's
+/// loopback allowed, as an operator would with MAESTRO_WEBHOOK_PRIVATE_ENDPOINTS.
+pub fn test_webhooks(pool: &PgPool) -> webhooks::Webhooks {
+    let key = commands::Vault::key_bytes(TEST_CREDENTIALS_KEY).unwrap();
+    webhooks::Webhooks::new(
+        pool.clone(),
+        &key,
+        webhooks::allowing(vec!["127.0.0.0/8".parse().unwrap()]),
+    )
+}
+
 /// The identity settings of test gateways: the test keys, no SMTP.
 pub fn test_identity_settings() -> identity::Settings {
     identity::Settings::new(TEST_SESSION_SECRET, TEST_LINK_SECRET)
@@ -404,8 +415,17 @@ impl Gateway {
             .sign_up(TESTER_EMAIL, TESTER_PASSWORD, Some("Tester"), None)
             .await
             .unwrap();
+        let webhooks = test_webhooks(&pool);
         let handler = CommandHandler::new(EventStore::new(pool));
-        let app = configure(gateways::App::new(handler, vault, nats, identity, limits, reach));
+        let app = configure(gateways::App::new(
+            handler,
+            vault,
+            nats,
+            identity,
+            limits,
+            reach,
+            Some(webhooks),
+        ));
         let task = tokio::spawn(async move {
             gateways::serve(listener, app).await.unwrap();
         });

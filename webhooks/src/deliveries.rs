@@ -242,6 +242,15 @@ impl Webhooks {
         Ok(attempts)
     }
 
+    /// The endpoint a delivery goes to: what a caller checks access on before acting on it.
+    pub async fn delivery_endpoint(&self, delivery: Uuid) -> Result<Uuid, WebhookError> {
+        sqlx::query_scalar("SELECT endpoint_id FROM webhook_deliveries WHERE id = $1")
+            .bind(delivery)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(WebhookError::DeliveryNotFound(delivery))
+    }
+
     /// Queues a delivery again, due now, whatever its state, with the same webhook-id
     /// (receivers that already took it can tell), and the retry schedule from its start.
     pub async fn redeliver(&self, delivery: Uuid) -> Result<(), WebhookError> {

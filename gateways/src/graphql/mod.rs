@@ -19,6 +19,7 @@ mod sharing;
 mod subscriptions;
 mod uploads;
 mod values;
+mod webhooks;
 
 use async_graphql::dynamic::{Enum, InputObject, InputValue, Object, Schema, SchemaError, TypeRef};
 use commands::CommandHandler;
@@ -111,6 +112,8 @@ pub struct Services {
     pub identity: ::identity::Identity,
     /// What connection tests and crawls of uploads may reach.
     pub reach: crawlers::Reach,
+    /// Webhook endpoints and deliveries; `None` without a key to encrypt their secrets.
+    pub webhooks: Option<::webhooks::Webhooks>,
 }
 
 pub fn build_schema(services: Services) -> Result<Schema, SchemaError> {
@@ -122,6 +125,7 @@ pub fn build_schema(services: Services) -> Result<Schema, SchemaError> {
         connection_tests,
         identity,
         reach,
+        webhooks,
     } = services;
     let mut query = Object::new("Query");
     let mut mutation = Object::new("Mutation");
@@ -210,6 +214,13 @@ pub fn build_schema(services: Services) -> Result<Schema, SchemaError> {
     mutation = notifications::mutations()
         .into_iter()
         .fold(mutation, Object::field);
+    for object in self::webhooks::types() {
+        schema = schema.register(object);
+    }
+    query = self::webhooks::queries().into_iter().fold(query, Object::field);
+    mutation = self::webhooks::mutations()
+        .into_iter()
+        .fold(mutation, Object::field);
     for object in sharing::types() {
         schema = schema.register(object);
     }
@@ -225,6 +236,7 @@ pub fn build_schema(services: Services) -> Result<Schema, SchemaError> {
         .data(connection_tests)
         .data(identity)
         .data(reach)
+        .data(webhooks)
         .extension(api_tokens::ReadOnlyTokens)
         .limit_depth(limits::MAX_DEPTH)
         .extension(cost::Guard)
