@@ -200,6 +200,18 @@ const SCHEDULE: &[FieldSpec] = &[
     field("max_failures", Count),
 ];
 
+/// An event rule. It sees only items its people may read.
+const RULE: &[FieldSpec] = &[
+    field("stream_types", TextList),
+    field("event_types", TextList),
+    field("conditions", Object),
+    field("changed_fields", TextList),
+    field("actor_kinds", TextList),
+    field("notify", Flag),
+    field("webhook", Id),
+    field("enabled", Flag),
+];
+
 const NETWORK: &[FieldSpec] = &[
     field("network_type", Text),
     field("cidr", Cidr),
@@ -239,6 +251,7 @@ impl Kind {
             Kind::Network => NETWORK,
             Kind::Connection => CONNECTION,
             Kind::Schedule => SCHEDULE,
+            Kind::Rule => RULE,
         };
         COMMON.iter().chain(own)
     }

@@ -263,6 +263,7 @@ impl Item {
     fn check_whole(&self, fields: &BTreeMap<String, Value>) -> Result<(), DomainError> {
         match self.kind {
             Kind::Schedule => crate::schedule::Schedule::from_fields(self.id, fields).map(drop),
+            Kind::Rule => crate::rule::Rule::from_fields(fields).map(drop),
             _ => Ok(()),
         }
     }

@@ -22,10 +22,12 @@ pub enum Kind {
     /// When Maestro runs something on its own: a crawl of a connection's task, on an
     /// interval, a cron expression or after another schedule.
     Schedule,
+    /// An event rule: which events to watch, and whom to tell or which webhook to call.
+    Rule,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 12] = [
+    pub const ALL: [Kind; 13] = [
         Kind::Datacenter,
         Kind::Server,
         Kind::Application,
@@ -38,6 +40,7 @@ impl Kind {
         Kind::Network,
         Kind::Connection,
         Kind::Schedule,
+        Kind::Rule,
     ];
 
     /// The stream type in the event log and in NATS subjects.
@@ -55,6 +58,7 @@ impl Kind {
             Kind::Network => "network",
             Kind::Connection => "connection",
             Kind::Schedule => "schedule",
+            Kind::Rule => "rule",
         }
     }
 
@@ -73,6 +77,7 @@ impl Kind {
             Kind::Network => "networks",
             Kind::Connection => "connections",
             Kind::Schedule => "schedules",
+            Kind::Rule => "rules",
         }
     }
 

@@ -13,6 +13,7 @@ mod item;
 mod kind;
 mod metadata;
 mod relation;
+pub mod rule;
 pub mod schedule;
 mod values;
 
