@@ -17,6 +17,7 @@ mod pgbench;
 mod rebuild;
 mod relay_latency;
 mod report;
+mod webhooks;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -50,17 +51,20 @@ enum Bench {
     RelayLatency,
     /// AWS crawls of moto (first, unchanged, 100 changed) beside the AWS SDK listing the same.
     Crawl,
+    /// Webhook deliveries/s at 32 in flight beside a plain HTTP client posting the same bodies.
+    Webhooks,
     /// All of the above, then a summary table.
     All,
 }
 
 impl Bench {
-    const EACH: [Bench; 5] = [
+    const EACH: [Bench; 6] = [
         Bench::AppendSingle,
         Bench::AppendBatch,
         Bench::Rebuild,
         Bench::RelayLatency,
         Bench::Crawl,
+        Bench::Webhooks,
     ];
 
     fn name(self) -> &'static str {
@@ -70,6 +74,7 @@ impl Bench {
             Bench::Rebuild => "rebuild",
             Bench::RelayLatency => "relay-latency",
             Bench::Crawl => "crawl",
+            Bench::Webhooks => "webhooks",
             Bench::All => "all",
         }
     }
@@ -81,6 +86,7 @@ impl Bench {
             Bench::Rebuild => rebuild::run(options).await,
             Bench::RelayLatency => relay_latency::run(options).await,
             Bench::Crawl => crawl::run(options).await,
+            Bench::Webhooks => webhooks::run(options).await,
             Bench::All => unreachable!("`all` runs the others"),
         }
     }
