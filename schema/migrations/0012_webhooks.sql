@@ -43,10 +43,7 @@ CREATE TABLE webhook_deliveries (
     created_at       timestamptz NOT NULL DEFAULT now(),
     delivered_at     timestamptz,
     UNIQUE (endpoint_id, message_id)
-)
--- A delivery's row is written twice per attempt (claimed, then recorded): free space in
--- each page lets a claim, which changes no indexed column, update in place (HOT).
-WITH (fillfactor = 70);
+);
 CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_attempt_at) WHERE state = 'pending';
 CREATE INDEX webhook_deliveries_by_endpoint ON webhook_deliveries (endpoint_id, id DESC);
 
