@@ -9,14 +9,16 @@
 //! delivery again under the same webhook-id. Delivery is thus at least once, and a
 //! receiver can drop what it has seen by the id.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::postgres::PgListener;
 use sqlx::types::Json;
 use sqlx::PgPool;
+use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use uuid::Uuid;
 
@@ -25,6 +27,12 @@ use crate::headers::ExtraHeaders;
 use crate::seal::{Purpose, Sealer};
 use crate::send::{Outcome, Request, Sender};
 use crate::{DeliverySettings, WebhookError, WebhookSecret, Webhooks};
+
+/// The longest lease or retry delay written to Postgres, in milliseconds (30 days).
+const MAX_WAIT_MS: i64 = 30 * 24 * 3600 * 1000;
+
+/// The most successes recorded in one statement.
+const RECORD_BATCH: usize = 256;
 
 /// An endpoint the worker has just disabled, for the caller to tell its owners.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -74,6 +82,23 @@ struct Claimed {
     lease: Uuid,
 }
 
+/// What came of an attempt, for the loop that started it.
+enum Attempted {
+    Delivered,
+    Failed,
+    /// Failed, and the endpoint was disabled: deliveries claimed for it are given back.
+    Disabled(Uuid),
+}
+
+/// A successful attempt on its way to [`Inner::record_successes`].
+struct Success {
+    id: Uuid,
+    lease: Uuid,
+    at: DateTime<Utc>,
+    status: Option<i32>,
+    latency_ms: i32,
+}
+
 impl Worker {
     pub fn new(
         webhooks: &Webhooks,
@@ -102,48 +127,62 @@ impl Worker {
     /// dropped (which abandons the requests in flight: their leases lapse and another
     /// worker sends them again). Wakes when a delivery is enqueued, when the next retry
     /// is due, or every `poll_interval`; rides out Postgres being down, logging it.
+    ///
+    /// Claims run ahead of sending (up to `max_in_flight` claimed and waiting) and
+    /// successes are recorded in batches behind it, so that at a high rate the requests
+    /// never wait for Postgres round trips.
     pub async fn run(&self) {
         let inner = &self.0;
-        let settings = &inner.settings;
+        let max = inner.settings.max_in_flight;
         let mut wake = Wake::new(inner.pool.clone()).await;
-        let mut tasks = JoinSet::new();
-        // After a full claim more is likely due: claim again only once a quarter of the
-        // slots are free, so a backlog costs one claim per batch rather than per delivery.
-        let mut backlog = false;
+        let mut attempts = JoinSet::new();
+        let mut claims = JoinSet::new();
+        // Its own set, so that it ends with `run` too.
+        let mut recorder = JoinSet::new();
+        let (successes, received) = mpsc::channel(max.saturating_mul(4));
+        recorder.spawn(inner.clone().record_successes(received));
+        let mut claimed: VecDeque<Claimed> = VecDeque::new();
+        // Set when the last claim found less than it asked for: nothing more is due
+        // before then, unless a notification or a failed attempt says otherwise.
+        let mut idle_until: Option<Instant> = None;
         loop {
-            while tasks.try_join_next().is_some() {}
-            let free = settings.max_in_flight.saturating_sub(tasks.len());
-            let worth_claiming = if backlog {
-                free >= (settings.max_in_flight / 4).max(1)
-            } else {
-                free > 0
-            };
-            if worth_claiming {
-                match inner.claim(free).await {
-                    Ok(claimed) => {
-                        backlog = claimed.len() == free;
-                        for delivery in claimed {
-                            tasks.spawn(self.0.clone().attempt(delivery));
-                        }
-                        if backlog {
-                            continue;
-                        }
-                    }
-                    Err(error) => {
-                        tracing::warn!(%error, "claiming webhook deliveries failed; retrying");
-                        tokio::time::sleep(settings.poll_interval.min(Duration::from_secs(1))).await;
-                        continue;
-                    }
-                }
+            while attempts.len() < max {
+                let Some(delivery) = claimed.pop_front() else {
+                    break;
+                };
+                attempts.spawn(inner.clone().attempt(delivery, successes.clone()));
             }
-            let wait = if backlog {
-                settings.poll_interval
-            } else {
-                inner.until_next_due().await
-            };
+            if claims.is_empty() && idle_until.is_none() && claimed.len() <= max / 2 {
+                let (inner, limit) = (inner.clone(), max - claimed.len());
+                claims.spawn(async move { (limit, inner.claim(limit).await) });
+            }
+            let idle = idle_until.map(|until| until.saturating_duration_since(Instant::now()));
             tokio::select! {
-                () = wake.wait(wait) => {}
-                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+                Some(joined) = claims.join_next(), if !claims.is_empty() => match joined {
+                    Ok((limit, Ok(found))) => {
+                        if found.len() < limit {
+                            idle_until = Some(Instant::now() + inner.until_next_due().await);
+                        }
+                        claimed.extend(found);
+                    }
+                    Ok((_, Err(error))) => {
+                        tracing::warn!(%error, "claiming webhook deliveries failed; retrying");
+                        idle_until = Some(Instant::now() + inner.settings.poll_interval.min(Duration::from_secs(1)));
+                    }
+                    Err(error) => tracing::error!(%error, "a webhook claim did not finish"),
+                },
+                Some(joined) = attempts.join_next(), if !attempts.is_empty() => match joined {
+                    Ok(Attempted::Delivered) => {}
+                    // A failure schedules a retry that may be due before the idle time ends.
+                    Ok(Attempted::Failed) | Err(_) => idle_until = None,
+                    Ok(Attempted::Disabled(endpoint)) => {
+                        idle_until = None;
+                        let (waiting, others) = claimed.drain(..).partition(|c| c.endpoint_id == endpoint);
+                        claimed = others;
+                        inner.release(waiting).await;
+                    }
+                },
+                () = wake.wait(idle.unwrap_or_default()), if idle.is_some() => idle_until = None,
             }
         }
     }
@@ -151,7 +190,8 @@ impl Worker {
 
 impl Inner {
     async fn claim(&self, limit: usize) -> Result<Vec<Claimed>, WebhookError> {
-        let lease_ms = i64::try_from(self.settings.lease().as_millis()).unwrap_or(i64::MAX);
+        let lease_ms =
+            i64::try_from(self.settings.lease().as_millis()).map_or(MAX_WAIT_MS, |ms| ms.min(MAX_WAIT_MS));
         Ok(sqlx::query_as::<_, Claimed>(
             "WITH due AS (
                  SELECT d.id FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id
@@ -193,8 +233,22 @@ impl Inner {
         }
     }
 
-    /// Sends one claimed delivery and records what came of it.
-    async fn attempt(self: Arc<Self>, claimed: Claimed) {
+    /// Writes the successes the attempts hand over, as many at once as have come in
+    /// while the previous batch was written (the way Postgres groups commits).
+    async fn record_successes(self: Arc<Self>, mut successes: mpsc::Receiver<Success>) {
+        let mut batch = Vec::new();
+        while successes.recv_many(&mut batch, RECORD_BATCH).await > 0 {
+            if let Err(error) = self.delivered(&batch).await {
+                // Their leases lapse and they are sent again, with the same webhook-ids.
+                tracing::warn!(%error, deliveries = batch.len(), "recording delivered webhooks failed");
+            }
+            batch.clear();
+        }
+    }
+
+    /// Sends one claimed delivery and records what came of it (a success through
+    /// [`record_successes`](Self::record_successes)).
+    async fn attempt(self: Arc<Self>, claimed: Claimed, successes: mpsc::Sender<Success>) -> Attempted {
         let outcome = match self.open(&claimed) {
             Ok((secret, headers)) => {
                 let body = serde_json::to_vec(&claimed.body.0).unwrap_or_default();
@@ -211,13 +265,47 @@ impl Inner {
             }
             Err(error) => Outcome::failed_before_sending(&error),
         };
-        let recorded = match &outcome.error {
-            None => self.delivered(&claimed, &outcome).await,
-            Some(error) => self.failed(&claimed, &outcome, error).await,
+        let Some(error) = &outcome.error else {
+            let success = Success {
+                id: claimed.id,
+                lease: claimed.lease,
+                at: outcome.at,
+                status: outcome.status.map(i32::from),
+                latency_ms: outcome.latency_ms(),
+            };
+            // Waits only when the recorder is far behind; the lease keeps the delivery
+            // from other workers until it is recorded. A send fails only when stopping.
+            let _ = successes.send(success).await;
+            return Attempted::Delivered;
         };
-        if let Err(error) = recorded {
-            // The lease lapses and the delivery is sent again, with the same webhook-id.
-            tracing::warn!(delivery = %claimed.id, %error, "recording a webhook attempt failed");
+        match self.failed(&claimed, &outcome, error).await {
+            Ok(true) => Attempted::Disabled(claimed.endpoint_id),
+            Ok(false) => Attempted::Failed,
+            Err(error) => {
+                // The lease lapses and the delivery is sent again, with the same webhook-id.
+                tracing::warn!(delivery = %claimed.id, %error, "recording a failed webhook attempt failed");
+                Attempted::Failed
+            }
+        }
+    }
+
+    /// Gives claimed deliveries back unsent (their endpoint was just disabled), so that
+    /// they go out as soon as it is enabled again rather than when their leases lapse.
+    async fn release(&self, deliveries: VecDeque<Claimed>) {
+        if deliveries.is_empty() {
+            return;
+        }
+        let (ids, leases): (Vec<Uuid>, Vec<Uuid>) = deliveries.iter().map(|c| (c.id, c.lease)).unzip();
+        let released = sqlx::query(
+            "UPDATE webhook_deliveries w SET lease = NULL, locked_until = NULL
+             FROM unnest($1::uuid[], $2::uuid[]) AS t (id, lease) WHERE w.id = t.id AND w.lease = t.lease",
+        )
+        .bind(ids)
+        .bind(leases)
+        .execute(&self.pool)
+        .await;
+        if let Err(error) = released {
+            tracing::warn!(%error, "releasing webhook deliveries failed; their leases lapse instead");
         }
     }
 
@@ -236,25 +324,36 @@ impl Inner {
         Ok((secret, headers))
     }
 
-    async fn delivered(&self, claimed: &Claimed, outcome: &Outcome) -> Result<(), WebhookError> {
+    /// Records successful attempts, many in one statement: at a high rate, a commit per
+    /// delivery would cost more than the request itself.
+    async fn delivered(&self, batch: &[Success]) -> Result<(), WebhookError> {
+        let ids: Vec<Uuid> = batch.iter().map(|s| s.id).collect();
+        let leases: Vec<Uuid> = batch.iter().map(|s| s.lease).collect();
+        let ats: Vec<DateTime<Utc>> = batch.iter().map(|s| s.at).collect();
+        let statuses: Vec<Option<i32>> = batch.iter().map(|s| s.status).collect();
+        let latencies: Vec<i32> = batch.iter().map(|s| s.latency_ms).collect();
         sqlx::query(
-            "WITH d AS (
-                 UPDATE webhook_deliveries SET state = 'delivered', delivered_at = $3, next_attempt_at = NULL,
-                     attempts = attempts + 1, round_attempts = round_attempts + 1, lease = NULL, locked_until = NULL
-                 WHERE id = $1 AND lease = $2
-                 RETURNING id, attempts, endpoint_id
+            "WITH done AS (
+                 SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::timestamptz[], $4::int[], $5::int[])
+                     AS t (id, lease, at, status, latency_ms)
+             ), d AS (
+                 UPDATE webhook_deliveries w SET state = 'delivered', delivered_at = done.at,
+                     next_attempt_at = NULL, attempts = w.attempts + 1, round_attempts = w.round_attempts + 1,
+                     lease = NULL, locked_until = NULL
+                 FROM done WHERE w.id = done.id AND w.lease = done.lease
+                 RETURNING w.id, w.attempts, w.endpoint_id, done.at, done.status, done.latency_ms
              ), a AS (
                  INSERT INTO webhook_attempts (delivery_id, attempt, at, status_code, latency_ms)
-                 SELECT id, attempts, $3, $4, $5 FROM d
+                 SELECT id, attempts, at, status, latency_ms FROM d
              )
              UPDATE webhook_endpoints SET consecutive_failures = 0, failing_since = NULL
-             WHERE id = (SELECT endpoint_id FROM d) AND consecutive_failures <> 0",
+             WHERE id IN (SELECT endpoint_id FROM d) AND consecutive_failures <> 0",
         )
-        .bind(claimed.id)
-        .bind(claimed.lease)
-        .bind(outcome.at)
-        .bind(outcome.status.map(i32::from))
-        .bind(outcome.latency_ms())
+        .bind(ids)
+        .bind(leases)
+        .bind(ats)
+        .bind(statuses)
+        .bind(latencies)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -263,14 +362,15 @@ impl Inner {
     /// Records a failed attempt: the next one is scheduled, or the delivery is `failed`
     /// when the schedule is exhausted; the endpoint counts one more failure in a row and
     /// is disabled once it has failed long enough.
-    async fn failed(&self, claimed: &Claimed, outcome: &Outcome, error: &str) -> Result<(), WebhookError> {
+    /// Returns whether it disabled the endpoint.
+    async fn failed(&self, claimed: &Claimed, outcome: &Outcome, error: &str) -> Result<bool, WebhookError> {
         let failed_in_round = u32::try_from(claimed.round_attempts)
             .unwrap_or(0)
             .saturating_add(1);
         let retry_ms = self
             .settings
             .retry_after(failed_in_round)
-            .map(|delay| i64::try_from(delay.as_millis()).unwrap_or(i64::MAX));
+            .map(|delay| i64::try_from(delay.as_millis()).map_or(MAX_WAIT_MS, |ms| ms.min(MAX_WAIT_MS)));
         let endpoint: Option<(Uuid, i32, DateTime<Utc>)> = sqlx::query_as(
             "WITH d AS (
                  UPDATE webhook_deliveries SET attempts = attempts + 1, round_attempts = round_attempts + 1,
@@ -300,7 +400,7 @@ impl Inner {
         .fetch_optional(&self.pool)
         .await?;
         let Some((endpoint, failures, since)) = endpoint else {
-            return Ok(());
+            return Ok(false);
         };
         let settings = &self.settings;
         let long_enough = chrono::Duration::from_std(settings.disable_after_failing_for)
@@ -308,7 +408,7 @@ impl Inner {
             .and_then(|window| Utc::now().checked_sub_signed(window))
             .is_some_and(|cutoff| since <= cutoff);
         if u32::try_from(failures).unwrap_or(0) < settings.disable_after_failures || !long_enough {
-            return Ok(());
+            return Ok(false);
         }
         let reason = format!(
             "its last {failures} delivery attempts failed, since {since}; the last one: {error}. \
@@ -322,11 +422,12 @@ impl Inner {
         .bind(&reason)
         .fetch_optional(&self.pool)
         .await?;
-        if let Some(disabled) = disabled {
-            tracing::warn!(endpoint = %disabled.id, reason = %disabled.reason, "webhook endpoint disabled");
-            (self.on_disabled)(disabled);
-        }
-        Ok(())
+        let Some(disabled) = disabled else {
+            return Ok(false); // another worker disabled it first
+        };
+        tracing::warn!(endpoint = %disabled.id, reason = %disabled.reason, "webhook endpoint disabled");
+        (self.on_disabled)(disabled);
+        Ok(true)
     }
 }
 

@@ -18,6 +18,7 @@ mod rebuild;
 mod relay_latency;
 mod report;
 mod schedules;
+mod webhooks;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -54,18 +55,21 @@ enum Bench {
     /// `--schedules` schedules due at once, three schedulers: due → queued p50/p99 and
     /// duplicates, beside one client publishing as many jobs.
     Schedules,
+    /// Webhook deliveries/s at 32 in flight beside a plain HTTP client posting the same bodies.
+    Webhooks,
     /// All of the above, then a summary table.
     All,
 }
 
 impl Bench {
-    const EACH: [Bench; 6] = [
+    const EACH: [Bench; 7] = [
         Bench::AppendSingle,
         Bench::AppendBatch,
         Bench::Rebuild,
         Bench::RelayLatency,
         Bench::Crawl,
         Bench::Schedules,
+        Bench::Webhooks,
     ];
 
     fn name(self) -> &'static str {
@@ -76,6 +80,7 @@ impl Bench {
             Bench::RelayLatency => "relay-latency",
             Bench::Crawl => "crawl",
             Bench::Schedules => "schedules",
+            Bench::Webhooks => "webhooks",
             Bench::All => "all",
         }
     }
@@ -88,6 +93,7 @@ impl Bench {
             Bench::RelayLatency => relay_latency::run(options).await,
             Bench::Crawl => crawl::run(options).await,
             Bench::Schedules => schedules::run(options).await,
+            Bench::Webhooks => webhooks::run(options).await,
             Bench::All => unreachable!("`all` runs the others"),
         }
     }
