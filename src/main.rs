@@ -40,7 +40,7 @@ enum Command {
     Migrate,
     /// Rebuilds projections from the event log into fresh tables and swaps them in.
     Rebuild {
-        /// The projection to rebuild (inventory, audit).
+        /// The projection to rebuild (inventory, audit, rules).
         #[arg(required_unless_present = "all", conflicts_with = "all")]
         projection: Option<String>,
         /// Rebuild every projection.
@@ -102,10 +102,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let pool = infrastructure::connect_postgres(&config).await?;
             let names: Vec<String> = match projection {
                 Some(name) if !all => vec![name],
-                _ => projections::ALL.iter().map(|name| name.to_string()).collect(),
+                _ => roles::PROJECTIONS.iter().map(|name| name.to_string()).collect(),
             };
             for name in names {
-                let report = roles::rebuild(&pool, &name).await?;
+                let report = roles::rebuild(&config, &pool, &name).await?;
                 println!(
                     "rebuilt {name}: {} events in {:.2?}",
                     report.events, report.elapsed

@@ -8,7 +8,8 @@ use std::time::Duration;
 use anyhow::Context;
 use commands::{CommandHandler, EventStore, Relay, Vault, Wakeup};
 use crawlers::{Crawler, JobQueue};
-use projections::{AuditTrail, Inventory, ProjectionError, RebuildReport};
+use projections::{AuditTrail, Inventory, RebuildReport};
+use scheduler::Rules;
 use sqlx::PgPool;
 use tokio::task::JoinSet;
 
@@ -58,15 +59,18 @@ pub async fn serve(config: &Config, roles: &[Role]) -> anyhow::Result<()> {
     let store = EventStore::new(pool.clone());
     let mut running = JoinSet::new();
     if roles.contains(&Role::Projector) {
-        for projection in [Inventory::NAME, AuditTrail::NAME] {
+        for projection in PROJECTIONS {
             let (store, url, pool) = (store.clone(), config.database_url.clone(), pool.clone());
+            let webhooks = config.webhooks(&pool);
             running.spawn(supervised(format!("projection {projection}"), move || {
-                let (store, url, pool) = (store.clone(), url.clone(), pool.clone());
+                let (store, url, pool, webhooks) =
+                    (store.clone(), url.clone(), pool.clone(), webhooks.clone());
                 async move {
                     let wakeup = Wakeup::new(&pool, POLL).await;
                     match projection {
                         Inventory::NAME => projections::run(store, url, Inventory, wakeup).await,
-                        _ => projections::run(store, url, AuditTrail, wakeup).await,
+                        AuditTrail::NAME => projections::run(store, url, AuditTrail, wakeup).await,
+                        _ => projections::run(store, url, Rules::new(webhooks), wakeup).await,
                     }
                     .map_err(anyhow::Error::from)
                 }
@@ -261,12 +265,19 @@ pub fn vault(config: &Config, pool: &PgPool) -> anyhow::Result<Vault> {
     )?)
 }
 
-pub async fn rebuild(pool: &PgPool, name: &str) -> anyhow::Result<RebuildReport> {
+/// Every projection `maestro serve` runs, by name: the inventory's, and the event rules'.
+pub const PROJECTIONS: [&str; 3] = [Inventory::NAME, AuditTrail::NAME, Rules::NAME];
+
+pub async fn rebuild(config: &Config, pool: &PgPool, name: &str) -> anyhow::Result<RebuildReport> {
     let store = EventStore::new(pool.clone());
     let report = match name {
         Inventory::NAME => projections::rebuild(&store, &Inventory).await?,
         AuditTrail::NAME => projections::rebuild(&store, &AuditTrail).await?,
-        other => return Err(ProjectionError::Unknown(other.to_string()).into()),
+        Rules::NAME => projections::rebuild(&store, &Rules::new(config.webhooks(pool))).await?,
+        other => anyhow::bail!(
+            "there is no projection `{other}`; known: {}",
+            PROJECTIONS.join(", ")
+        ),
     };
     Ok(report)
 }

@@ -52,38 +52,60 @@ impl Rule {
             .map(|raw| {
                 Kind::from_stream_type(raw).ok_or_else(|| {
                     let known: Vec<&str> = Kind::ALL.iter().map(|kind| kind.stream_type()).collect();
-                    DomainError::invalid("stream_types", format!("`{raw}` is not a kind; use one of: {}", known.join(", ")))
+                    DomainError::invalid(
+                        "stream_types",
+                        format!("`{raw}` is not a kind; use one of: {}", known.join(", ")),
+                    )
                 })
             })
             .collect::<Result<_, _>>()?;
         let event_types = texts("event_types");
-        if let Some(unknown) = event_types.iter().find(|raw| !EVENT_TYPES.iter().any(|(known, _)| known == raw)) {
+        if let Some(unknown) = event_types
+            .iter()
+            .find(|raw| !EVENT_TYPES.iter().any(|(known, _)| known == raw))
+        {
             let known: Vec<&str> = EVENT_TYPES.iter().map(|(known, _)| *known).collect();
             return Err(DomainError::invalid(
                 "event_types",
-                format!("`{unknown}` is not an event type; use one of: {}", known.join(", ")),
+                format!(
+                    "`{unknown}` is not an event type; use one of: {}",
+                    known.join(", ")
+                ),
             ));
         }
         let actor_kinds = texts("actor_kinds")
             .iter()
             .map(|raw| {
                 serde_json::from_value(Value::String(raw.clone())).map_err(|_| {
-                    DomainError::invalid("actor_kinds", format!("`{raw}` is not user, crawler, scheduler or system"))
+                    DomainError::invalid(
+                        "actor_kinds",
+                        format!("`{raw}` is not user, crawler, scheduler or system"),
+                    )
                 })
             })
             .collect::<Result<_, _>>()?;
         let notify = fields.get("notify").and_then(Value::as_bool).unwrap_or(true);
         let webhook = match fields.get("webhook").and_then(Value::as_str) {
-            Some(raw) => Some(raw.parse().map_err(|_| DomainError::invalid("webhook", format!("`{raw}` is not an id")))?),
+            Some(raw) => Some(
+                raw.parse()
+                    .map_err(|_| DomainError::invalid("webhook", format!("`{raw}` is not an id")))?,
+            ),
             None => None,
         };
         if !notify && webhook.is_none() {
-            return Err(DomainError::invalid("notify", "a rule that neither notifies nor calls a webhook does nothing"));
+            return Err(DomainError::invalid(
+                "notify",
+                "a rule that neither notifies nor calls a webhook does nothing",
+            ));
         }
         Ok(Rule {
             kinds,
             event_types,
-            conditions: fields.get("conditions").and_then(Value::as_object).cloned().unwrap_or_default(),
+            conditions: fields
+                .get("conditions")
+                .and_then(Value::as_object)
+                .cloned()
+                .unwrap_or_default(),
             changed_fields: texts("changed_fields"),
             actor_kinds,
             notify,
@@ -96,10 +118,14 @@ impl Rule {
     pub fn matches(&self, event: &Judged<'_>) -> bool {
         self.enabled
             && (self.kinds.is_empty() || self.kinds.contains(&event.kind))
-            && (self.event_types.is_empty() || self.event_types.iter().any(|wanted| wanted == event.event_type))
+            && (self.event_types.is_empty()
+                || self.event_types.iter().any(|wanted| wanted == event.event_type))
             && (self.actor_kinds.is_empty() || self.actor_kinds.contains(&event.actor_kind))
             && (self.changed_fields.is_empty()
-                || self.changed_fields.iter().any(|wanted| event.changed.contains(&wanted.as_str())))
+                || self
+                    .changed_fields
+                    .iter()
+                    .any(|wanted| event.changed.contains(&wanted.as_str())))
             && self
                 .conditions
                 .iter()
@@ -122,8 +148,10 @@ mod tests {
         let orphaned = rule(json!({"stream_types": ["server"], "event_types": ["orphaned"],
                                    "conditions": {"environment": "Production"}, "actor_kinds": ["crawler"]}))
         .unwrap();
-        let production: BTreeMap<String, Value> = serde_json::from_value(json!({"environment": "Production"})).unwrap();
-        let staging: BTreeMap<String, Value> = serde_json::from_value(json!({"environment": "Stage"})).unwrap();
+        let production: BTreeMap<String, Value> =
+            serde_json::from_value(json!({"environment": "Production"})).unwrap();
+        let staging: BTreeMap<String, Value> =
+            serde_json::from_value(json!({"environment": "Stage"})).unwrap();
         let event = |kind, event_type, actor_kind, fields| Judged {
             kind,
             event_type,

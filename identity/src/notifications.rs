@@ -28,15 +28,18 @@ pub enum Topic {
     ScheduleDisabled,
     /// A webhook endpoint that kept failing was disabled.
     WebhookDisabled,
+    /// An event rule of yours matched.
+    RuleMatched,
 }
 
 impl Topic {
-    pub const ALL: [Topic; 5] = [
+    pub const ALL: [Topic; 6] = [
         Topic::CrawlSucceeded,
         Topic::CrawlFailed,
         Topic::ScheduledRunSucceeded,
         Topic::ScheduleDisabled,
         Topic::WebhookDisabled,
+        Topic::RuleMatched,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -46,6 +49,7 @@ impl Topic {
             Topic::ScheduledRunSucceeded => "scheduled_run_succeeded",
             Topic::ScheduleDisabled => "schedule_disabled",
             Topic::WebhookDisabled => "webhook_disabled",
+            Topic::RuleMatched => "rule_matched",
         }
     }
 
@@ -70,10 +74,12 @@ impl Topic {
                 in_app: true,
                 email: false,
             },
-            Topic::CrawlFailed | Topic::ScheduleDisabled | Topic::WebhookDisabled => Channels {
-                in_app: true,
-                email: true,
-            },
+            Topic::CrawlFailed | Topic::ScheduleDisabled | Topic::WebhookDisabled | Topic::RuleMatched => {
+                Channels {
+                    in_app: true,
+                    email: true,
+                }
+            }
             Topic::ScheduledRunSucceeded => Channels {
                 in_app: false,
                 email: false,
@@ -142,6 +148,19 @@ impl Identity {
     /// on the channels each chose for its topic. Returns how many people it reached for
     /// the first time.
     pub async fn notify(&self, principals: &[Uuid], notice: &Notice) -> Result<u64, IdentityError> {
+        let mut connection = self.pool.acquire().await.doing("recording notifications")?;
+        Identity::notify_in(&mut connection, principals, notice)
+            .await
+            .doing("recording notifications")
+    }
+
+    /// [`notify`](Self::notify) inside the caller's transaction: a projector tells what an
+    /// event matched in the same transaction as its checkpoint, so each event is told once.
+    pub async fn notify_in(
+        connection: &mut sqlx::PgConnection,
+        principals: &[Uuid],
+        notice: &Notice,
+    ) -> Result<u64, sqlx::Error> {
         let defaults = notice.topic.default_channels();
         let (item_kind, item_id) = notice.item.clone().unzip();
         let row = sqlx::query(
@@ -175,9 +194,8 @@ impl Identity {
         .bind(item_kind)
         .bind(item_id)
         .bind(&notice.key)
-        .fetch_one(&self.pool)
-        .await
-        .doing("recording notifications")?;
+        .fetch_one(connection)
+        .await?;
         Ok(row.get::<i64, _>(0) as u64)
     }
 

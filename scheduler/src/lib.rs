@@ -13,6 +13,7 @@ mod defaults;
 mod error;
 mod firing;
 mod outcomes;
+mod rules;
 
 use std::time::Duration;
 
@@ -25,6 +26,7 @@ pub use clocks::{Clock, Clocks, Run};
 pub use defaults::discovery_schedule_id;
 pub use error::SchedulerError;
 pub use firing::job_id;
+pub use rules::Rules;
 
 /// How often the scheduler looks for due schedules, changed schedules and new
 /// connections when nothing else wakes it.

@@ -1,5 +1,6 @@
 //! What a schedule shows beside its fields: the scheduler's bookkeeping (next run, run
-//! count, last run, failures in a row, why it was disabled) and its recent runs.
+//! count, last run, failures in a row, why it was disabled) and its recent runs; and what
+//! schedules and rules may name (connections, schedules, webhooks).
 
 use async_graphql::dynamic::{Field, FieldFuture, FieldValue, InputValue, Object, TypeRef};
 use domain::Kind;
@@ -69,10 +70,13 @@ pub async fn check_references(
     kind: Kind,
     fields: &domain::Fields,
 ) -> async_graphql::Result<()> {
+    let viewer = super::access::viewer(ctx)?;
+    if kind == Kind::Rule {
+        return check_rule_webhook(ctx, viewer, fields).await;
+    }
     if kind != Kind::Schedule {
         return Ok(());
     }
-    let viewer = super::access::viewer(ctx)?;
     for (field, target, needed) in [
         ("connection", Kind::Connection, domain::Level::Write),
         ("after", Kind::Schedule, domain::Level::Read),
@@ -91,6 +95,28 @@ pub async fn check_references(
         }
     }
     Ok(())
+}
+
+/// A rule calls only a webhook its author (or a team they may write for) owns.
+async fn check_rule_webhook(
+    ctx: &async_graphql::dynamic::ResolverContext<'_>,
+    viewer: &domain::Viewer,
+    fields: &domain::Fields,
+) -> async_graphql::Result<()> {
+    let Some(raw) = fields.get("webhook").and_then(serde_json::Value::as_str) else {
+        return Ok(());
+    };
+    let missing = || crate::errors::bad_input("webhook", format!("no webhook you may use has the id {raw}"));
+    let id: uuid::Uuid = raw.parse().map_err(|_| missing())?;
+    let webhooks = ctx
+        .data::<Option<::webhooks::Webhooks>>()?
+        .as_ref()
+        .ok_or_else(missing)?;
+    let endpoint = webhooks.get(id).await.map_err(|_| missing())?;
+    match viewer.principals(domain::Level::Write).contains(&endpoint.owner) {
+        true => Ok(()),
+        false => Err(missing()),
+    }
 }
 
 /// The fields a kind's object has beyond its own: a schedule's clock and runs.
