@@ -57,6 +57,21 @@ pub fn datacenter_created(n: u64) -> Event {
     decided(Kind::Datacenter, Command::Create(parse(Kind::Datacenter, input)))
 }
 
+/// An event rule of one owner about server updates in Production, each watching other
+/// fields, so that every update is judged against every rule's conditions.
+pub fn rule_created(n: u64) -> Event {
+    const WATCHED: [&str; 4] = ["status", "cpu", "memory", "services"];
+    let input = json!({"name": format!("rule-{n:03}"), "stream_types": ["server"], "event_types": ["updated"],
+                       "conditions": {"environment": "Production"},
+                       "changed_fields": [WATCHED[(n % 4) as usize]], "actor_kinds": ["crawler", "user"]});
+    let owner = Uuid::from_u128(0x6f776e6572);
+    let mut event = decided(Kind::Rule, Command::Create(parse(Kind::Rule, input)));
+    if let Event::Created { grants, .. } = &mut event {
+        grants.insert(owner, domain::Level::Admin);
+    }
+    event
+}
+
 pub fn application_created(n: u64) -> Event {
     let input = json!({"name": format!("service-{n:05}"), "language": "Rust", "environment": "Production",
                        "owner": "platform-team", "endpoint": format!("https://service-{n:05}.shop.internal")});

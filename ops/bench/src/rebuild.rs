@@ -6,6 +6,12 @@
 //! `EventStore::append` by `--writers` writers in two passes of five events per server,
 //! so that, as in a real log, a server's later events come long after its first ones.
 //!
+//! Before the servers, `RULES` event rules of one owner are made, each about server
+//! updates in Production with a condition that some servers meet; `rules` rebuilds the
+//! event rules' projection over the same log, beside the inventory's rebuild (target:
+//! at most 1.5× it). The servers carry no grants of the rules' owner, so no rule acts:
+//! what is measured is judging every event against every rule and folding the items.
+//!
 //! Beside: the floor, what Postgres alone needs to move the same data: stream the whole
 //! log to this process in commit order (`COPY (SELECT … ORDER BY …) TO STDOUT`), plus
 //! `COPY … FROM STDIN` of the rows the projection wrote into fresh tables of the same
@@ -27,6 +33,7 @@ use crate::report::{note, Comparison, Quantity, Target};
 use crate::{payload, Options};
 
 const EVENTS_PER_SERVER: u64 = 10;
+const RULES: u64 = 100;
 const DATACENTERS: u64 = 4;
 const SERVERS_PER_APPLICATION: u64 = 50;
 /// Chunks of at least this size go to COPY FROM, one message each.
@@ -51,6 +58,7 @@ pub async fn run(options: &Options) -> anyhow::Result<Vec<Comparison>> {
     let inventory_write = floor_write(&db, &Inventory).await?;
     let audit = timed_rebuild(&db, &store, &AuditTrail, events).await?;
     let audit_write = floor_write(&db, &AuditTrail).await?;
+    let rules = timed_rebuild(&db, &store, &scheduler::Rules::new(None), events).await?;
     db.finish().await?;
     let beside_floor = |name, rebuild, write, target| Comparison {
         name,
@@ -66,6 +74,12 @@ pub async fn run(options: &Options) -> anyhow::Result<Vec<Comparison>> {
             Target::AtMost(3.0),
         ),
         beside_floor("rebuild-audit", audit, audit_write, Target::None),
+        Comparison {
+            name: "rules-100-beside-inventory-rebuild",
+            maestro: Quantity::Time(rules),
+            reference: Quantity::Time(inventory),
+            target: Target::AtMost(1.5),
+        },
     ])
 }
 
@@ -103,10 +117,17 @@ async fn generate(store: &EventStore, options: &Options) -> anyhow::Result<u64> 
     let applications = new_items(Kind::Application, servers.div_ceil(SERVERS_PER_APPLICATION));
     let servers = new_items(Kind::Server, servers);
 
-    let targets = datacenters
+    let rules = new_items(Kind::Rule, RULES);
+    let targets = rules
         .iter()
         .zip(0..)
-        .map(|(item, n)| Append::new(*item, 0, vec![payload::datacenter_created(n)]))
+        .map(|(item, n)| Append::new(*item, 0, vec![payload::rule_created(n)]))
+        .chain(
+            datacenters
+                .iter()
+                .zip(0..)
+                .map(|(item, n)| Append::new(*item, 0, vec![payload::datacenter_created(n)])),
+        )
         .chain(
             applications
                 .iter()
