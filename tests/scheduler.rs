@@ -553,3 +553,100 @@ async fn schedules_and_notifications_through_graphql() {
         json!({"topic": "CRAWL_FAILED", "inApp": false, "email": true})
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_firing_waits_out_nats_being_down_and_runs_once() {
+    let db = schedules_db().await;
+    let mut nats = NatsServer::started().await;
+    let connection = Uuid::now_v7().to_string();
+    let id = create_schedule(
+        &db,
+        json!({"name": "hourly", "connection": connection, "interval": 3600}),
+    )
+    .await;
+    project_all(&db.store()).await;
+    let scheduler = scheduler(&db, &nats, identity(&db)).await;
+    nats.stop();
+    let failed = tokio::time::timeout(Duration::from_secs(60), scheduler.step()).await;
+    assert!(
+        matches!(failed, Ok(Err(_))),
+        "a firing with NATS down must fail, not pass: {failed:?}"
+    );
+    let recorded: i64 = sqlx::query_scalar("SELECT count(*) FROM schedule_runs")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(recorded, 0, "the failed firing was rolled back");
+    let clock = scheduler.clocks().get(id).await.unwrap().unwrap();
+    assert!(clock.next_due.unwrap() <= Utc::now(), "it is still due");
+    nats.start().await;
+    eventually(
+        Duration::from_secs(60),
+        "the firing ran once NATS was back",
+        || async { scheduler.step().await.is_ok_and(|queued| queued == 1) },
+    )
+    .await;
+    assert_eq!(scheduler.step().await.unwrap(), 0);
+    let jobs = queued_jobs(&nats).await;
+    assert_eq!(jobs.len(), 1, "{jobs:?}");
+    assert_eq!(firings(&db).await[&id].len(), 1);
+}
+
+#[tokio::test]
+async fn a_notification_mail_waits_out_smtp_being_down_and_arrives_once() {
+    let db = schedules_db().await;
+    let port = support::free_port();
+    let settings = identity::Settings {
+        smtp: Some(identity::SmtpSettings {
+            host: "127.0.0.1".into(),
+            port,
+            sender: "maestro@example.com".into(),
+            username: None,
+            password: None,
+            tls: false,
+        }),
+        ..test_identity_settings()
+    };
+    let identity = Identity::new(db.pool.clone(), settings).unwrap();
+    let person = identity
+        .sign_up("oncall@example.com", "correct horse battery", None, None)
+        .await
+        .unwrap()
+        .user
+        .id;
+    let notice = identity::Notice {
+        topic: identity::Topic::CrawlFailed,
+        title: "Crawl of `prod` failed".into(),
+        body: "the provider answered 500".into(),
+        item: None,
+        key: "smtp-down/1".into(),
+    };
+    assert_eq!(identity.notify(&[person], &notice).await.unwrap(), 1);
+    assert_eq!(
+        identity.send_notification_mails().await.unwrap(),
+        0,
+        "nothing listens on the SMTP port"
+    );
+    let waiting: (i32, Option<String>) =
+        sqlx::query_as("SELECT attempts, last_error FROM notification_mails")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+    assert_eq!(waiting.0, 1);
+    assert!(waiting.1.unwrap().contains("SMTP"), "the error says what failed");
+    let smtp = SmtpServer::start_on(port).await;
+    // Its retry is due in 30 s; the test does not wait for the clock.
+    sqlx::query("UPDATE notification_mails SET next_attempt_at = now()")
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(identity.send_notification_mails().await.unwrap(), 1);
+    assert_eq!(
+        identity.send_notification_mails().await.unwrap(),
+        0,
+        "a sent mail is not sent again"
+    );
+    let mails = smtp.wait_for(1).await;
+    assert_eq!(mails.len(), 1);
+    assert!(mails[0].contains("Crawl of `prod` failed"), "{}", mails[0]);
+}

@@ -18,7 +18,11 @@ pub struct SmtpServer {
 
 impl SmtpServer {
     pub async fn start() -> SmtpServer {
-        let port = free_port();
+        SmtpServer::start_on(free_port()).await
+    }
+
+    /// A server on `port`: one a test's settings named while nothing listened there.
+    pub async fn start_on(port: u16) -> SmtpServer {
         let maildir = std::env::temp_dir().join(format!("maestro-mail-{}", Uuid::new_v4().simple()));
         let child = Command::new("python3")
             .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}")])
