@@ -105,7 +105,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 _ => roles::PROJECTIONS.iter().map(|name| name.to_string()).collect(),
             };
             for name in names {
-                let report = roles::rebuild(&config, &pool, &name).await?;
+                let report = roles::rebuild(&pool, &name).await?;
                 println!(
                     "rebuilt {name}: {} events in {:.2?}",
                     report.events, report.elapsed

@@ -61,16 +61,14 @@ pub async fn serve(config: &Config, roles: &[Role]) -> anyhow::Result<()> {
     if roles.contains(&Role::Projector) {
         for projection in PROJECTIONS {
             let (store, url, pool) = (store.clone(), config.database_url.clone(), pool.clone());
-            let webhooks = config.webhooks(&pool);
             running.spawn(supervised(format!("projection {projection}"), move || {
-                let (store, url, pool, webhooks) =
-                    (store.clone(), url.clone(), pool.clone(), webhooks.clone());
+                let (store, url, pool) = (store.clone(), url.clone(), pool.clone());
                 async move {
                     let wakeup = Wakeup::new(&pool, POLL).await;
                     match projection {
                         Inventory::NAME => projections::run(store, url, Inventory, wakeup).await,
                         AuditTrail::NAME => projections::run(store, url, AuditTrail, wakeup).await,
-                        _ => projections::run(store, url, Rules::new(webhooks), wakeup).await,
+                        _ => projections::run(store, url, Rules, wakeup).await,
                     }
                     .map_err(anyhow::Error::from)
                 }
@@ -268,12 +266,12 @@ pub fn vault(config: &Config, pool: &PgPool) -> anyhow::Result<Vault> {
 /// Every projection `maestro serve` runs, by name: the inventory's, and the event rules'.
 pub const PROJECTIONS: [&str; 3] = [Inventory::NAME, AuditTrail::NAME, Rules::NAME];
 
-pub async fn rebuild(config: &Config, pool: &PgPool, name: &str) -> anyhow::Result<RebuildReport> {
+pub async fn rebuild(pool: &PgPool, name: &str) -> anyhow::Result<RebuildReport> {
     let store = EventStore::new(pool.clone());
     let report = match name {
         Inventory::NAME => projections::rebuild(&store, &Inventory).await?,
         AuditTrail::NAME => projections::rebuild(&store, &AuditTrail).await?,
-        Rules::NAME => projections::rebuild(&store, &Rules::new(config.webhooks(pool))).await?,
+        Rules::NAME => projections::rebuild(&store, &Rules).await?,
         other => anyhow::bail!(
             "there is no projection `{other}`; known: {}",
             PROJECTIONS.join(", ")

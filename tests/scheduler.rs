@@ -650,3 +650,58 @@ async fn a_notification_mail_waits_out_smtp_being_down_and_arrives_once() {
     assert_eq!(mails.len(), 1);
     assert!(mails[0].contains("Crawl of `prod` failed"), "{}", mails[0]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_schedule_queues_one_call_per_firing_and_fails_without_its_endpoint() {
+    let db = schedules_db().await;
+    let nats = NatsServer::started().await;
+    let webhooks = support::test_webhooks(&db.pool);
+    let (endpoint, _secret) = webhooks
+        .create(webhooks::NewEndpoint {
+            owner: Uuid::now_v7(),
+            description: "exports".into(),
+            url: "http://127.0.0.1:9/hooks".into(),
+            headers: vec![],
+        })
+        .await
+        .unwrap();
+    let calls = create_schedule(
+        &db,
+        json!({"name": "nightly export", "action": "webhook", "webhook": endpoint.id.to_string(), "interval": 3600}),
+    )
+    .await;
+    let dangling = create_schedule(
+        &db,
+        json!({"name": "dangling", "action": "webhook", "webhook": Uuid::now_v7().to_string(), "interval": 3600}),
+    )
+    .await;
+    project_all(&db.store()).await;
+    let first = scheduler(&db, &nats, identity(&db)).await;
+    let second = scheduler(&db, &nats, identity(&db)).await;
+    let (a, b) = tokio::join!(first.step(), second.step());
+    assert_eq!(a.unwrap() + b.unwrap(), 2, "each firing once");
+    assert_eq!(first.step().await.unwrap(), 0);
+    assert!(
+        queued_jobs(&nats).await.is_empty(),
+        "a webhook schedule crawls nothing"
+    );
+
+    let run = firings(&db).await[&calls][0].1;
+    let deliveries = webhooks.deliveries(endpoint.id, 10, None).await.unwrap();
+    assert_eq!(deliveries.len(), 1, "{deliveries:?}");
+    assert_eq!(deliveries[0].message_id, run.to_string());
+    assert_eq!(deliveries[0].event_type, "schedule.fired");
+    assert_eq!(deliveries[0].body["schedule"]["name"], "nightly export");
+    let clock = first.clocks().get(calls).await.unwrap().unwrap();
+    assert_eq!(clock.run_count, 1);
+    assert_eq!(clock.last_run.unwrap().outcome.as_deref(), Some("SUCCEEDED"));
+
+    let clock = first.clocks().get(dangling).await.unwrap().unwrap();
+    assert_eq!(clock.consecutive_failures, 1);
+    let last = clock.last_run.unwrap();
+    assert_eq!(last.outcome.as_deref(), Some("FAILED"));
+    assert!(
+        last.message.unwrap().contains("does not exist"),
+        "the run says why"
+    );
+}

@@ -138,3 +138,94 @@ async fn webhooks_are_their_owners_and_never_show_their_secrets() {
         json!([])
     );
 }
+
+/// The webhook channel of notifications, and webhook schedules, through GraphQL: each
+/// names only its author's endpoint; a notification a person chose to hear through their
+/// webhook is queued for it as `notification.<topic>`, once however often it is told.
+#[tokio::test]
+async fn notifications_and_schedules_call_only_their_authors_webhooks() {
+    let db = TestDb::new().await;
+    let gateway = Gateway::start(&db, None).await;
+    let id = gateway
+        .data(CREATE, json!({"url": "http://127.0.0.1:9/hooks"}))
+        .await["createWebhook"]["webhook"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let choose = "mutation($webhook: ID) { setNotificationChannels(topic: CRAWL_FAILED, inApp: true, email: false, webhook: $webhook) { topic webhook } }";
+    let stranger = gateway.sign_up("stranger").await;
+    let refused = gateway
+        .post_as(Some(&stranger), choose, json!({"webhook": id}))
+        .await;
+    assert_eq!(
+        refused["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+        "{refused}"
+    );
+    assert_eq!(
+        refused["errors"][0]["extensions"]["field"], "webhook",
+        "{refused}"
+    );
+    let schedule = "mutation($input: ScheduleInput!) { createSchedule(input: $input) { id action webhook } }";
+    let input = json!({"input": {"name": "export", "action": "webhook", "webhook": id, "interval": 3600}});
+    let refused = gateway.post_as(Some(&stranger), schedule, input.clone()).await;
+    assert_eq!(
+        refused["errors"][0]["extensions"]["field"], "webhook",
+        "{refused}"
+    );
+    assert!(
+        refused["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no webhook you may use"),
+        "{refused}"
+    );
+
+    let chosen = gateway.data(choose, json!({"webhook": id})).await;
+    let failed = chosen["setNotificationChannels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|channel| channel["topic"] == "CRAWL_FAILED")
+        .unwrap()
+        .clone();
+    assert_eq!(failed["webhook"], json!(id));
+    let made = gateway.data(schedule, input).await;
+    assert_eq!(made["createSchedule"]["webhook"], json!(id), "{made}");
+
+    let identity = identity::Identity::new(db.pool.clone(), support::test_identity_settings()).unwrap();
+    let notice = identity::Notice {
+        topic: identity::Topic::CrawlFailed,
+        title: "Crawl of `prod` failed".into(),
+        body: "the provider answered 500".into(),
+        item: None,
+        key: "webhook-channel/1".into(),
+    };
+    assert_eq!(identity.notify(&[gateway.user], &notice).await.unwrap(), 1);
+    assert_eq!(
+        identity.notify(&[gateway.user], &notice).await.unwrap(),
+        0,
+        "told once"
+    );
+    let webhooks = test_webhooks(&db.pool);
+    let deliveries = webhooks.deliveries(id.parse().unwrap(), 10, None).await.unwrap();
+    assert_eq!(deliveries.len(), 1, "{deliveries:?}");
+    assert_eq!(deliveries[0].event_type, "notification.crawl_failed");
+    assert_eq!(deliveries[0].body["title"], "Crawl of `prod` failed");
+    assert_eq!(deliveries[0].body["topic"], "crawl_failed");
+
+    // Without the webhook again, the next notice goes nowhere but the product.
+    gateway.data(choose, json!({"webhook": null})).await;
+    let next = identity::Notice {
+        key: "webhook-channel/2".into(),
+        ..notice
+    };
+    assert_eq!(identity.notify(&[gateway.user], &next).await.unwrap(), 1);
+    assert_eq!(
+        webhooks
+            .deliveries(id.parse().unwrap(), 10, None)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+}

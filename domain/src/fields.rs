@@ -188,6 +188,8 @@ const SCHEDULE: &[FieldSpec] = &[
     field("connection", Id),
     field("task", Text),
     field("region", Text),
+    // A webhook call's endpoint.
+    field("webhook", Id),
     field("interval", Interval),
     field("cron", Cron),
     field("timezone", TimeZone),

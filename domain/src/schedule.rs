@@ -89,6 +89,9 @@ pub enum Action {
         task: Option<String>,
         region: Option<String>,
     },
+    /// A call of a webhook endpoint, signed like every delivery; the run succeeds once
+    /// the call is queued, and the endpoint's own retries take it from there.
+    Webhook { endpoint: Uuid },
 }
 
 /// A schedule, checked whole: the fields agree with each other.
@@ -128,8 +131,33 @@ impl Schedule {
                 task: text("task"),
                 region: text("region"),
             },
+            Some(Ok(ScheduleAction::Webhook)) => {
+                if let Some(crawled) = ["connection", "task", "region"]
+                    .into_iter()
+                    .find(|f| fields.contains_key(*f))
+                {
+                    return Err(DomainError::invalid(
+                        crawled,
+                        "a webhook schedule crawls nothing; remove it, or make the action `crawl`",
+                    ));
+                }
+                Action::Webhook {
+                    endpoint: id_of("webhook")?.ok_or_else(|| {
+                        DomainError::invalid(
+                            "webhook",
+                            "a webhook schedule needs the webhook endpoint to call",
+                        )
+                    })?,
+                }
+            }
             Some(Err(problem)) => return Err(DomainError::invalid("action", problem)),
         };
+        if matches!(action, Action::Crawl { .. }) && fields.contains_key("webhook") {
+            return Err(DomainError::invalid(
+                "webhook",
+                "only a schedule whose action is `webhook` calls one",
+            ));
+        }
         let after = match id_of("after")? {
             Some(after) if after == id => {
                 return Err(DomainError::invalid(
@@ -348,6 +376,24 @@ mod tests {
         assert_eq!(
             field_of(json!({"connection": CONNECTION, "after": Uuid::from_u128(7).to_string()})),
             "after"
+        );
+        assert_eq!(field_of(json!({"action": "webhook", "interval": 60})), "webhook");
+        assert_eq!(
+            field_of(
+                json!({"action": "webhook", "webhook": CONNECTION, "connection": CONNECTION, "interval": 60})
+            ),
+            "connection"
+        );
+        assert_eq!(
+            field_of(json!({"connection": CONNECTION, "webhook": CONNECTION, "interval": 60})),
+            "webhook"
+        );
+        let call = schedule(json!({"action": "webhook", "webhook": CONNECTION, "interval": 60})).unwrap();
+        assert_eq!(
+            call.action,
+            Action::Webhook {
+                endpoint: CONNECTION.parse().unwrap()
+            }
         );
         let chained =
             schedule(json!({"connection": CONNECTION, "after": CONNECTION, "countdown": 30})).unwrap();

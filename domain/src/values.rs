@@ -159,6 +159,7 @@ vocabulary!(
     /// What a schedule runs.
     ScheduleAction, "schedule action", {
         Crawl => "crawl",
+        Webhook => "webhook",
     }
 );
 

@@ -1,5 +1,5 @@
-//! What Maestro tells people, and how: in the product, by mail, or not at all, as each
-//! person chooses per topic. Telling is keyed: the same notice twice (a retried step, a
+//! What Maestro tells people, and how: in the product, by mail, through one of their
+//! webhook endpoints, or not at all, as each person chooses per topic. Telling is keyed: the same notice twice (a retried step, a
 //! second scheduler) reaches each person once. Mails wait in an outbox until the SMTP
 //! server takes them, so an SMTP server that is down delays them and loses none.
 
@@ -11,6 +11,8 @@ use sqlx::Row;
 use uuid::Uuid;
 
 use crate::error::Doing;
+use webhooks::{WebhookError, Webhooks};
+
 use crate::{Email, Identity, IdentityError};
 
 /// What a notification is about; each person picks its channels per topic.
@@ -73,16 +75,19 @@ impl Topic {
             Topic::CrawlSucceeded => Channels {
                 in_app: true,
                 email: false,
+                webhook: None,
             },
             Topic::CrawlFailed | Topic::ScheduleDisabled | Topic::WebhookDisabled | Topic::RuleMatched => {
                 Channels {
                     in_app: true,
                     email: true,
+                    webhook: None,
                 }
             }
             Topic::ScheduledRunSucceeded => Channels {
                 in_app: false,
                 email: false,
+                webhook: None,
             },
         }
     }
@@ -92,6 +97,9 @@ impl Topic {
 pub struct Channels {
     pub in_app: bool,
     pub email: bool,
+    /// One of the person's webhook endpoints (the caller checks it is theirs), posted
+    /// each notification as `notification.<topic>`.
+    pub webhook: Option<Uuid>,
 }
 
 /// Something to tell the people behind an item.
@@ -143,15 +151,34 @@ fn mail_retry_after(attempts: i32) -> Duration {
     Duration::from_secs(30 * 2u64.pow(doublings as u32)).min(Duration::from_secs(3600))
 }
 
+impl Notice {
+    /// What a person's webhook is posted: the notification as the product shows it.
+    fn webhook_body(&self, id: Uuid, created_at: DateTime<Utc>) -> serde_json::Value {
+        serde_json::json!({
+            "type": "notification",
+            "id": id,
+            "topic": self.topic,
+            "title": self.title,
+            "body": self.body,
+            "item": self.item.as_ref().map(|(kind, id)| serde_json::json!({"kind": kind, "id": id})),
+            "createdAt": created_at,
+        })
+    }
+}
+
 impl Identity {
     /// Tells `notice` to the people among `principals` (users, and the members of teams)
     /// on the channels each chose for its topic. Returns how many people it reached for
     /// the first time.
     pub async fn notify(&self, principals: &[Uuid], notice: &Notice) -> Result<u64, IdentityError> {
-        let mut connection = self.pool.acquire().await.doing("recording notifications")?;
-        Identity::notify_in(&mut connection, principals, notice)
+        // One transaction: a notification is recorded with its mail and webhook call, or
+        // not at all, so that telling it again (same key) is never a half-done no-op.
+        let mut transaction = self.pool.begin().await.doing("recording notifications")?;
+        let told = Identity::notify_in(&mut transaction, principals, notice)
             .await
-            .doing("recording notifications")
+            .doing("recording notifications")?;
+        transaction.commit().await.doing("recording notifications")?;
+        Ok(told)
     }
 
     /// [`notify`](Self::notify) inside the caller's transaction: a projector tells what an
@@ -163,12 +190,12 @@ impl Identity {
     ) -> Result<u64, sqlx::Error> {
         let defaults = notice.topic.default_channels();
         let (item_kind, item_id) = notice.item.clone().unzip();
-        let row = sqlx::query(
+        let told: Vec<(Uuid, Option<Uuid>, DateTime<Utc>)> = sqlx::query_as(
             "WITH people AS (
                  SELECT id AS user_id FROM users WHERE id = ANY($1)
                  UNION SELECT user_id FROM team_members WHERE team_id = ANY($1)
              ), wanted AS (
-                 SELECT people.user_id,
+                 SELECT people.user_id, chosen.webhook,
                         COALESCE(chosen.in_app, $2) AS in_app, COALESCE(chosen.email, $3) AS email
                    FROM people
                    LEFT JOIN notification_preferences chosen
@@ -176,14 +203,14 @@ impl Identity {
              ), told AS (
                  INSERT INTO notifications (id, user_id, topic, title, body, item_kind, item_id, key, shown)
                  SELECT gen_random_uuid(), user_id, $4, $5, $6, $7, $8, $9, in_app
-                   FROM wanted WHERE in_app OR email
+                   FROM wanted WHERE in_app OR email OR webhook IS NOT NULL
                  ON CONFLICT (user_id, key) DO NOTHING
-                 RETURNING id, user_id
+                 RETURNING id, user_id, created_at
              ), mailed AS (
                  INSERT INTO notification_mails (notification_id)
                  SELECT told.id FROM told JOIN wanted USING (user_id) WHERE wanted.email
              )
-             SELECT count(*) FROM told",
+             SELECT told.id, wanted.webhook, told.created_at FROM told JOIN wanted USING (user_id)",
         )
         .bind(principals)
         .bind(defaults.in_app)
@@ -194,9 +221,22 @@ impl Identity {
         .bind(item_kind)
         .bind(item_id)
         .bind(&notice.key)
-        .fetch_one(connection)
+        .fetch_all(&mut *connection)
         .await?;
-        Ok(row.get::<i64, _>(0) as u64)
+        for (id, webhook, created_at) in &told {
+            let Some(endpoint) = webhook else { continue };
+            let body = notice.webhook_body(*id, *created_at);
+            let event_type = format!("notification.{}", notice.topic.as_str());
+            match Webhooks::enqueue_in(connection, *endpoint, &id.to_string(), &event_type, &body).await {
+                Ok(_) => {}
+                Err(WebhookError::Database(error)) => return Err(error),
+                // Deleted since it was chosen (the choice is then cleared too).
+                Err(error) => {
+                    tracing::warn!(notification = %id, %error, "a notification's webhook was not called")
+                }
+            }
+        }
+        Ok(told.len() as u64)
     }
 
     /// A person's notifications shown in the product, newest first: at most `first`,
@@ -274,12 +314,13 @@ impl Identity {
 
     /// The channels a person wants for each topic, their defaults where they chose none.
     pub async fn notification_channels(&self, user: Uuid) -> Result<Vec<(Topic, Channels)>, IdentityError> {
-        let rows =
-            sqlx::query("SELECT topic, in_app, email FROM notification_preferences WHERE user_id = $1")
-                .bind(user)
-                .fetch_all(&self.pool)
-                .await
-                .doing("reading notification preferences")?;
+        let rows = sqlx::query(
+            "SELECT topic, in_app, email, webhook FROM notification_preferences WHERE user_id = $1",
+        )
+        .bind(user)
+        .fetch_all(&self.pool)
+        .await
+        .doing("reading notification preferences")?;
         Ok(Topic::ALL
             .into_iter()
             .map(|topic| {
@@ -289,6 +330,7 @@ impl Identity {
                 let channels = chosen.map_or(topic.default_channels(), |row| Channels {
                     in_app: row.get("in_app"),
                     email: row.get("email"),
+                    webhook: row.get("webhook"),
                 });
                 (topic, channels)
             })
@@ -302,13 +344,16 @@ impl Identity {
         channels: Channels,
     ) -> Result<(), IdentityError> {
         sqlx::query(
-            "INSERT INTO notification_preferences (user_id, topic, in_app, email) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (user_id, topic) DO UPDATE SET in_app = EXCLUDED.in_app, email = EXCLUDED.email",
+            "INSERT INTO notification_preferences (user_id, topic, in_app, email, webhook)
+             VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (user_id, topic) DO UPDATE
+                 SET in_app = EXCLUDED.in_app, email = EXCLUDED.email, webhook = EXCLUDED.webhook",
         )
         .bind(user)
         .bind(topic.as_str())
         .bind(channels.in_app)
         .bind(channels.email)
+        .bind(channels.webhook)
         .execute(&self.pool)
         .await
         .doing("saving notification preferences")?;

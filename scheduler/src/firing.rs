@@ -1,5 +1,5 @@
-//! Firing: every due schedule claimed by one scheduler, its job queued, its clock moved
-//! on. A firing found long after it came due was missed (no scheduler ran then): it runs
+//! Firing: every due schedule claimed by one scheduler, its job (a crawl, or a webhook
+//! call) queued, its clock moved on. A firing found long after it came due was missed (no scheduler ran then): it runs
 //! once, or not at all when the schedule says `skip`; the firings missed in between
 //! never each run.
 
@@ -9,12 +9,14 @@ use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use crawlers::Job;
 use domain::schedule::{Action, Missed, Schedule};
 use futures::{StreamExt, TryStreamExt};
-use serde_json::Value;
+use serde_json::{json, Value};
 use sqlx::Row;
 use uuid::Uuid;
 
 use crate::error::{Doing, SchedulerError};
+use crate::outcomes::RunEnd;
 use crate::Scheduler;
+use webhooks::Webhooks;
 
 /// A firing found this long after it came due counts as missed.
 const GRACE: Duration = Duration::seconds(30);
@@ -54,6 +56,7 @@ impl Scheduler {
         let now = Utc::now();
         let (mut ids, mut lasts, mut nexts) = (vec![], vec![], vec![]);
         let (mut jobs, mut run_jobs, mut run_schedules, mut run_dues) = (vec![], vec![], vec![], vec![]);
+        let mut calls = vec![];
         for row in &due {
             let (id, fields, due_at): (Uuid, Value, DateTime<Utc>) = (row.get(0), row.get(1), row.get(2));
             ids.push(id);
@@ -72,21 +75,29 @@ impl Scheduler {
                 tracing::info!(schedule = %id, due = %due_at, "skipping a missed run, as the schedule says");
                 continue;
             }
-            let Action::Crawl {
-                connection,
-                task,
-                region,
-            } = schedule.action;
-            let job = Job {
-                id: job_id(id, due_at),
-                connection,
-                task,
-                region,
-            };
-            run_jobs.push(job.id);
+            let run = job_id(id, due_at);
+            run_jobs.push(run);
             run_schedules.push(id);
             run_dues.push(due_at);
-            jobs.push(job);
+            match schedule.action {
+                Action::Crawl {
+                    connection,
+                    task,
+                    region,
+                } => jobs.push(Job {
+                    id: run,
+                    connection,
+                    task,
+                    region,
+                }),
+                Action::Webhook { endpoint } => calls.push(Call {
+                    run,
+                    schedule: id,
+                    endpoint,
+                    due: due_at,
+                    name: fields.get("name").cloned(),
+                }),
+            }
         }
         sqlx::query(
             "UPDATE schedule_clocks SET last_due = fired.last_due, next_due = fired.next_due
@@ -117,7 +128,17 @@ impl Scheduler {
             .into_iter()
             .filter(|job| recorded.contains(&job.id))
             .collect();
-        let count = queued.len();
+        let mut ends = Vec::new();
+        for call in calls.into_iter().filter(|call| recorded.contains(&call.run)) {
+            let failure = self.queue_call(&mut transaction, &call).await?.err();
+            ends.push(RunEnd {
+                job: call.run,
+                succeeded: failure.is_none(),
+                message: failure.unwrap_or_else(|| format!("call queued for webhook {}", call.endpoint)),
+                at: Utc::now(),
+            });
+        }
+        let count = queued.len() + ends.len();
         // Queued before the commit: a scheduler that dies in between leaves the firing
         // due, and the next one queues the same job id, which JetStream drops.
         futures::stream::iter(queued)
@@ -129,9 +150,57 @@ impl Scheduler {
             .try_collect::<Vec<()>>()
             .await?;
         transaction.commit().await.doing("committing fired schedules")?;
+        // A scheduler that dies here leaves these runs without an end; their calls are
+        // queued all the same.
+        for end in &ends {
+            self.run_ended(end).await?;
+        }
         Ok(Fired {
             queued: count,
             more: due.len() as i64 == BATCH,
         })
+    }
+}
+
+/// A webhook schedule's firing.
+struct Call {
+    run: Uuid,
+    schedule: Uuid,
+    endpoint: Uuid,
+    due: DateTime<Utc>,
+    name: Option<Value>,
+}
+
+impl Scheduler {
+    /// Queues a webhook schedule's call in the firing's transaction, under the run's id,
+    /// so a firing queued twice is one delivery. An endpoint that is gone fails the run
+    /// (the `Err` message); Postgres failing fails the whole firing, which is tried again.
+    async fn queue_call(
+        &self,
+        transaction: &mut sqlx::PgConnection,
+        call: &Call,
+    ) -> Result<Result<(), String>, SchedulerError> {
+        let body = json!({
+            "type": "schedule.fired",
+            "schedule": {"id": call.schedule, "name": call.name},
+            "run": call.run,
+            "dueAt": call.due.to_rfc3339_opts(SecondsFormat::Micros, true),
+        });
+        let queued = Webhooks::enqueue_in(
+            transaction,
+            call.endpoint,
+            &call.run.to_string(),
+            "schedule.fired",
+            &body,
+        )
+        .await;
+        match queued {
+            Ok(_) => Ok(Ok(())),
+            Err(webhooks::WebhookError::Database(source)) => Err(SchedulerError::Database {
+                doing: "queueing a webhook schedule's call",
+                source,
+            }),
+            Err(error) => Ok(Err(error.to_string())),
+        }
     }
 }

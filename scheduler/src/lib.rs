@@ -1,5 +1,5 @@
 //! The `scheduler` role. Schedules are items; this role keeps their clocks, queues each
-//! due firing as a crawl job, follows how the jobs end, disables a schedule that keeps
+//! due firing as a crawl job or a webhook call, follows how the jobs end, disables a schedule that keeps
 //! failing, gives every connection its discovery schedules, and tells the people behind
 //! an item what happened.
 //!

@@ -1,4 +1,5 @@
-//! How runs end: every crawl job's end, from the job updates the crawlers publish. A
+//! How runs end: every crawl job's end, from the job updates the crawlers publish, and
+//! every webhook call's, once it is queued. A
 //! scheduled run's end moves its schedule's counts, starts the schedules chained after
 //! it, and disables a schedule that failed too often; every end is told to the people
 //! behind the schedule or, for a crawl someone started, behind its connection.
@@ -15,6 +16,14 @@ use uuid::Uuid;
 
 use crate::error::{Doing, SchedulerError};
 use crate::Scheduler;
+
+/// How a scheduled run ended, whatever it ran.
+pub(crate) struct RunEnd {
+    pub job: Uuid,
+    pub succeeded: bool,
+    pub message: String,
+    pub at: DateTime<Utc>,
+}
 
 /// The durable consumer of job updates that the scheduler processes share.
 const DURABLE: &str = "scheduler";
@@ -51,35 +60,46 @@ impl Scheduler {
     }
 
     async fn ended(&self, update: &JobUpdate) -> Result<(), SchedulerError> {
-        let succeeded = update.state == JobState::Succeeded;
+        let end = RunEnd {
+            job: update.job,
+            succeeded: update.state == JobState::Succeeded,
+            message: update.error.clone().unwrap_or_else(|| update.total.to_string()),
+            at: update.at,
+        };
+        match self.run_ended(&end).await? {
+            true => Ok(()),
+            // A crawl someone started is told to its connection's people.
+            false => self.tell_about_crawl(update, &end.message).await,
+        }
+    }
+
+    /// Records how a scheduled run ended: the schedule's counts, the schedules chained
+    /// after it, its people told, and the schedule disabled when it failed too often.
+    /// Returns false when `end.job` is no scheduled run.
+    pub(crate) async fn run_ended(&self, end: &RunEnd) -> Result<bool, SchedulerError> {
+        let succeeded = end.succeeded;
         let outcome = if succeeded { "SUCCEEDED" } else { "FAILED" };
-        let message = update.error.clone().unwrap_or_else(|| update.total.to_string());
+        let message = &end.message;
         let mut transaction = self.pool.begin().await.doing("recording a run's end")?;
         let run = sqlx::query(
             "UPDATE schedule_runs SET ended_at = $2, outcome = $3, message = $4,
                     started_at = COALESCE(started_at, $2)
               WHERE job_id = $1 AND ended_at IS NULL RETURNING schedule_id, started_at",
         )
-        .bind(update.job)
-        .bind(update.at)
+        .bind(end.job)
+        .bind(end.at)
         .bind(outcome)
-        .bind(&message)
+        .bind(message)
         .fetch_optional(&mut *transaction)
         .await
         .doing("recording a run's end")?;
         let Some(run) = run else {
-            let scheduled: bool =
-                sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM schedule_runs WHERE job_id = $1)")
-                    .bind(update.job)
-                    .fetch_one(&mut *transaction)
-                    .await
-                    .doing("looking up a run")?;
-            // A scheduled run told twice was handled the first time; a crawl someone
-            // started is told to its connection's people.
-            return match scheduled {
-                true => Ok(()),
-                false => self.tell_about_crawl(update, &message).await,
-            };
+            // A scheduled run told twice was handled the first time.
+            return sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM schedule_runs WHERE job_id = $1)")
+                .bind(end.job)
+                .fetch_one(&mut *transaction)
+                .await
+                .doing("looking up a run");
         };
         let (schedule_id, started_at): (Uuid, DateTime<Utc>) = (run.get(0), run.get(1));
         let failures: Option<i32> = sqlx::query_scalar(
@@ -90,9 +110,9 @@ impl Scheduler {
         )
         .bind(schedule_id)
         .bind(started_at)
-        .bind(update.at)
+        .bind(end.at)
         .bind(outcome)
-        .bind(&message)
+        .bind(message)
         .bind(succeeded)
         .fetch_optional(&mut *transaction)
         .await
@@ -101,27 +121,27 @@ impl Scheduler {
         let schedule = self.handler.load(Kind::Schedule, schedule_id, None).await?.item;
         let name = display_name(&schedule);
         if succeeded {
-            self.start_chained(schedule_id, update.at).await?;
+            self.start_chained(schedule_id, end.at).await?;
             let notice = Notice {
                 topic: Topic::ScheduledRunSucceeded,
                 title: format!("Schedule {name} ran"),
-                body: format!("Its crawl job {} ended well: {message}.", update.job),
+                body: format!("Its run {} ended well: {message}.", end.job),
                 item: Some((Kind::Schedule.stream_type().to_string(), schedule_id)),
-                key: format!("job/{}/ended", update.job),
+                key: format!("job/{}/ended", end.job),
             };
             self.tell(&schedule, &notice).await?;
-            return Ok(());
+            return Ok(true);
         }
         let failures = failures.unwrap_or_default();
         let notice = Notice {
             topic: Topic::CrawlFailed,
             title: format!("Schedule {name} failed"),
             body: format!(
-                "Its crawl job {} failed ({failures} failure(s) in a row): {message}",
-                update.job
+                "Its run {} failed ({failures} failure(s) in a row): {message}",
+                end.job
             ),
             item: Some((Kind::Schedule.stream_type().to_string(), schedule_id)),
-            key: format!("job/{}/ended", update.job),
+            key: format!("job/{}/ended", end.job),
         };
         self.tell(&schedule, &notice).await?;
         let max_failures = Schedule::from_fields(schedule_id, &schedule.fields)
@@ -133,10 +153,9 @@ impl Scheduler {
             .and_then(Value::as_bool)
             .unwrap_or(true);
         if schedule.is_active() && enabled && failures as u64 >= max_failures {
-            self.disable(&schedule, &name, failures, &message, update.job)
-                .await?;
+            self.disable(&schedule, &name, failures, message, end.job).await?;
         }
-        Ok(())
+        Ok(true)
     }
 
     /// Stops a schedule that failed `failures` times in a row, as a change in its history

@@ -23,17 +23,12 @@ use webhooks::{WebhookError, Webhooks};
 
 const ITEMS: &str = "rule_items";
 
-pub struct Rules {
-    webhooks: Option<Webhooks>,
-}
+/// The rules projection. Rules that call webhooks queue their deliveries here, which
+/// needs no key; a worker that holds one sends them.
+pub struct Rules;
 
 impl Rules {
     pub const NAME: &'static str = "rules";
-
-    /// Rules that call webhooks need `webhooks`; without it, they only notify.
-    pub fn new(webhooks: Option<Webhooks>) -> Rules {
-        Rules { webhooks }
-    }
 }
 
 /// A rule as the projection holds it while folding: its reading and its people.
@@ -121,24 +116,23 @@ impl Rules {
             };
             Identity::notify_in(connection, &active.people, &notice).await?;
         }
-        if let (Some(endpoint), Some(webhooks)) = (active.rule.webhook, &self.webhooks) {
-            let owner: Option<Uuid> = sqlx::query_scalar("SELECT owner FROM webhook_endpoints WHERE id = $1")
-                .bind(endpoint)
-                .fetch_optional(&mut *connection)
-                .await?;
+        if let Some(endpoint) = active.rule.webhook {
+            let owner = match Webhooks::owner_in(connection, endpoint).await {
+                Ok(owner) => owner,
+                Err(error) => database(error).map(|()| None)?,
+            };
             // Only an endpoint of the rule's own people: a rule never posts to another's.
             if owner.is_some_and(|owner| active.people.contains(&owner)) {
                 let event_type = format!("{}.{}", event.stream_type, event.event_type);
-                if let Err(error) = webhooks
-                    .enqueue_in(
-                        connection,
-                        endpoint,
-                        &event.event_id.to_string(),
-                        &event_type,
-                        &event.envelope(),
-                    )
-                    .await
-                {
+                let queued = Webhooks::enqueue_in(
+                    connection,
+                    endpoint,
+                    &event.event_id.to_string(),
+                    &event_type,
+                    &event.envelope(),
+                )
+                .await;
+                if let Err(error) = queued {
                     database(error)?;
                 }
             }

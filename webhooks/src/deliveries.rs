@@ -127,14 +127,14 @@ impl Webhooks {
         body: &Value,
     ) -> Result<Enqueued, WebhookError> {
         let mut conn = self.pool.acquire().await?;
-        self.enqueue_in(&mut conn, endpoint, message_id, event_type, body)
-            .await
+        Webhooks::enqueue_in(&mut conn, endpoint, message_id, event_type, body).await
     }
 
     /// [`enqueue`](Self::enqueue) on the caller's connection, e.g. inside its transaction,
-    /// so the delivery is queued if and only if the transaction commits.
+    /// so the delivery is queued if and only if the transaction commits. Needs no key:
+    /// a process that only queues (a projector, the scheduler) holds none, and what it
+    /// queues waits for a [`Worker`](crate::Worker) that does.
     pub async fn enqueue_in(
-        &self,
         conn: &mut PgConnection,
         endpoint: Uuid,
         message_id: &str,

@@ -192,6 +192,17 @@ impl Webhooks {
             .ok_or(WebhookError::EndpointNotFound(id))
     }
 
+    /// Who owns endpoint `id` (`None`: no such endpoint), on the caller's connection: a
+    /// projector checks that a rule's people own its endpoint inside its transaction.
+    pub async fn owner_in(conn: &mut sqlx::PgConnection, id: Uuid) -> Result<Option<Uuid>, WebhookError> {
+        Ok(
+            sqlx::query_scalar("SELECT owner FROM webhook_endpoints WHERE id = $1")
+                .bind(id)
+                .fetch_optional(conn)
+                .await?,
+        )
+    }
+
     /// The endpoints of these users and teams, oldest first.
     pub async fn list(&self, owners: &[Uuid]) -> Result<Vec<Endpoint>, WebhookError> {
         Ok(sqlx::query_as::<_, Endpoint>(&format!(

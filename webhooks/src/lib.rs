@@ -5,7 +5,7 @@
 //! webhook-id; an endpoint that keeps failing is disabled and its owners told.
 //!
 //! The queue lives in Postgres (`schema/migrations/0012_webhooks.sql`): a caller enqueues
-//! in its own transaction ([`Webhooks::enqueue_in`]) and any number of [`Worker`]s
+//! in its own transaction ([`Webhooks::enqueue_in`], which needs no key) and any number of [`Worker`]s
 //! deliver. Secrets and extra headers are encrypted at rest with a key only the
 //! processes hold, and which addresses webhooks may reach is the caller's
 //! [`AddressPolicy`], checked at every connection.

@@ -6,6 +6,11 @@ use std::time::Duration;
 use aes_gcm::aead::rand_core::RngCore;
 use aes_gcm::aead::OsRng;
 
+/// How many deliveries a worker holds claimed ahead of sending, per request it may have
+/// in flight: one claim's round trip then feeds many requests, so that at a high rate
+/// the requests never wait for Postgres.
+pub(crate) const CLAIMED_AHEAD_PER_REQUEST: usize = 4;
+
 /// A worker's settings. The defaults suit production; tests shorten the delays.
 #[derive(Debug, Clone)]
 pub struct DeliverySettings {
@@ -72,10 +77,13 @@ impl DeliverySettings {
     }
 
     /// How long a worker's claim on a delivery lasts: past it, a worker that died
-    /// mid-request no longer holds the delivery and another one sends it.
+    /// mid-request no longer holds the delivery and another one sends it. A claimed
+    /// delivery may first wait for the requests claimed before it, each up to the
+    /// request timeout.
     pub(crate) fn lease(&self) -> Duration {
+        let rounds = u32::try_from(CLAIMED_AHEAD_PER_REQUEST + 1).unwrap_or(u32::MAX);
         self.request_timeout
-            .saturating_mul(2)
+            .saturating_mul(rounds)
             .saturating_add(Duration::from_secs(30))
     }
 }

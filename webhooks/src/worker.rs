@@ -24,6 +24,7 @@ use uuid::Uuid;
 
 use crate::deliveries::{webhook_id, CHANNEL};
 use crate::headers::ExtraHeaders;
+use crate::schedule::CLAIMED_AHEAD_PER_REQUEST;
 use crate::seal::{Purpose, Sealer};
 use crate::send::{Outcome, Request, Sender};
 use crate::{DeliverySettings, WebhookError, WebhookSecret, Webhooks};
@@ -128,12 +129,14 @@ impl Worker {
     /// worker sends them again). Wakes when a delivery is enqueued, when the next retry
     /// is due, or every `poll_interval`; rides out Postgres being down, logging it.
     ///
-    /// Claims run ahead of sending (up to `max_in_flight` claimed and waiting) and
+    /// Claims run ahead of sending (up to [`CLAIMED_AHEAD_PER_REQUEST`] × `max_in_flight`
+    /// claimed and waiting) and
     /// successes are recorded in batches behind it, so that at a high rate the requests
     /// never wait for Postgres round trips.
     pub async fn run(&self) {
         let inner = &self.0;
         let max = inner.settings.max_in_flight;
+        let ahead = max.saturating_mul(CLAIMED_AHEAD_PER_REQUEST);
         let mut wake = Wake::new(inner.pool.clone()).await;
         let mut attempts = JoinSet::new();
         let mut claims = JoinSet::new();
@@ -152,8 +155,8 @@ impl Worker {
                 };
                 attempts.spawn(inner.clone().attempt(delivery, successes.clone()));
             }
-            if claims.is_empty() && idle_until.is_none() && claimed.len() <= max / 2 {
-                let (inner, limit) = (inner.clone(), max - claimed.len());
+            if claims.is_empty() && idle_until.is_none() && claimed.len() <= ahead / 2 {
+                let (inner, limit) = (inner.clone(), ahead - claimed.len());
                 claims.spawn(async move { (limit, inner.claim(limit).await) });
             }
             let idle = idle_until.map(|until| until.saturating_duration_since(Instant::now()));

@@ -109,15 +109,13 @@ async fn enqueueing_a_message_twice_makes_one_delivery() {
 
     // Inside the caller's transaction: there only if it commits.
     let mut tx = db.pool.begin().await.unwrap();
-    webhooks
-        .enqueue_in(&mut tx, endpoint.id, "event-2", "server.changed", &body)
+    Webhooks::enqueue_in(&mut tx, endpoint.id, "event-2", "server.changed", &body)
         .await
         .unwrap();
     tx.rollback().await.unwrap();
     assert_eq!(webhooks.deliveries(endpoint.id, 10, None).await.unwrap().len(), 1);
     let mut tx = db.pool.begin().await.unwrap();
-    webhooks
-        .enqueue_in(&mut tx, endpoint.id, "event-2", "server.changed", &body)
+    Webhooks::enqueue_in(&mut tx, endpoint.id, "event-2", "server.changed", &body)
         .await
         .unwrap();
     tx.commit().await.unwrap();

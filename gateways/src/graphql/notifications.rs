@@ -37,7 +37,7 @@ fn notification_value(notification: &Notification) -> serde_json::Value {
 }
 
 fn channels_value(topic: Topic, channels: Channels) -> serde_json::Value {
-    json!({"topic": topic_name(topic), "inApp": channels.in_app, "email": channels.email})
+    json!({"topic": topic_name(topic), "inApp": channels.in_app, "email": channels.email, "webhook": channels.webhook})
 }
 
 pub fn types() -> (Vec<Object>, Enum) {
@@ -68,9 +68,10 @@ pub fn types() -> (Vec<Object>, Enum) {
                 ("topic", TypeRef::named_nn("NotificationTopic")),
                 ("inApp", TypeRef::named_nn(TypeRef::BOOLEAN)),
                 ("email", TypeRef::named_nn(TypeRef::BOOLEAN)),
+                ("webhook", TypeRef::named(TypeRef::ID)),
             ],
         )
-        .description("Where you hear about a topic: in the product (the `notifications` query and subscription) and by e-mail."),
+        .description("Where you hear about a topic: in the product (the `notifications` query and subscription), by e-mail, and through one of your webhooks (posted as `notification.<topic>`)."),
     ];
     (objects, topics)
 }
@@ -193,9 +194,14 @@ pub fn mutations() -> Vec<Field> {
                 let viewer = viewer(&ctx)?;
                 let topic = ctx.args.try_get("topic")?.enum_name()?.to_lowercase();
                 let topic = Topic::parse(&topic).map_err(identity_error)?;
+                let webhook = match ctx.args.get("webhook").filter(|value| !value.is_null()) {
+                    Some(raw) => Some(super::webhooks::usable(&ctx, "webhook", raw.string()?).await?),
+                    None => None,
+                };
                 let channels = Channels {
                     in_app: ctx.args.try_get("inApp")?.boolean()?,
                     email: ctx.args.try_get("email")?.boolean()?,
+                    webhook,
                 };
                 let identity = ctx.data::<Identity>()?;
                 identity
@@ -205,10 +211,11 @@ pub fn mutations() -> Vec<Field> {
                 Ok(Some(channels_list(identity, viewer.user).await?))
             })
         })
-        .description("Chooses where you hear about a topic. Returns all your channels.")
+        .description("Chooses where you hear about a topic; `webhook` is one of your webhooks, or none when omitted. Returns all your channels.")
         .argument(InputValue::new("topic", TypeRef::named_nn("NotificationTopic")))
         .argument(InputValue::new("inApp", TypeRef::named_nn(TypeRef::BOOLEAN)))
-        .argument(InputValue::new("email", TypeRef::named_nn(TypeRef::BOOLEAN))),
+        .argument(InputValue::new("email", TypeRef::named_nn(TypeRef::BOOLEAN)))
+        .argument(InputValue::new("webhook", TypeRef::named(TypeRef::ID))),
     ]
 }
 

@@ -61,18 +61,20 @@ fn schedule_id(ctx: &async_graphql::dynamic::ResolverContext<'_>) -> async_graph
     Ok(ctx.parent_value.try_downcast_ref::<std::sync::Arc<ItemRow>>()?.id)
 }
 
-/// Refuses a schedule that names what its author may not use: a schedule runs as
-/// Maestro, so only someone who may change a connection may schedule its crawls, and a
-/// chain follows only a schedule its author can read. Either answers as for an id that
-/// does not exist.
+/// Refuses a schedule or rule that names what its author may not use: a schedule runs as
+/// Maestro, so only someone who may change a connection may schedule its crawls, a chain
+/// follows only a schedule its author can read, and a webhook is called only when its
+/// author owns it. Each answers as for an id that does not exist.
 pub async fn check_references(
     ctx: &async_graphql::dynamic::ResolverContext<'_>,
     kind: Kind,
     fields: &domain::Fields,
 ) -> async_graphql::Result<()> {
     let viewer = super::access::viewer(ctx)?;
-    if kind == Kind::Rule {
-        return check_rule_webhook(ctx, viewer, fields).await;
+    if let (Kind::Rule | Kind::Schedule, Some(raw)) =
+        (kind, fields.get("webhook").and_then(serde_json::Value::as_str))
+    {
+        super::webhooks::usable(ctx, "webhook", raw).await?;
     }
     if kind != Kind::Schedule {
         return Ok(());
@@ -95,28 +97,6 @@ pub async fn check_references(
         }
     }
     Ok(())
-}
-
-/// A rule calls only a webhook its author (or a team they may write for) owns.
-async fn check_rule_webhook(
-    ctx: &async_graphql::dynamic::ResolverContext<'_>,
-    viewer: &domain::Viewer,
-    fields: &domain::Fields,
-) -> async_graphql::Result<()> {
-    let Some(raw) = fields.get("webhook").and_then(serde_json::Value::as_str) else {
-        return Ok(());
-    };
-    let missing = || crate::errors::bad_input("webhook", format!("no webhook you may use has the id {raw}"));
-    let id: uuid::Uuid = raw.parse().map_err(|_| missing())?;
-    let webhooks = ctx
-        .data::<Option<::webhooks::Webhooks>>()?
-        .as_ref()
-        .ok_or_else(missing)?;
-    let endpoint = webhooks.get(id).await.map_err(|_| missing())?;
-    match viewer.principals(domain::Level::Write).contains(&endpoint.owner) {
-        true => Ok(()),
-        false => Err(missing()),
-    }
 }
 
 /// The fields a kind's object has beyond its own: a schedule's clock and runs.

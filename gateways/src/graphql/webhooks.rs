@@ -72,6 +72,18 @@ async fn owned(ctx: &ResolverContext<'_>, id: Uuid, level: Level) -> async_graph
     }
 }
 
+/// The endpoint that argument or field `field` names as `raw`, for something that will
+/// call it (a rule, a schedule, a notification channel): only one its caller (or a team
+/// they may write for) owns. Anything else answers as an id that does not exist.
+pub async fn usable(ctx: &ResolverContext<'_>, field: &str, raw: &str) -> async_graphql::Result<Uuid> {
+    let missing = || bad_input(field, format!("no webhook you may use has the id {raw}"));
+    let id: Uuid = raw.parse().map_err(|_| missing())?;
+    match owned(ctx, id, Level::Write).await {
+        Ok(endpoint) => Ok(endpoint.id),
+        Err(_) => Err(missing()),
+    }
+}
+
 /// `headers` as name/value pairs from a JSON object of strings.
 fn headers(ctx: &ResolverContext<'_>) -> async_graphql::Result<Option<Vec<(String, String)>>> {
     let Some(raw) = ctx.args.get("headers").filter(|value| !value.is_null()) else {

@@ -58,7 +58,7 @@ pub async fn run(options: &Options) -> anyhow::Result<Vec<Comparison>> {
     let inventory_write = floor_write(&db, &Inventory).await?;
     let audit = timed_rebuild(&db, &store, &AuditTrail, events).await?;
     let audit_write = floor_write(&db, &AuditTrail).await?;
-    let rules = timed_rebuild(&db, &store, &scheduler::Rules::new(None), events).await?;
+    let rules = timed_rebuild(&db, &store, &scheduler::Rules, events).await?;
     db.finish().await?;
     let beside_floor = |name, rebuild, write, target| Comparison {
         name,
