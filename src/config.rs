@@ -93,6 +93,10 @@ pub struct Config {
     pub ws_session_check: Duration,
     /// `MAESTRO_SIGN_UPS_PER_HOUR`: sign-ups allowed per client in an hour.
     pub sign_ups_per_hour: u32,
+    /// `MAESTRO_SIGN_UP`: `verified` (production's default: a mailed link makes the
+    /// account, and asking tells nothing about which addresses have one) or `open`
+    /// (development's default: `signUp` makes it at once).
+    pub sign_ups: identity::SignUps,
     /// `MAESTRO_DEMO_PASSWORD`: the demo user's password (`maestro demo`); random when unset.
     pub demo_password: Option<Secret>,
     /// `MAESTRO_MAX_CONCURRENT_REQUESTS` (64) and `MAESTRO_SUBSCRIPTION_BUFFER` (4096).
@@ -221,6 +225,11 @@ impl Config {
                 })?,
             None => identity::DEFAULT_SIGN_UPS_PER_HOUR,
         };
+        let sign_ups = match var("MAESTRO_SIGN_UP") {
+            Some(raw) => identity::SignUps::parse(&raw)?,
+            None if mode == Mode::Production => identity::SignUps::Verified,
+            None => identity::SignUps::Open,
+        };
         let trusted_proxies = match var("MAESTRO_TRUSTED_PROXIES") {
             Some(raw) => raw
                 .trim()
@@ -248,6 +257,7 @@ impl Config {
             client_ip_header: var("MAESTRO_CLIENT_IP_HEADER").map(|name| name.trim().to_string()),
             ws_session_check,
             sign_ups_per_hour,
+            sign_ups,
             trusted_proxies,
             demo_password: var("MAESTRO_DEMO_PASSWORD").map(Secret),
             gateway_limits: gateway_limits(&var)?,
@@ -283,6 +293,7 @@ impl Config {
             smtp: self.smtp.clone(),
             login_limit: identity::LoginLimit::default(),
             sign_ups_per_hour: self.sign_ups_per_hour,
+            sign_ups: self.sign_ups,
             reset_ttl: identity::RESET_TTL,
         }
     }
@@ -569,6 +580,19 @@ mod tests {
         assert!(a.session_secret.len() >= MIN_SECRET_BYTES);
         assert_ne!(a.session_secret, b.session_secret);
         assert_ne!(a.session_secret, a.link_secret);
+    }
+
+    #[test]
+    fn sign_ups_are_verified_in_production_unless_opened() {
+        assert_eq!(config(&[]).unwrap().sign_ups, identity::SignUps::Open);
+        assert_eq!(production(&[]).unwrap().sign_ups, identity::SignUps::Verified);
+        assert_eq!(
+            production(&[("MAESTRO_SIGN_UP", "open")]).unwrap().sign_ups,
+            identity::SignUps::Open
+        );
+        assert!(config(&[("MAESTRO_SIGN_UP", "anyone")])
+            .unwrap_err()
+            .contains("MAESTRO_SIGN_UP"));
     }
 
     #[test]

@@ -200,6 +200,26 @@ struct Cast {
     people: Vec<(&'static str, Person, Option<Needs>)>,
 }
 
+/// `admin` invites `email` to `team` with `role`, and `member` (its holder) accepts.
+async fn join_team(gateway: &Gateway, admin: &Person, team: &str, email: &str, role: &str, member: &Person) {
+    let invited = post(
+        gateway,
+        Some(&admin.token),
+        &format!("mutation($team: ID!) {{ inviteTeamMember(teamId: $team, email: \"{email}\", role: {role}) {{ role }} }}"),
+        json!({"team": team}),
+    )
+    .await;
+    assert!(invited.get("errors").is_none(), "{invited}");
+    let joined = post(
+        gateway,
+        Some(&member.token),
+        "mutation($team: ID!) { acceptTeamInvitation(teamId: $team) { id } }",
+        json!({"team": team}),
+    )
+    .await;
+    assert!(joined.get("errors").is_none(), "{joined}");
+}
+
 async fn cast(gateway: &Gateway) -> (Cast, Vec<(String, String)>) {
     let owner = sign_up(gateway, "owner").await;
     let stranger = sign_up(gateway, "stranger").await;
@@ -216,18 +236,11 @@ async fn cast(gateway: &Gateway) -> (Cast, Vec<(String, String)>) {
         "createTeam",
     )
     .await;
-    for (email, role) in [
-        ("team-writer@example.com", "ADMIN"),
-        ("team-reader@example.com", "READ"),
+    for (email, role, member) in [
+        ("team-writer@example.com", "ADMIN", &team_writer),
+        ("team-reader@example.com", "READ", &team_reader),
     ] {
-        let response = post(
-            gateway,
-            Some(&owner.token),
-            &format!("mutation($team: ID!) {{ addTeamMember(teamId: $team, email: \"{email}\", role: {role}) {{ role }} }}"),
-            json!({"team": team}),
-        )
-        .await;
-        assert!(response.get("errors").is_none(), "{response}");
+        join_team(gateway, &owner, &team, email, role, member).await;
     }
     let grants = vec![
         (reader.id.clone(), "READ".to_string()),
@@ -416,14 +429,7 @@ async fn two_people_who_share_nothing_see_nothing_of_each_other_until_a_team_sha
         "createTeam",
     )
     .await;
-    let added = post(
-        &gateway,
-        Some(&alice.token),
-        "mutation($t: ID!) { addTeamMember(teamId: $t, email: \"bob@example.com\", role: READ) { role } }",
-        json!({"t": team}),
-    )
-    .await;
-    assert!(added.get("errors").is_none(), "{added}");
+    join_team(&gateway, &alice, &team, "bob@example.com", "READ", &bob).await;
     let granted = post(
         &gateway,
         Some(&alice.token),

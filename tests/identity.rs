@@ -336,27 +336,99 @@ async fn teams_have_admins_members_and_roles() {
     );
     let team_id = team["id"].as_str().unwrap().to_string();
 
+    // An invitation answers the same for an address with an account and one without, and
+    // makes nobody a member until they accept.
     let add = "mutation($team: ID!, $email: String!, $role: AccessLevel!) {
-        addTeamMember(teamId: $team, email: $email, role: $role) { user { id email } role } }";
-    let added = gateway
+        inviteTeamMember(teamId: $team, email: $email, role: $role) { teamId teamName email role } }";
+    let invited = gateway
         .data_as(
             &admin,
             add,
             json!({"team": team_id, "email": "RUI@example.com", "role": "READ"}),
         )
         .await;
+    let ghost = gateway
+        .data_as(
+            &admin,
+            add,
+            json!({"team": team_id, "email": "ghost@example.com", "role": "READ"}),
+        )
+        .await;
+    let without_email = |answer: &Value| {
+        let mut answer = answer["inviteTeamMember"].clone();
+        answer["email"] = Value::Null;
+        answer
+    };
+    assert_eq!(invited["inviteTeamMember"]["email"], "rui@example.com");
     assert_eq!(
-        added["addTeamMember"],
-        json!({"user": {"id": reader_id, "email": "rui@example.com"}, "role": "READ"})
+        without_email(&invited),
+        without_email(&ghost),
+        "{invited} {ghost}"
     );
-    let nobody = error_as(
+    let pending = gateway
+        .data_as(
+            &admin,
+            "query($id: ID!) { team(id: $id) { members { user { email } } invitations { email role } } }",
+            json!({"id": team_id}),
+        )
+        .await;
+    assert_eq!(
+        pending["team"]["members"].as_array().unwrap().len(),
+        1,
+        "{pending}"
+    );
+    assert_eq!(
+        pending["team"]["invitations"].as_array().unwrap().len(),
+        2,
+        "{pending}"
+    );
+    assert_eq!(
+        gateway.data_as(&reader, ME, json!({})).await["me"]["teams"],
+        json!([]),
+        "invited is not yet a member"
+    );
+    let waiting = gateway
+        .data_as(
+            &reader,
+            "{ me { teamInvitations { teamId teamName role } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        waiting["me"]["teamInvitations"],
+        json!([{"teamId": team_id, "teamName": "Platform", "role": "READ"}])
+    );
+    let accept = "mutation($team: ID!) { acceptTeamInvitation(teamId: $team) { id myRole } }";
+    let refused = error_as(&gateway, &outsider, accept, json!({"team": team_id})).await;
+    assert_eq!(
+        code(&refused),
+        "NOT_FOUND",
+        "only the address's holder accepts: {refused}"
+    );
+    let joined = gateway.data_as(&reader, accept, json!({"team": team_id})).await;
+    assert_eq!(
+        joined["acceptTeamInvitation"],
+        json!({"id": team_id, "myRole": "READ"})
+    );
+    let again = error_as(&gateway, &reader, accept, json!({"team": team_id})).await;
+    assert_eq!(code(&again), "NOT_FOUND", "an invitation is used once");
+    gateway
+        .data_as(
+            &admin,
+            "mutation($team: ID!) { cancelTeamInvitation(teamId: $team, email: \"ghost@example.com\") }",
+            json!({"team": team_id}),
+        )
+        .await;
+    let member_again = error_as(
         &gateway,
         &admin,
         add,
-        json!({"team": team_id, "email": "ghost@example.com", "role": "READ"}),
+        json!({"team": team_id, "email": "rui@example.com", "role": "WRITE"}),
     )
     .await;
-    assert_eq!(code(&nobody), "NOT_FOUND", "{nobody}");
+    assert_eq!(code(&member_again), "CONFLICT", "{member_again}");
+    let set_role = "mutation($team: ID!, $user: ID!, $role: AccessLevel!) {
+        setTeamMemberRole(teamId: $team, userId: $user, role: $role) { role } }";
 
     // The reader sees the team with their role, and may not manage it.
     let me = gateway.data_as(&reader, ME, json!({})).await;
@@ -422,8 +494,8 @@ async fn teams_have_admins_members_and_roles() {
     let demoted = error_as(
         &gateway,
         &admin,
-        add,
-        json!({"team": team_id, "email": "ada@example.com", "role": "WRITE"}),
+        set_role,
+        json!({"team": team_id, "user": admin_id, "role": "WRITE"}),
     )
     .await;
     assert_eq!(code(&demoted), "CONFLICT");
@@ -432,8 +504,8 @@ async fn teams_have_admins_members_and_roles() {
     gateway
         .data_as(
             &admin,
-            add,
-            json!({"team": team_id, "email": "rui@example.com", "role": "WRITE"}),
+            set_role,
+            json!({"team": team_id, "user": reader_id, "role": "WRITE"}),
         )
         .await;
     assert_eq!(
@@ -457,6 +529,7 @@ async fn teams_have_admins_members_and_roles() {
             json!({"team": team_id, "email": "oz@example.com", "role": "ADMIN"}),
         )
         .await;
+    gateway.data_as(&outsider, accept, json!({"team": team_id})).await;
     gateway
         .data_as(&admin, remove, json!({"team": team_id, "user": admin_id}))
         .await;
@@ -483,11 +556,16 @@ async fn only_members_with_write_may_act_as_a_team() {
         .unwrap()
         .to_string();
     let add = "mutation($team: ID!, $email: String!, $role: AccessLevel!) {
-        addTeamMember(teamId: $team, email: $email, role: $role) { role } }";
-    for (email, role) in [("wes@example.com", "WRITE"), ("rui@example.com", "READ")] {
+        inviteTeamMember(teamId: $team, email: $email, role: $role) { role } }";
+    let accept = "mutation($team: ID!) { acceptTeamInvitation(teamId: $team) { id } }";
+    for (email, role, member) in [
+        ("wes@example.com", "WRITE", &writer),
+        ("rui@example.com", "READ", &reader),
+    ] {
         gateway
             .data_as(&admin, add, json!({"team": team, "email": email, "role": role}))
             .await;
+        gateway.data_as(member, accept, json!({"team": team})).await;
     }
 
     let as_team = |token: &str| {
@@ -739,15 +817,113 @@ async fn sign_ups_from_one_client_are_limited() {
 const RESET_REQUEST: &str = "mutation($email: String!) { requestPasswordReset(email: $email) }";
 
 fn reset_token(mail: &str, public_url: &str) -> String {
-    let prefix = format!("{public_url}/reset-password#token=");
+    link_token(mail, &format!("{public_url}/reset-password#token="))
+}
+
+/// The token of the link that starts with `prefix` in a mail.
+fn link_token(mail: &str, prefix: &str) -> String {
     let start = mail
         .find(&prefix)
-        .unwrap_or_else(|| panic!("no reset link in the mail:\n{mail}"))
+        .unwrap_or_else(|| panic!("no link {prefix}… in the mail:\n{mail}"))
         + prefix.len();
     mail[start..]
         .chars()
         .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
         .collect()
+}
+
+/// Found by reading (issue 10, item 12): `signUp` told whether an address had an
+/// account. With verified sign-ups (production's default) the answer is the same for
+/// every address, and the account exists only once the mailed link is opened.
+#[tokio::test]
+async fn verified_sign_ups_tell_nobody_which_addresses_have_accounts() {
+    let db = TestDb::new().await;
+    let smtp = SmtpServer::start().await;
+    let public_url = "https://maestro.example.com";
+    identity::Identity::new(db.pool.clone(), smtp.settings(public_url))
+        .unwrap()
+        .sign_up("gil@example.com", PASSWORD, None, None)
+        .await
+        .unwrap();
+    let verified = identity::Settings {
+        sign_ups: identity::SignUps::Verified,
+        ..smtp.settings(public_url)
+    };
+    let gateway = Gateway::start_with(&db, None, verified).await;
+
+    let refused = error_as(
+        &gateway,
+        "",
+        SIGN_UP,
+        json!({"email": "new@example.com", "password": PASSWORD}),
+    )
+    .await;
+    assert_eq!(code(&refused), "FORBIDDEN", "{refused}");
+    assert!(
+        refused["message"].as_str().unwrap().contains("requestSignUp"),
+        "{refused}"
+    );
+    let request =
+        "mutation($email: String!, $password: String!) { requestSignUp(email: $email, password: $password) }";
+    let known = gateway
+        .post_as(
+            None,
+            request,
+            json!({"email": "gil@example.com", "password": PASSWORD}),
+        )
+        .await;
+    let unknown = gateway
+        .post_as(
+            None,
+            request,
+            json!({"email": "NEW@example.com", "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(known, json!({"data": {"requestSignUp": true}}));
+    assert_eq!(
+        known, unknown,
+        "the answer does not tell which addresses have accounts"
+    );
+
+    let mails = smtp.wait_for(2).await;
+    let to = |address: &str| {
+        mails
+            .iter()
+            .find(|mail| mail.contains(&format!("X-RcptTo: {address}")))
+            .unwrap_or_else(|| panic!("no mail to {address}: {mails:?}"))
+            .clone()
+    };
+    let to_known = to("gil@example.com");
+    assert!(to_known.contains("already has an account"), "{to_known}");
+    assert!(
+        !to_known.contains("confirm-sign-up"),
+        "no second account: {to_known}"
+    );
+    let token = link_token(
+        &to("new@example.com"),
+        &format!("{public_url}/confirm-sign-up#token="),
+    );
+    let accounts: i64 = sqlx::query_scalar("SELECT count(*) FROM users WHERE email = 'new@example.com'")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(accounts, 0, "no account before the link is opened");
+
+    let confirm = "mutation($token: String!) { confirmSignUp(token: $token) { token me { email } } }";
+    let made = gateway.data_as("", confirm, json!({"token": token})).await;
+    assert_eq!(made["confirmSignUp"]["me"]["email"], "new@example.com");
+    let again = error_as(&gateway, "", confirm, json!({"token": token})).await;
+    assert_eq!(
+        again["extensions"]["field"], "token",
+        "a link works once: {again}"
+    );
+    gateway
+        .data_as(
+            "",
+            LOG_IN,
+            json!({"email": "new@example.com", "password": PASSWORD}),
+        )
+        .await;
 }
 
 #[tokio::test]

@@ -237,12 +237,21 @@ async fn a_removed_membership_closes_the_socket() {
         .unwrap()
         .to_string();
     let token = gateway.sign_up("dee").await;
-    let member = gateway
+    gateway
         .data(
-            "mutation($team: ID!) { addTeamMember(teamId: $team, email: \"dee@example.com\", role: WRITE) { user { id } } }",
+            "mutation($team: ID!) { inviteTeamMember(teamId: $team, email: \"dee@example.com\", role: WRITE) { role } }",
             json!({"team": team}),
         )
-        .await["addTeamMember"]["user"]["id"]
+        .await;
+    let joined = gateway
+        .post_as(
+            Some(&token),
+            "mutation($team: ID!) { acceptTeamInvitation(teamId: $team) { id } } ",
+            json!({"team": team}),
+        )
+        .await;
+    assert!(joined.get("errors").is_none(), "{joined}");
+    let member = gateway.post_as(Some(&token), "{ me { id } }", json!({})).await["data"]["me"]["id"]
         .as_str()
         .unwrap()
         .to_string();

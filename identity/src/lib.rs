@@ -13,6 +13,7 @@ mod mail;
 mod notifications;
 mod passwords;
 mod resets;
+mod sign_ups;
 mod teams;
 mod tokens;
 mod users;
@@ -31,7 +32,8 @@ pub use error::IdentityError;
 pub use limits::LoginLimit;
 pub use mail::SmtpSettings;
 pub use notifications::{Channels, Notice, Notification, Topic};
-pub use teams::{Member, Team};
+pub use sign_ups::SignUps;
+pub use teams::{Invitation, Member, Team};
 pub use tokens::{Claims, Sessions};
 pub use values::{Email, Password, PersonName, TeamName, MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARS};
 
@@ -60,6 +62,9 @@ pub struct Settings {
     /// At most this many sign-ups per client (IPv4 address or IPv6 /64) in an hour
     /// (`MAESTRO_SIGN_UPS_PER_HOUR`).
     pub sign_ups_per_hour: u32,
+    /// Whether `signUp` makes accounts at once or a mailed link does
+    /// (`MAESTRO_SIGN_UP`).
+    pub sign_ups: SignUps,
     pub reset_ttl: Duration,
 }
 
@@ -74,6 +79,7 @@ impl Settings {
             smtp: None,
             login_limit: LoginLimit::default(),
             sign_ups_per_hour: DEFAULT_SIGN_UPS_PER_HOUR,
+            sign_ups: SignUps::Open,
             reset_ttl: RESET_TTL,
         }
     }
@@ -89,6 +95,7 @@ impl fmt::Debug for Settings {
             .field("smtp", &self.smtp)
             .field("login_limit", &self.login_limit)
             .field("sign_ups_per_hour", &self.sign_ups_per_hour)
+            .field("sign_ups", &self.sign_ups)
             .field("reset_ttl", &self.reset_ttl)
             .finish()
     }

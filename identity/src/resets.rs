@@ -25,6 +25,14 @@ pub(crate) fn new_token() -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
+/// Whether `token` could be one of ours (checked before any lookup).
+pub(crate) fn well_formed(token: &str) -> bool {
+    token.len() == URL_SAFE_NO_PAD.encode([0u8; TOKEN_BYTES]).len()
+        && URL_SAFE_NO_PAD
+            .decode(token)
+            .is_ok_and(|bytes| bytes.len() == TOKEN_BYTES)
+}
+
 pub(crate) fn digest(token: &str) -> Vec<u8> {
     Sha256::digest(token.as_bytes()).to_vec()
 }
@@ -117,11 +125,7 @@ impl Identity {
         // Check the new password first, so that a rejected one does not use up the link.
         let new_password = Password::parse_field("newPassword", new_password)?;
         let token = token.trim();
-        let well_formed = token.len() == URL_SAFE_NO_PAD.encode([0u8; TOKEN_BYTES]).len()
-            && URL_SAFE_NO_PAD
-                .decode(token)
-                .is_ok_and(|bytes| bytes.len() == TOKEN_BYTES);
-        if !well_formed {
+        if !well_formed(token) {
             return Err(bad_link(
                 "is not a password reset token; copy the whole link from the mail",
             ));

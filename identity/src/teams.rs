@@ -1,6 +1,10 @@
 //! Teams: people grouped under a name, each with a role (read, write or admin) that caps
 //! what the team's grants give them. The creator is the first admin; only admins manage
 //! members; a team always keeps at least one admin. Every membership change is logged.
+//!
+//! People join by invitation to their e-mail address, which they accept once signed in:
+//! an admin learns nothing about whether an address has an account, and nobody is made a
+//! member without saying yes.
 
 use chrono::{DateTime, Utc};
 use domain::Level;
@@ -16,6 +20,35 @@ pub struct Team {
     pub name: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+/// An invitation to a team, waiting for the holder of its address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invitation {
+    pub team_id: Uuid,
+    pub team_name: String,
+    pub email: String,
+    pub role: Level,
+    pub invited_at: DateTime<Utc>,
+}
+
+/// An invitation: team id and name, e-mail, role, invited.
+type InvitationRow = (Uuid, String, String, String, DateTime<Utc>);
+
+impl From<InvitationRow> for Invitation {
+    fn from((team_id, team_name, email, held, invited_at): InvitationRow) -> Invitation {
+        Invitation {
+            team_id,
+            team_name,
+            email,
+            role: role(&held),
+            invited_at,
+        }
+    }
+}
+
+fn no_invitation(team: Uuid) -> IdentityError {
+    IdentityError::NotFound(format!("you have no invitation to team {team}"))
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,6 +70,19 @@ fn team((id, name, created_at, updated_at): TeamRow) -> Team {
         name,
         created_at,
         updated_at,
+    }
+}
+
+fn member_of((id, email, name, created_at, held, added_at): MemberRow) -> Member {
+    Member {
+        user: User {
+            id,
+            email,
+            name,
+            created_at,
+        },
+        role: role(&held),
+        added_at,
     }
 }
 
@@ -138,58 +184,208 @@ impl Identity {
         Ok(team(renamed))
     }
 
-    /// Adds the person with this e-mail address to the team with `role`, or changes the
-    /// role of a member. Admins only.
-    pub async fn add_team_member(
+    /// Invites the holder of an e-mail address to the team with `role` (admins only), or
+    /// changes the role of a pending invitation. The answer is the same whether the
+    /// address has an account or not; the person becomes a member when they accept.
+    pub async fn invite_team_member(
         &self,
         actor: Uuid,
         team_id: Uuid,
         email: &str,
         role: Level,
+    ) -> Result<Invitation, IdentityError> {
+        let email = Email::parse(email)?;
+        let mut tx = self.begin().await?;
+        admins_only(team_id, lock(&mut tx, team_id, actor).await?, "invite members")?;
+        let member: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM team_members m JOIN users u ON u.id = m.user_id
+                             WHERE m.team_id = $1 AND u.email = $2)",
+        )
+        .bind(team_id)
+        .bind(email.as_str())
+        .fetch_one(&mut *tx)
+        .await
+        .doing("reading a membership")?;
+        if member {
+            // Admins see their members' addresses already: this tells them nothing new.
+            return Err(IdentityError::Conflict(format!(
+                "{email} is already a member of team {team_id}; change their role with setTeamMemberRole"
+            )));
+        }
+        let invitation: InvitationRow = sqlx::query_as(
+            "WITH invited AS (
+                 INSERT INTO team_invitations (team_id, email, role, invited_by) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (team_id, email) DO UPDATE SET role = EXCLUDED.role, invited_by = EXCLUDED.invited_by
+                 RETURNING team_id, email, role, invited_at
+             )
+             SELECT invited.team_id, t.name, invited.email, invited.role, invited.invited_at
+               FROM invited JOIN teams t ON t.id = invited.team_id",
+        )
+        .bind(team_id)
+        .bind(email.as_str())
+        .bind(role.as_str())
+        .bind(actor)
+        .fetch_one(&mut *tx)
+        .await
+        .doing("inviting a team member")?;
+        tx.commit().await.doing("inviting a team member")?;
+        tracing::info!(team = %team_id, role = role.as_str(), by = %actor, "team member invited");
+        Ok(invitation.into())
+    }
+
+    /// Changes a member's role (admins only). The last admin cannot lose the role.
+    pub async fn set_team_member_role(
+        &self,
+        actor: Uuid,
+        team_id: Uuid,
+        member: Uuid,
+        role: Level,
     ) -> Result<Member, IdentityError> {
+        let mut tx = self.begin().await?;
+        admins_only(
+            team_id,
+            lock(&mut tx, team_id, actor).await?,
+            "change members' roles",
+        )?;
+        let previous: Option<String> =
+            sqlx::query_scalar("SELECT role FROM team_members WHERE team_id = $1 AND user_id = $2")
+                .bind(team_id)
+                .bind(member)
+                .fetch_optional(&mut *tx)
+                .await
+                .doing("reading a membership")?;
+        let Some(previous) = previous else {
+            return Err(IdentityError::NotFound(format!(
+                "user {member} is not a member of team {team_id}; invite them with inviteTeamMember"
+            )));
+        };
+        if previous == "admin" && role < Level::Admin {
+            keep_an_admin(&mut tx, team_id, member).await?;
+        }
+        let row: MemberRow = sqlx::query_as(
+            "WITH changed AS (
+                 UPDATE team_members SET role = $3 WHERE team_id = $1 AND user_id = $2
+                 RETURNING user_id, role, added_at
+             )
+             SELECT u.id, u.email, u.name, u.created_at, changed.role, changed.added_at
+               FROM changed JOIN users u ON u.id = changed.user_id",
+        )
+        .bind(team_id)
+        .bind(member)
+        .bind(role.as_str())
+        .fetch_one(&mut *tx)
+        .await
+        .doing("changing a member's role")?;
+        tx.commit().await.doing("changing a member's role")?;
+        tracing::info!(team = %team_id, member = %member, from = previous, role = role.as_str(), by = %actor, "team member's role changed");
+        Ok(member_of(row))
+    }
+
+    /// Withdraws an invitation (admins only).
+    pub async fn cancel_team_invitation(
+        &self,
+        actor: Uuid,
+        team_id: Uuid,
+        email: &str,
+    ) -> Result<(), IdentityError> {
         let email = Email::parse(email)?;
         let mut tx = self.begin().await?;
         admins_only(
             team_id,
             lock(&mut tx, team_id, actor).await?,
-            "add or change members",
+            "withdraw invitations",
         )?;
-        let Some(user) = self.user_by_email(&email).await? else {
+        let withdrawn = sqlx::query("DELETE FROM team_invitations WHERE team_id = $1 AND email = $2")
+            .bind(team_id)
+            .bind(email.as_str())
+            .execute(&mut *tx)
+            .await
+            .doing("withdrawing an invitation")?;
+        if withdrawn.rows_affected() == 0 {
             return Err(IdentityError::NotFound(format!(
-                "nobody has signed up with the e-mail address {email}; ask them to sign up first"
+                "team {team_id} has no invitation for {email}"
             )));
-        };
-        let previous: Option<String> =
-            sqlx::query_scalar("SELECT role FROM team_members WHERE team_id = $1 AND user_id = $2")
-                .bind(team_id)
-                .bind(user.id)
-                .fetch_optional(&mut *tx)
-                .await
-                .doing("reading a membership")?;
-        if previous.as_deref() == Some("admin") && role < Level::Admin {
-            keep_an_admin(&mut tx, team_id, user.id).await?;
         }
-        let added_at: DateTime<Utc> = sqlx::query_scalar(
-            "INSERT INTO team_members (team_id, user_id, role) VALUES ($1, $2, $3)
-             ON CONFLICT (team_id, user_id) DO UPDATE SET role = EXCLUDED.role
-             RETURNING added_at",
+        tx.commit().await.doing("withdrawing an invitation")
+    }
+
+    /// The team's pending invitations, newest first.
+    pub async fn team_invitations(&self, team_id: Uuid) -> Result<Vec<Invitation>, IdentityError> {
+        let rows: Vec<InvitationRow> = sqlx::query_as(
+            "SELECT i.team_id, t.name, i.email, i.role, i.invited_at
+               FROM team_invitations i JOIN teams t ON t.id = i.team_id
+              WHERE i.team_id = $1 ORDER BY i.invited_at DESC, i.email",
         )
         .bind(team_id)
-        .bind(user.id)
-        .bind(role.as_str())
-        .fetch_one(&mut *tx)
+        .fetch_all(&self.pool)
+        .await
+        .doing("listing a team's invitations")?;
+        Ok(rows.into_iter().map(Invitation::from).collect())
+    }
+
+    /// The invitations waiting for `user`'s e-mail address, newest first.
+    pub async fn invitations_for(&self, user: Uuid) -> Result<Vec<Invitation>, IdentityError> {
+        let rows: Vec<InvitationRow> = sqlx::query_as(
+            "SELECT i.team_id, t.name, i.email, i.role, i.invited_at
+               FROM team_invitations i JOIN teams t ON t.id = i.team_id JOIN users u ON u.email = i.email
+              WHERE u.id = $1 ORDER BY i.invited_at DESC",
+        )
+        .bind(user)
+        .fetch_all(&self.pool)
+        .await
+        .doing("listing invitations")?;
+        Ok(rows.into_iter().map(Invitation::from).collect())
+    }
+
+    /// Accepts the invitation of `user`'s address to the team: they become a member with
+    /// the invited role. Answers the team with that role.
+    pub async fn accept_team_invitation(
+        &self,
+        user: Uuid,
+        team_id: Uuid,
+    ) -> Result<(Team, Level), IdentityError> {
+        let mut tx = self.begin().await?;
+        let role: Option<String> = sqlx::query_scalar(
+            "DELETE FROM team_invitations i USING users u
+              WHERE i.team_id = $1 AND u.id = $2 AND i.email = u.email RETURNING i.role",
+        )
+        .bind(team_id)
+        .bind(user)
+        .fetch_optional(&mut *tx)
+        .await
+        .doing("accepting an invitation")?;
+        let Some(role) = role else {
+            return Err(no_invitation(team_id));
+        };
+        sqlx::query(
+            "INSERT INTO team_members (team_id, user_id, role) VALUES ($1, $2, $3)
+             ON CONFLICT (team_id, user_id) DO NOTHING",
+        )
+        .bind(team_id)
+        .bind(user)
+        .bind(&role)
+        .execute(&mut *tx)
         .await
         .doing("adding a team member")?;
-        tx.commit().await.doing("adding a team member")?;
-        match previous {
-            None => {
-                tracing::info!(team = %team_id, member = %user.id, role = role.as_str(), by = %actor, "team member added")
-            }
-            Some(previous) => {
-                tracing::info!(team = %team_id, member = %user.id, from = previous, role = role.as_str(), by = %actor, "team member's role changed")
-            }
+        tx.commit().await.doing("accepting an invitation")?;
+        tracing::info!(team = %team_id, member = %user, role, "team invitation accepted");
+        self.team(user, team_id).await
+    }
+
+    /// Declines the invitation of `user`'s address to the team.
+    pub async fn decline_team_invitation(&self, user: Uuid, team_id: Uuid) -> Result<(), IdentityError> {
+        let declined = sqlx::query(
+            "DELETE FROM team_invitations i USING users u WHERE i.team_id = $1 AND u.id = $2 AND i.email = u.email",
+        )
+        .bind(team_id)
+        .bind(user)
+        .execute(&self.pool)
+        .await
+        .doing("declining an invitation")?;
+        match declined.rows_affected() {
+            0 => Err(no_invitation(team_id)),
+            _ => Ok(()),
         }
-        Ok(Member { user, role, added_at })
     }
 
     /// Removes a member. Admins may remove anyone; anyone may leave. The last admin
@@ -280,18 +476,6 @@ impl Identity {
         .fetch_all(&self.pool)
         .await
         .doing("listing a team's members")?;
-        Ok(rows
-            .into_iter()
-            .map(|(id, email, name, created_at, held, added_at)| Member {
-                user: User {
-                    id,
-                    email,
-                    name,
-                    created_at,
-                },
-                role: role(&held),
-                added_at,
-            })
-            .collect())
+        Ok(rows.into_iter().map(member_of).collect())
     }
 }

@@ -11,7 +11,8 @@ use uuid::Uuid;
 use crate::api_tokens;
 use crate::error::Doing;
 use crate::limits::{self, client_key, email_key};
-use crate::{passwords, Email, Identity, IdentityError, LoginLimit, Password, PersonName, Session, User};
+use crate::sign_ups::SignUps;
+use crate::{passwords, Email, Identity, IdentityError, Password, PersonName, Session, User};
 
 type UserRow = (Uuid, String, String, DateTime<Utc>);
 
@@ -31,7 +32,7 @@ pub(crate) fn is_unique_violation(error: &sqlx::Error) -> bool {
         .is_some_and(|code| code == "23505")
 }
 
-fn email_taken(email: &Email) -> IdentityError {
+pub(crate) fn email_taken(email: &Email) -> IdentityError {
     IdentityError::Conflict(format!(
         "an account with the e-mail address {email} already exists; log in, or reset its password"
     ))
@@ -91,13 +92,13 @@ impl Identity {
         let email = Email::parse(email)?;
         let password = Password::parse(password)?;
         let name = PersonName::parse(name.unwrap_or_default())?;
-        if let Some(client) = client {
-            let limit = LoginLimit {
-                failures: self.settings.sign_ups_per_hour,
-                window: limits::SIGN_UP_WINDOW,
-            };
-            limits::count_attempt(&self.pool, &[limits::sign_up_key(client)], limit).await?;
+        if self.settings.sign_ups == SignUps::Verified {
+            return Err(IdentityError::Forbidden(
+                "sign-ups here are verified by e-mail: use `requestSignUp`, then open the link in the mail"
+                    .to_string(),
+            ));
         }
+        self.count_sign_up(client).await?;
         let hash = passwords::hash(password).await?;
         let id = Uuid::now_v7();
         let inserted = sqlx::query_scalar::<_, i32>(

@@ -410,8 +410,14 @@ impl Gateway {
         let url = format!("http://{}", listener.local_addr().unwrap());
         let pool = gateway_pool(db).await;
         let vault = commands::Vault::with_key(pool.clone(), TEST_CREDENTIALS_KEY).unwrap();
+        // The tester's account is made as on an open server, whatever the settings say.
+        let open = identity::Settings {
+            sign_ups: identity::SignUps::Open,
+            ..settings.clone()
+        };
         let identity = identity::Identity::new(pool.clone(), settings).unwrap();
-        let session = identity
+        let session = identity::Identity::new(pool.clone(), open)
+            .unwrap()
             .sign_up(TESTER_EMAIL, TESTER_PASSWORD, Some("Tester"), None)
             .await
             .unwrap();

@@ -9,7 +9,7 @@ use std::any::Any;
 use async_graphql::dynamic::{Field, FieldFuture, FieldValue, InputValue, Object, ResolverContext, TypeRef};
 use async_graphql::{Name, Value};
 use domain::{Level, Viewer};
-use identity::{Identity, Member, Session, Team, User};
+use identity::{Identity, Invitation, Member, Session, Team, User};
 use uuid::Uuid;
 
 use super::access::{level_argument, viewer};
@@ -111,6 +111,16 @@ pub fn types() -> Vec<Object> {
                     })
                 })
                 .description("The team this request acts as (header `X-Maestro-Team`), if any."),
+            )
+            .field(
+                Field::new("teamInvitations", TypeRef::named_nn_list_nn("TeamInvitation"), |ctx| {
+                    FieldFuture::new(async move {
+                        let me = ctx.parent_value.try_downcast_ref::<Me>()?;
+                        let invitations = identity(&ctx)?.invitations_for(me.user.id).await.map_err(identity_error)?;
+                        Ok(Some(FieldValue::list(invitations.into_iter().map(FieldValue::owned_any))))
+                    })
+                })
+                .description("Invitations to teams waiting for your e-mail address: accept or decline them."),
             ),
         Object::new("Team")
             .description("People grouped under a name. A member's role caps what the team's grants give them.")
@@ -131,7 +141,24 @@ pub fn types() -> Vec<Object> {
                     })
                 })
                 .description("Admins first, then writers, then readers; by e-mail address within each."),
+            )
+            .field(
+                Field::new("invitations", TypeRef::named_nn_list_nn("TeamInvitation"), |ctx| {
+                    FieldFuture::new(async move {
+                        let team = ctx.parent_value.try_downcast_ref::<TeamView>()?;
+                        let invitations = identity(&ctx)?.team_invitations(team.team.id).await.map_err(identity_error)?;
+                        Ok(Some(FieldValue::list(invitations.into_iter().map(FieldValue::owned_any))))
+                    })
+                })
+                .description("Invitations not yet accepted, newest first."),
             ),
+        Object::new("TeamInvitation")
+            .description("An invitation to a team, for whoever holds the address; they join when they accept it.")
+            .field(from_parent::<Invitation>("teamId", TypeRef::named_nn(TypeRef::ID), |i| Value::String(i.team_id.to_string())))
+            .field(from_parent::<Invitation>("teamName", TypeRef::named_nn(TypeRef::STRING), |i| Value::String(i.team_name.clone())))
+            .field(from_parent::<Invitation>("email", TypeRef::named_nn(TypeRef::STRING), |i| Value::String(i.email.clone())))
+            .field(from_parent::<Invitation>("role", TypeRef::named_nn(LEVEL), |i| level_value(i.role)))
+            .field(from_parent::<Invitation>("invitedAt", TypeRef::named_nn("DateTime"), |i| time(i.invited_at))),
         Object::new("TeamMember")
             .field(Field::new("user", TypeRef::named_nn("User"), |ctx| {
                 FieldFuture::new(async move {
@@ -236,7 +263,37 @@ pub fn mutations() -> Vec<Field> {
             identity::MIN_PASSWORD_CHARS
         )))
         .argument(optional_string_arg("name"))
-        .description("Creates an account and signs it in. Sign-ups per client are limited (10 an hour unless configured otherwise); past the limit, answers TOO_MANY_REQUESTS with `retryAfter` (seconds)."),
+        .description("Creates an account and signs it in, where sign-ups are open (MAESTRO_SIGN_UP=open); where they are verified, answers FORBIDDEN: use `requestSignUp`. Sign-ups per client are limited (10 an hour unless configured otherwise); past the limit, answers TOO_MANY_REQUESTS with `retryAfter` (seconds)."),
+        Field::new("requestSignUp", TypeRef::named_nn(TypeRef::BOOLEAN), |ctx| {
+            FieldFuture::new(async move {
+                let client = ctx.data_opt::<ClientAddress>().map(|address| address.0);
+                identity(&ctx)?
+                    .request_sign_up(
+                        text(&ctx, "email")?,
+                        text(&ctx, "password")?,
+                        optional_text(&ctx, "name")?,
+                        client,
+                    )
+                    .await
+                    .map_err(identity_error)?;
+                Ok(Some(FieldValue::value(true)))
+            })
+        })
+        .argument(string_arg("email"))
+        .argument(string_arg("password"))
+        .argument(optional_string_arg("name"))
+        .description("Mails a link that makes the account (good once, for a day), or, to an address that has an account, a note saying so. Always answers true: the answer does not tell which. Counts against the client's sign-up limit."),
+        Field::new("confirmSignUp", TypeRef::named_nn("Session"), |ctx| {
+            FieldFuture::new(async move {
+                let session = identity(&ctx)?
+                    .confirm_sign_up(text(&ctx, "token")?)
+                    .await
+                    .map_err(identity_error)?;
+                Ok(Some(session_value(session)))
+            })
+        })
+        .argument(string_arg("token").description("The `token` of the link in the sign-up mail."))
+        .description("Makes the account of a sign-up link and signs it in."),
         Field::new("logIn", TypeRef::named_nn("Session"), |ctx| {
             FieldFuture::new(async move {
                 let client = ctx.data_opt::<ClientAddress>().map(|address| address.0);
@@ -336,22 +393,81 @@ pub fn mutations() -> Vec<Field> {
         .argument(InputValue::new("id", TypeRef::named_nn(TypeRef::ID)))
         .argument(string_arg("name"))
         .description("Renames a team (its admins only)."),
-        Field::new("addTeamMember", TypeRef::named_nn("TeamMember"), |ctx| {
+        Field::new("inviteTeamMember", TypeRef::named_nn("TeamInvitation"), |ctx| {
             FieldFuture::new(async move {
                 let viewer = viewer(&ctx)?;
                 let team = uuid_argument(&ctx, "teamId", "a team id")?;
                 let role = level_argument(&ctx, "role")?;
+                let invitation = identity(&ctx)?
+                    .invite_team_member(viewer.user, team, text(&ctx, "email")?, role)
+                    .await
+                    .map_err(identity_error)?;
+                Ok(Some(FieldValue::owned_any(invitation)))
+            })
+        })
+        .argument(InputValue::new("teamId", TypeRef::named_nn(TypeRef::ID)))
+        .argument(string_arg("email"))
+        .argument(InputValue::new("role", TypeRef::named_nn(LEVEL)))
+        .description("Invites whoever holds an e-mail address to a team with a role (the team's admins only); they join when they accept. Answers the same whether the address has an account or not; inviting again changes the role."),
+        Field::new("setTeamMemberRole", TypeRef::named_nn("TeamMember"), |ctx| {
+            FieldFuture::new(async move {
+                let viewer = viewer(&ctx)?;
+                let team = uuid_argument(&ctx, "teamId", "a team id")?;
+                let user = uuid_argument(&ctx, "userId", "a user id")?;
+                let role = level_argument(&ctx, "role")?;
                 let member = identity(&ctx)?
-                    .add_team_member(viewer.user, team, text(&ctx, "email")?, role)
+                    .set_team_member_role(viewer.user, team, user, role)
                     .await
                     .map_err(identity_error)?;
                 Ok(Some(FieldValue::owned_any(member)))
             })
         })
         .argument(InputValue::new("teamId", TypeRef::named_nn(TypeRef::ID)))
-        .argument(string_arg("email").description("The e-mail address the person signed up with."))
+        .argument(InputValue::new("userId", TypeRef::named_nn(TypeRef::ID)))
         .argument(InputValue::new("role", TypeRef::named_nn(LEVEL)))
-        .description("Adds a person to a team, or changes a member's role (the team's admins only). The last admin cannot lose the role."),
+        .description("Changes a member's role (the team's admins only). The last admin cannot lose the role."),
+        Field::new("cancelTeamInvitation", TypeRef::named_nn(TypeRef::BOOLEAN), |ctx| {
+            FieldFuture::new(async move {
+                let viewer = viewer(&ctx)?;
+                let team = uuid_argument(&ctx, "teamId", "a team id")?;
+                identity(&ctx)?
+                    .cancel_team_invitation(viewer.user, team, text(&ctx, "email")?)
+                    .await
+                    .map_err(identity_error)?;
+                Ok(Some(FieldValue::value(true)))
+            })
+        })
+        .argument(InputValue::new("teamId", TypeRef::named_nn(TypeRef::ID)))
+        .argument(string_arg("email"))
+        .description("Withdraws an invitation (the team's admins only)."),
+        Field::new("acceptTeamInvitation", TypeRef::named_nn("Team"), |ctx| {
+            FieldFuture::new(async move {
+                let viewer = viewer(&ctx)?;
+                identity::require_session(viewer, "join a team").map_err(identity_error)?;
+                let team = uuid_argument(&ctx, "teamId", "a team id")?;
+                let (team, role) = identity(&ctx)?
+                    .accept_team_invitation(viewer.user, team)
+                    .await
+                    .map_err(identity_error)?;
+                Ok(Some(team_value(team, role)))
+            })
+        })
+        .argument(InputValue::new("teamId", TypeRef::named_nn(TypeRef::ID)))
+        .description("Joins a team you were invited to, with the invited role."),
+        Field::new("declineTeamInvitation", TypeRef::named_nn(TypeRef::BOOLEAN), |ctx| {
+            FieldFuture::new(async move {
+                let viewer = viewer(&ctx)?;
+                identity::require_session(viewer, "decline an invitation").map_err(identity_error)?;
+                let team = uuid_argument(&ctx, "teamId", "a team id")?;
+                identity(&ctx)?
+                    .decline_team_invitation(viewer.user, team)
+                    .await
+                    .map_err(identity_error)?;
+                Ok(Some(FieldValue::value(true)))
+            })
+        })
+        .argument(InputValue::new("teamId", TypeRef::named_nn(TypeRef::ID)))
+        .description("Declines an invitation to a team."),
         Field::new("removeTeamMember", TypeRef::named_nn(TypeRef::BOOLEAN), |ctx| {
             FieldFuture::new(async move {
                 let viewer = viewer(&ctx)?;
