@@ -823,7 +823,7 @@ fn reset_token(mail: &str, public_url: &str) -> String {
 /// The token of the link that starts with `prefix` in a mail.
 fn link_token(mail: &str, prefix: &str) -> String {
     let start = mail
-        .find(&prefix)
+        .find(prefix)
         .unwrap_or_else(|| panic!("no link {prefix}… in the mail:\n{mail}"))
         + prefix.len();
     mail[start..]
@@ -909,6 +909,10 @@ async fn verified_sign_ups_tell_nobody_which_addresses_have_accounts() {
         .unwrap();
     assert_eq!(accounts, 0, "no account before the link is opened");
 
+    let page = gateway.get("/confirm-sign-up").await;
+    assert_eq!(page.status(), 200);
+    assert_eq!(page.headers()["referrer-policy"], "no-referrer");
+    assert!(page.text().await.unwrap().contains("/confirm-sign-up.js"));
     let confirm = "mutation($token: String!) { confirmSignUp(token: $token) { token me { email } } }";
     let made = gateway.data_as("", confirm, json!({"token": token})).await;
     assert_eq!(made["confirmSignUp"]["me"]["email"], "new@example.com");

@@ -9,11 +9,11 @@ mod graphql;
 mod health;
 mod http;
 mod limits;
+mod link_pages;
 mod metrics;
 mod names;
 mod playground;
 mod read;
-mod reset_page;
 mod socket;
 
 use std::net::{IpAddr, SocketAddr};
@@ -277,8 +277,10 @@ pub fn router(app: App) -> Router {
     let router = Router::new()
         .route("/graphql", graphql)
         .route("/playground/{package}/{*path}", get(playground::asset))
-        .route("/reset-password", get(reset_page::page))
-        .route("/reset-password.js", get(reset_page::script))
+        .route("/reset-password", get(link_pages::reset_page))
+        .route("/reset-password.js", get(link_pages::reset_script))
+        .route("/confirm-sign-up", get(link_pages::confirm_sign_up_page))
+        .route("/confirm-sign-up.js", get(link_pages::confirm_sign_up_script))
         .merge(health::routes())
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
