@@ -125,7 +125,6 @@ pub async fn serve(config: &Config, roles: &[Role]) -> anyhow::Result<()> {
             nats.clone(),
             identity,
             config.gateway_limits,
-            config.reach.clone(),
             config.webhooks(&gateway_pool),
         )
         .with_cors(config.cors_origins.clone())
@@ -149,9 +148,15 @@ pub async fn serve(config: &Config, roles: &[Role]) -> anyhow::Result<()> {
             async move { queue.work(&crawler).await.map_err(anyhow::Error::from) }
         }));
         let tests = crawlers::ConnectionTests::new(nats.clone());
+        let tests_crawler = crawler.clone();
         running.spawn(supervised("connection tests".into(), move || {
-            let (tests, crawler) = (tests.clone(), crawler.clone());
+            let (tests, crawler) = (tests.clone(), tests_crawler.clone());
             async move { tests.answer(crawler).await.map_err(anyhow::Error::from) }
+        }));
+        let uploads = crawlers::UploadCrawls::new(nats.clone());
+        running.spawn(supervised("crawls of uploads".into(), move || {
+            let (uploads, crawler) = (uploads.clone(), crawler.clone());
+            async move { uploads.answer(crawler).await.map_err(anyhow::Error::from) }
         }));
     }
     if let (true, Some(nats)) = (roles.contains(&Role::Scheduler), &nats) {

@@ -1064,7 +1064,6 @@ async fn cors_lets_only_the_configured_origins_in() {
                 None,
                 identity,
                 gateways::Limits::default(),
-                crawlers::Reach::default(),
                 None,
             )
             .with_cors(cors);

@@ -69,7 +69,7 @@ async fn networks(db: &TestDb) -> Vec<(String, bool)> {
 #[tokio::test]
 async fn uploaded_states_are_crawled_and_orphan_only_what_they_no_longer_hold() {
     let db = TestDb::new().await;
-    let gateway = Gateway::start(&db, None).await;
+    let gateway = Gateway::start_reaching(&db, support::test_reach()).await;
     let created = gateway
         .data(
             "mutation($input: ConnectionInput!) { createConnection(input: $input) { id } }",
@@ -160,7 +160,7 @@ async fn uploaded_states_are_crawled_and_orphan_only_what_they_no_longer_hold() 
 #[tokio::test]
 async fn uploads_that_do_not_fit_are_refused_before_anything_runs() {
     let db = TestDb::new().await;
-    let gateway = Gateway::start(&db, None).await;
+    let gateway = Gateway::start_reaching(&db, support::test_reach()).await;
     let created = gateway
         .data(
             "mutation($input: ConnectionInput!) { createConnection(input: $input) { id } }",
@@ -209,4 +209,65 @@ async fn uploads_that_do_not_fit_are_refused_before_anything_runs() {
         .await
         .unwrap();
     assert_eq!(events, 0, "nothing was crawled");
+}
+
+/// Found by reading (issue 10, item 1): uploads were parsed in the gateway process. Now a
+/// crawler reads them: without one the gateway says so and crawls nothing; the crawler's
+/// reach caps what it reads; and no uploaded file stays in NATS afterwards.
+#[tokio::test]
+async fn uploads_are_crawled_by_a_crawler_never_by_the_gateway() {
+    async fn connection(gateway: &Gateway) -> String {
+        gateway
+            .data(
+                "mutation($input: ConnectionInput!) { createConnection(input: $input) { id } }",
+                json!({"input": {"name": "state", "provider": "terraform"}}),
+            )
+            .await["createConnection"]["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+    let state = vpc_state().to_string().into_bytes();
+
+    let db = TestDb::new().await;
+    let alone = Gateway::start(&db, None).await;
+    let id = connection(&alone).await;
+    let refused = upload(&alone, &id, vec![("terraform.tfstate", state.clone())]).await;
+    assert_eq!(
+        refused["errors"][0]["extensions"]["code"], "UNAVAILABLE",
+        "{refused}"
+    );
+    assert!(
+        refused["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("crawler"),
+        "{refused}"
+    );
+
+    let db = TestDb::new().await;
+    let capped = Gateway::start_reaching(&db, crawlers::Reach::new(vec![], vec![], 100)).await;
+    let id = connection(&capped).await;
+    let too_large = upload(&capped, &id, vec![("terraform.tfstate", state)]).await;
+    assert_eq!(
+        too_large["errors"][0]["extensions"]["field"], "files",
+        "{too_large}"
+    );
+    assert!(
+        too_large["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("larger than the 100 bytes"),
+        "the crawler's own cap: {too_large}"
+    );
+    let client = async_nats::connect(capped.nats_url().unwrap()).await.unwrap();
+    let store = async_nats::jetstream::new(client)
+        .get_object_store("MAESTRO_UPLOADS")
+        .await
+        .unwrap();
+    let mut kept = store.list().await.unwrap();
+    assert!(
+        futures::StreamExt::next(&mut kept).await.is_none(),
+        "no uploaded file stays in NATS"
+    );
 }

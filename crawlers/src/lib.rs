@@ -5,6 +5,7 @@
 //!
 //! Adding a provider touches its own folder and one line in [`registry`].
 
+mod asks;
 mod connection_tests;
 mod contract;
 mod jobs;
@@ -17,6 +18,7 @@ mod run;
 mod source;
 mod streams;
 mod updates;
+mod uploads;
 
 mod ansible;
 mod aws;
@@ -26,7 +28,8 @@ mod json;
 mod openstack;
 mod terraform;
 
-pub use connection_tests::{ConnectionTest, ConnectionTests, TestOutcome, TestRefusal};
+pub use asks::{ListenError, Refusal};
+pub use connection_tests::{ConnectionTest, ConnectionTests, TestOutcome};
 pub use contract::{CrawlError, CrawlRequest, Credentials, Observation, Provider, Task};
 pub use jobs::{JobError, JobQueue, CRAWLS_STREAM};
 pub use progress::{Counts, Progress};
@@ -35,3 +38,4 @@ pub use registry::{provider, providers};
 pub use run::{Crawler, Job, RunError, Summary};
 pub use source::{Shape, SourceFile};
 pub use updates::{JobState, JobUpdate, JobUpdates, UpdatesError, JOBS_STREAM};
+pub use uploads::{UploadCrawls, UploadSummary, UploadedFile};

@@ -11,7 +11,8 @@ use futures::StreamExt;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use crate::connection_tests::{ConnectionTest, TestOutcome, TestRefusal};
+use crate::asks::Refusal;
+use crate::connection_tests::{ConnectionTest, TestOutcome};
 use crate::progress::{Counts, Progress};
 use crate::reconcile::{self, Change, Known, Scope};
 use crate::source::SourceFile;
@@ -109,6 +110,11 @@ impl Crawler {
             vault,
             reach,
         }
+    }
+
+    /// What its crawls may reach and read.
+    pub fn reach(&self) -> &Reach {
+        &self.reach
     }
 
     /// Runs a job; `progress` hears about each task in each region as it starts and as
@@ -346,9 +352,9 @@ impl Crawler {
 
     /// Runs one task of a connection in one region against its provider and says what it
     /// saw, changing nothing. Who may test the connection was decided by whoever asked.
-    pub async fn test(&self, test: &ConnectionTest) -> Result<TestOutcome, TestRefusal> {
-        let unavailable = |error: &dyn fmt::Display| TestRefusal::Unavailable(error.to_string());
-        let bad_input = |field: &str, error: &dyn fmt::Display| TestRefusal::BadInput {
+    pub async fn test(&self, test: &ConnectionTest) -> Result<TestOutcome, Refusal> {
+        let unavailable = |error: &dyn fmt::Display| Refusal::Unavailable(error.to_string());
+        let bad_input = |field: &str, error: &dyn fmt::Display| Refusal::BadInput {
             field: field.to_string(),
             message: error.to_string(),
         };

@@ -95,3 +95,11 @@ pub fn identity_error(error: identity::IdentityError) -> Error {
         E::Database { .. } | E::Internal(_) => internal(message),
     }
 }
+
+/// What a crawler process refused to do, for the person who asked.
+pub fn refused(refusal: crawlers::Refusal) -> Error {
+    match refusal {
+        crawlers::Refusal::BadInput { field, message } => bad_input(&field, message),
+        crawlers::Refusal::Unavailable(message) => coded(message, "UNAVAILABLE"),
+    }
+}

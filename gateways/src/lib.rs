@@ -84,15 +84,14 @@ pub(crate) struct ClientAddress(pub IpAddr);
 
 impl App {
     /// A gateway over `handler` (whose pool should be the gateway's own, see
-    /// [`database`]); with `nats`, subscriptions follow the relay's events. Connection
-    /// tests and crawls of uploads reach only what `reach` allows.
+    /// [`database`]); with `nats`, subscriptions follow the relay's events, and crawler
+    /// processes run connection tests and crawls of uploads.
     pub fn new(
         handler: CommandHandler,
         vault: commands::Vault,
         nats: Option<async_nats::Client>,
         identity: Identity,
         limits: Limits,
-        reach: crawlers::Reach,
         webhooks: Option<webhooks::Webhooks>,
     ) -> App {
         let services = Services {
@@ -104,8 +103,8 @@ impl App {
             vault,
             jobs: nats.clone().map(crawlers::JobQueue::new),
             connection_tests: nats.clone().map(crawlers::ConnectionTests::new),
+            upload_crawls: nats.clone().map(crawlers::UploadCrawls::new),
             identity: identity.clone(),
-            reach,
             webhooks,
         };
         let schema = build_schema(services).expect("the generated GraphQL schema is valid");

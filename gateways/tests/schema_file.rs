@@ -15,8 +15,8 @@ async fn the_checked_in_schema_matches_the_code() {
         vault: commands::Vault::new(pool.clone(), None).unwrap(),
         jobs: None,
         connection_tests: None,
+        upload_crawls: None,
         identity: identity::Identity::new(pool, identity::Settings::new("unused", "unused")).unwrap(),
-        reach: crawlers::Reach::default(),
         webhooks: None,
     };
     let schema = gateways::build_schema(services).unwrap();

@@ -354,7 +354,7 @@ impl Gateway {
         configure: impl FnOnce(gateways::App) -> gateways::App,
     ) -> Gateway {
         let limits = gateways::Limits::default();
-        Gateway::launch(db, nats, settings, limits, test_reach(), configure).await
+        Gateway::launch(db, nats, settings, limits, configure).await
     }
 
     /// A gateway with other limits (concurrent requests, subscription buffer).
@@ -363,47 +363,44 @@ impl Gateway {
         nats: Option<async_nats::Client>,
         limits: gateways::Limits,
     ) -> Gateway {
-        Gateway::launch(db, nats, test_identity_settings(), limits, test_reach(), |app| {
-            app
-        })
-        .await
+        Gateway::launch(db, nats, test_identity_settings(), limits, |app| app).await
     }
 
-    /// A gateway whose connection tests reach only what `reach` allows.
+    /// A gateway whose connection tests and crawls of uploads reach only what `reach`
+    /// allows.
     ///
-    /// Connection tests run in a crawler, never the gateway: this one has a NATS of its
-    /// own and a crawler answering the tests, reaching only what `reach` allows.
+    /// They run in a crawler, never the gateway: this one has a NATS of its own and a
+    /// crawler answering both, reaching only what `reach` allows.
     pub async fn start_reaching(db: &TestDb, reach: crawlers::Reach) -> Gateway {
         let nats = NatsServer::started().await;
         let client = async_nats::connect(nats.url()).await.unwrap();
         let vault = commands::Vault::with_key(db.pool.clone(), TEST_CREDENTIALS_KEY).unwrap();
-        let crawler = std::sync::Arc::new(crawlers::Crawler::new(db.handler(), vault, reach.clone()));
+        let crawler = std::sync::Arc::new(crawlers::Crawler::new(db.handler(), vault, reach));
         let tests = crawlers::ConnectionTests::new(client.clone());
+        let uploads = crawlers::UploadCrawls::new(client.clone());
         let answering = tokio::spawn(async move {
-            tests.answer(crawler).await.unwrap();
+            let answered = tokio::try_join!(tests.answer(crawler.clone()), uploads.answer(crawler));
+            answered.unwrap();
         });
         let settings = test_identity_settings();
-        let mut gateway = Gateway::launch(
-            db,
-            Some(client),
-            settings,
-            gateways::Limits::default(),
-            reach,
-            |app| app,
-        )
-        .await;
+        let mut gateway =
+            Gateway::launch(db, Some(client), settings, gateways::Limits::default(), |app| app).await;
         gateway.crawler = Some((nats, answering));
         gateway
     }
 
+    /// The URL of the NATS of a gateway made by [`start_reaching`](Self::start_reaching).
+    pub fn nats_url(&self) -> Option<String> {
+        self.crawler.as_ref().map(|(nats, _)| nats.url())
+    }
+
     /// The gateway as `maestro serve` makes it: on a pool of its own (see
-    /// [`gateway_pool`]), with these settings, limits and reach, configured by `configure`.
+    /// [`gateway_pool`]), with these settings and limits, configured by `configure`.
     async fn launch(
         db: &TestDb,
         nats: Option<async_nats::Client>,
         settings: identity::Settings,
         limits: gateways::Limits,
-        reach: crawlers::Reach,
         configure: impl FnOnce(gateways::App) -> gateways::App,
     ) -> Gateway {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -429,7 +426,6 @@ impl Gateway {
             nats,
             identity,
             limits,
-            reach,
             Some(webhooks),
         ));
         let task = tokio::spawn(async move {

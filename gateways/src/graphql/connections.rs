@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use async_graphql::dynamic::{Field, FieldFuture, FieldValue, InputValue, Object, ResolverContext, TypeRef};
 use commands::{CommandError, CommandRequest, Vault, VaultError};
-use crawlers::{ConnectionTest, ConnectionTests, Job, TestRefusal};
+use crawlers::{ConnectionTest, ConnectionTests, Job};
 use domain::{Access, Command, Fields, Item, Kind, Level};
 use serde_json::{json, Map, Value};
 use uuid::Uuid;
@@ -13,7 +13,7 @@ use uuid::Uuid;
 use super::queries::{handler, id_argument};
 use super::values::{from_json, value_object};
 use super::{access, jobs, kinds};
-use crate::errors::{bad_input, coded, command_error, internal};
+use crate::errors::{bad_input, coded, command_error, internal, refused};
 use crate::read::ItemRow;
 
 pub(super) fn optional(ctx: &ResolverContext<'_>, name: &str) -> async_graphql::Result<Option<String>> {
@@ -102,10 +102,7 @@ fn test_connection() -> Field {
                 ));
             };
             let test = ConnectionTest { connection, task: optional(&ctx, "task")?, region: optional(&ctx, "region")? };
-            let outcome = tests.ask(&test).await.map_err(|refusal| match refusal {
-                TestRefusal::BadInput { field, message } => bad_input(&field, message),
-                TestRefusal::Unavailable(message) => coded(message, "UNAVAILABLE"),
-            })?;
+            let outcome = tests.ask(&test).await.map_err(refused)?;
             let value = json!({"ok": outcome.ok, "task": outcome.task, "region": outcome.region,
                                "observed": outcome.observed, "message": outcome.message});
             Ok(Some(FieldValue::value(from_json(&value))))

@@ -108,10 +108,10 @@ pub struct Services {
     pub jobs: Option<crawlers::JobQueue>,
     /// Who runs connection tests (a crawler process); `None` without NATS.
     pub connection_tests: Option<crawlers::ConnectionTests>,
+    /// Who crawls uploaded files (a crawler process); `None` without NATS.
+    pub upload_crawls: Option<crawlers::UploadCrawls>,
     /// Accounts, sessions and teams.
     pub identity: ::identity::Identity,
-    /// What connection tests and crawls of uploads may reach.
-    pub reach: crawlers::Reach,
     /// Webhook endpoints and deliveries; `None` without a key to encrypt their secrets.
     pub webhooks: Option<::webhooks::Webhooks>,
 }
@@ -123,8 +123,8 @@ pub fn build_schema(services: Services) -> Result<Schema, SchemaError> {
         vault,
         jobs,
         connection_tests,
+        upload_crawls,
         identity,
-        reach,
         webhooks,
     } = services;
     let mut query = Object::new("Query");
@@ -234,8 +234,8 @@ pub fn build_schema(services: Services) -> Result<Schema, SchemaError> {
         .data(vault)
         .data(jobs)
         .data(connection_tests)
+        .data(upload_crawls)
         .data(identity)
-        .data(reach)
         .data(webhooks)
         .extension(api_tokens::ReadOnlyTokens)
         .limit_depth(limits::MAX_DEPTH)

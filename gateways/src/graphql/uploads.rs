@@ -1,30 +1,30 @@
 //! Crawls of uploaded files: a Terraform state, or Ansible facts files (one per host,
 //! each named after it), sent with the GraphQL multipart request
 //! (<https://github.com/jaydenseric/graphql-multipart-request-spec>) and crawled for a
-//! connection instead of its configured source. The crawl runs at once and otherwise like
-//! any other: it records each task's status on the connection, and what the files no
-//! longer hold that an earlier crawl of the connection found is orphaned. The request's
-//! size is capped by [`crate::limits::MAX_UPLOAD_BYTES`].
+//! connection instead of its configured source. The gateway only checks who may crawl
+//! the connection and hands the bytes to a crawler process (`crawlers::UploadCrawls`),
+//! which reads and crawls them at once and otherwise like any crawl: it records each
+//! task's status on the connection, and what the files no longer hold that an earlier
+//! crawl of the connection found is orphaned. The request's size is capped by
+//! [`crate::limits::MAX_UPLOAD_BYTES`].
 
 use std::io::Read;
 
 use async_graphql::dynamic::{Field, FieldFuture, FieldValue, InputValue, Object, ResolverContext, TypeRef};
-use commands::Vault;
-use crawlers::{CrawlError, Crawler, Job, Reach, RunError, SourceFile};
+use crawlers::{Job, UploadCrawls, UploadedFile};
 use domain::Level;
 use serde_json::json;
 use uuid::Uuid;
 
-use super::connections::{connection, optional, vault_error};
-use super::queries::handler;
+use super::connections::{connection, optional};
 use super::values::{from_json, value_object};
-use crate::errors::{bad_input, command_error, internal, not_found};
+use crate::errors::{bad_input, coded, internal, refused};
 
 const SUMMARY: &str = "CrawlSummary";
 
-/// The uploaded files as text, named by the last part of their file names. Reading them
-/// (from the temporary files the multipart parser wrote) blocks, so it runs aside.
-async fn uploaded_files(ctx: &ResolverContext<'_>) -> async_graphql::Result<Vec<SourceFile>> {
+/// The uploaded files' names (the last part of their file names) and bytes. Reading
+/// them (from the temporary files the multipart parser wrote) blocks, so it runs aside.
+async fn uploaded_files(ctx: &ResolverContext<'_>) -> async_graphql::Result<Vec<UploadedFile>> {
     let mut uploads = vec![];
     for upload in ctx.args.try_get("files")?.list()?.iter() {
         uploads.push(upload.upload()?.value(ctx).map_err(internal)?);
@@ -47,28 +47,11 @@ async fn uploaded_files(ctx: &ResolverContext<'_>) -> async_graphql::Result<Vec<
                 }
                 let mut bytes = vec![];
                 upload.into_read().read_to_end(&mut bytes).map_err(internal)?;
-                SourceFile::from_bytes(format!("{name} (uploaded)"), name, bytes).map_err(|error| match error
-                {
-                    CrawlError::Malformed(message) => bad_input("files", message),
-                    other => bad_input("files", other.to_string()),
-                })
+                Ok(UploadedFile { name, bytes })
             })
             .collect()
     });
     read.await.map_err(internal)?
-}
-
-fn run_error(error: RunError) -> async_graphql::Error {
-    match error {
-        RunError::NoConnection(_) => not_found(error.to_string()),
-        RunError::NoProvider(..) => bad_input("id", error.to_string()),
-        RunError::Files(_) => bad_input("files", error.to_string()),
-        // The only crawl error before anything runs: a task the provider does not have.
-        RunError::Crawl(error) => bad_input("task", error.to_string()),
-        RunError::Vault(error) => vault_error(error),
-        RunError::Command(error) => command_error(error),
-        RunError::Database(_) => internal(error),
-    }
 }
 
 pub fn mutation() -> Field {
@@ -77,12 +60,11 @@ pub fn mutation() -> Field {
             let (connection, _) = connection(&ctx, "id", Level::Write).await?;
             let files = uploaded_files(&ctx).await?;
             let job = Job { id: Uuid::now_v7(), connection, task: optional(&ctx, "task")?, region: None };
-            let crawler = Crawler::new(handler(&ctx)?.clone(), ctx.data::<Vault>()?.clone(), ctx.data::<Reach>()?.clone());
-            // On a task of its own, the crawl ends and records its status even when the
-            // answer runs out of time.
-            let run = tokio::spawn(async move { crawler.run_files(&job, &files, |_| {}).await.map(|summary| (job, summary)) });
-            let (job, summary) = run.await.map_err(internal)?.map_err(run_error)?;
-            let value = json!({"jobId": job.id, "connectionId": connection, "total": summary.counts(), "errors": summary.errors});
+            let Some(crawls) = ctx.data::<Option<UploadCrawls>>()? else {
+                return Err(coded("crawling uploads needs NATS and a crawler process; start them with `ops/up` and `maestro serve --roles crawler`", "UNAVAILABLE"));
+            };
+            let summary = crawls.ask(&job, files).await.map_err(refused)?;
+            let value = json!({"jobId": job.id, "connectionId": connection, "total": summary.total, "errors": summary.errors});
             Ok(Some(FieldValue::value(from_json(&value))))
         })
     })
