@@ -281,6 +281,39 @@ async fn every_connection_gets_one_discovery_schedule_per_task() {
         .await
         .unwrap();
     assert_eq!(total, tasks.len() as i64);
+
+    // A person's own schedule of the connection stays (it fails and disables itself);
+    // the discovery schedules go with the connection.
+    let own = create_schedule(
+        &db,
+        json!({"name": "mine", "connection": connection.to_string(), "interval": 60}),
+    )
+    .await;
+    db.handler()
+        .execute(&as_owner(DomainCommand::Delete))
+        .await
+        .unwrap();
+    project_all(&db.store()).await;
+    first.step().await.unwrap();
+    project_all(&db.store()).await;
+    assert_eq!(count().await, 1, "only the person's own schedule is left");
+    assert!(db
+        .handler()
+        .load(Kind::Schedule, own, None)
+        .await
+        .unwrap()
+        .item
+        .is_active());
+    let retired = db
+        .store()
+        .load_stream(scheduler::discovery_schedule_id(connection, tasks[1].name), None)
+        .await
+        .unwrap();
+    let last = retired.last().unwrap();
+    assert_eq!(
+        (last.event_type.as_str(), &last.metadata["actor"]),
+        ("deleted", &json!("scheduler"))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,6 +1,7 @@
 //! Typed queries on the inventory read model for the roles that follow it (the
 //! scheduler): which items another role's table has not caught up with, all items of a
-//! kind, and which schedules are chained after a schedule.
+//! kind, which schedules are chained after a schedule, and which crawl a connection that
+//! is gone.
 
 use chrono::{DateTime, Utc};
 use domain::{Item, Kind};
@@ -73,6 +74,21 @@ pub async fn chained_after(pool: &PgPool, schedule: Uuid) -> Result<Vec<Item>, P
         Kind::Schedule.table()
     ))
     .bind(schedule.to_string())
+    .fetch_all(pool)
+    .await?;
+    Ok(items(rows)?.into_iter().map(|changed| changed.item).collect())
+}
+
+/// The active schedules whose `connection` is deleted or does not exist.
+pub async fn schedules_of_gone_connections(pool: &PgPool) -> Result<Vec<Item>, ProjectionError> {
+    let rows = sqlx::query(&format!(
+        "SELECT s.id, s.version, s.doc, s.updated_at FROM {schedules} s
+          WHERE s.active AND s.doc ? 'connection'
+            AND NOT EXISTS (SELECT 1 FROM {connections} c
+                             WHERE c.active AND c.id::text = s.doc ->> 'connection')",
+        schedules = Kind::Schedule.table(),
+        connections = Kind::Connection.table(),
+    ))
     .fetch_all(pool)
     .await?;
     Ok(items(rows)?.into_iter().map(|changed| changed.item).collect())

@@ -2,7 +2,7 @@
 //! window, created by the scheduler under an id made of the connection and the task: a
 //! connection saved again, or seen by several schedulers at once, never gets a second
 //! one, and one a person deleted stays deleted. People change or disable them like any
-//! schedule.
+//! schedule. They go with their connection: the scheduler deletes them once it is.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -42,6 +42,42 @@ impl Scheduler {
             self.provide_for(&connection).await?;
             if let Ok(mut seen) = self.provided.0.lock() {
                 seen.insert(connection.id, connection.version);
+            }
+        }
+        Ok(())
+    }
+
+    /// Deletes the discovery schedules of connections that are gone (a person's own
+    /// schedules of such a connection fail and disable themselves, telling their people).
+    pub(crate) async fn retire_discovery_schedules(&self) -> Result<(), SchedulerError> {
+        for schedule in projections::changes::schedules_of_gone_connections(&self.pool).await? {
+            let fields = &schedule.fields;
+            let text = |name: &str| fields.get(name).and_then(Value::as_str);
+            let (Some(connection), Some(task)) = (text("connection"), text("task")) else {
+                continue;
+            };
+            let Ok(connection) = connection.parse::<Uuid>() else {
+                continue;
+            };
+            if schedule.id != discovery_schedule_id(connection, task) {
+                continue;
+            }
+            let request = CommandRequest {
+                kind: Kind::Schedule,
+                id: schedule.id,
+                command: Command::Delete,
+                expected_version: Some(schedule.version),
+                idempotency_key: None,
+                metadata: Metadata {
+                    causation_id: Some(connection),
+                    ..Metadata::new(ACTOR, ActorKind::Scheduler)
+                },
+                access: Access::Unrestricted,
+            };
+            match self.handler.execute(&request).await {
+                // Another scheduler, or a person, was first.
+                Ok(_) | Err(CommandError::Conflict { .. }) | Err(CommandError::Rejected(_)) => {}
+                Err(error) => return Err(error.into()),
             }
         }
         Ok(())

@@ -78,10 +78,12 @@ impl Scheduler {
         }
     }
 
-    /// One round: discovery schedules for connections that lack them, clocks set from
+    /// One round: discovery schedules for connections that lack them (and none for those
+    /// that are gone), clocks set from
     /// changed schedules, and every due firing queued. Returns how many jobs it queued.
     pub async fn step(&self) -> Result<usize, SchedulerError> {
         self.provision_discovery_schedules().await?;
+        self.retire_discovery_schedules().await?;
         self.clocks().catch_up().await?;
         let mut queued = 0;
         loop {
