@@ -682,6 +682,16 @@ async fn a_notification_mail_waits_out_smtp_being_down_and_arrives_once() {
     let mails = smtp.wait_for(1).await;
     assert_eq!(mails.len(), 1);
     assert!(mails[0].contains("Crawl of `prod` failed"), "{}", mails[0]);
+    // Named by its notification: a mail sent again (its answer lost) is the same mail.
+    let notification: Uuid = sqlx::query_scalar("SELECT notification_id FROM notification_mails")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert!(
+        mails[0].contains(&format!("Message-ID: <notification-{notification}@maestro>")),
+        "{}",
+        mails[0]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

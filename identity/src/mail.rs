@@ -92,8 +92,16 @@ impl Mailer {
         })
     }
 
-    /// Sends a plain-text mail. The error says why, in one line, without the body.
-    pub(crate) async fn send(&self, to: &Email, subject: &str, body: String) -> Result<(), String> {
+    /// Sends a plain-text mail. `message_id` names it for good (a mail sent again after its
+    /// answer was lost is then known as the same one); without it, a random one. The error
+    /// says why, in one line, without the body.
+    pub(crate) async fn send(
+        &self,
+        to: &Email,
+        subject: &str,
+        body: String,
+        message_id: Option<String>,
+    ) -> Result<(), String> {
         let to: Mailbox = to
             .as_str()
             .parse()
@@ -102,6 +110,7 @@ impl Mailer {
             .from(self.from.clone())
             .to(to)
             .subject(subject)
+            .message_id(message_id)
             .header(ContentType::TEXT_PLAIN)
             .body(body_of(body))
             .map_err(|error| format!("the mail could not be built ({error})"))?;

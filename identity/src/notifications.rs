@@ -391,7 +391,10 @@ impl Identity {
                 Ok(to) => {
                     let title: String = row.get("title");
                     let body: String = row.get("body");
-                    mailer.send(&to, &format!("Maestro: {title}"), body).await
+                    let message_id = format!("<notification-{id}@maestro>");
+                    mailer
+                        .send(&to, &format!("Maestro: {title}"), body, Some(message_id))
+                        .await
                 }
                 Err(error) => Err(error.to_string()),
             };

@@ -112,7 +112,7 @@ impl Identity {
             link = self.reset_link(&token),
         );
         mailer
-            .send(email, "Reset your Maestro password", body)
+            .send(email, "Reset your Maestro password", body, None)
             .await
             .map_err(IdentityError::Internal)?;
         tracing::info!(user = %user.id, "password reset mail sent");

@@ -102,7 +102,7 @@ impl Identity {
                  Log in with it, or reset its password if you forgot it. Nothing was changed.\n"
             );
             return mailer
-                .send(email, "Your Maestro account", body)
+                .send(email, "Your Maestro account", body, None)
                 .await
                 .map_err(IdentityError::Internal);
         }
@@ -134,7 +134,7 @@ impl Identity {
             link = self.sign_up_link(&token),
         );
         mailer
-            .send(email, "Confirm your Maestro sign-up", body)
+            .send(email, "Confirm your Maestro sign-up", body, None)
             .await
             .map_err(IdentityError::Internal)
     }
