@@ -137,4 +137,15 @@ async fn a_production_server_orphaned_is_told_once() {
     catch_up(&db.store(), &rules).await;
     assert_eq!(told(&db, me).await.len(), 2);
     assert_eq!(delivered(&db).await.len(), 2);
+
+    // An item granted to a team of mine is one I may read: the rule sees it too.
+    let identity = identity::Identity::new(db.pool.clone(), support::test_identity_settings()).unwrap();
+    let team = identity.create_team(me, "ops").await.unwrap().id;
+    let teams = server(&db, team, "Production").await;
+    catch_up(&db.store(), &rules).await;
+    orphan(&db, teams).await;
+    catch_up(&db.store(), &rules).await;
+    let notified = told(&db, me).await;
+    assert_eq!(notified.len(), 3, "{notified:?}");
+    assert_eq!(notified[2].1, Some(teams));
 }

@@ -427,6 +427,18 @@ impl Identity {
         Ok(())
     }
 
+    /// The teams each of `users` belongs to, as (user, team) pairs, on the caller's
+    /// connection: a projector judging what people may read inside its transaction.
+    pub async fn memberships_in(
+        conn: &mut PgConnection,
+        users: &[Uuid],
+    ) -> Result<Vec<(Uuid, Uuid)>, sqlx::Error> {
+        sqlx::query_as("SELECT user_id, team_id FROM team_members WHERE user_id = ANY($1)")
+            .bind(users)
+            .fetch_all(conn)
+            .await
+    }
+
     /// The teams `user` belongs to, with their role in each, by name.
     pub async fn teams_of(&self, user: Uuid) -> Result<Vec<(Team, Level)>, IdentityError> {
         let rows: Vec<TeamRoleRow> = sqlx::query_as(

@@ -2,7 +2,8 @@
 //! so each event is judged once per rule across restarts, and what a match does (a
 //! notification, a webhook delivery) is written in the same transaction as the
 //! checkpoint. A rule judges only events after it was made or changed (the log is folded
-//! in order), and only of items its people may read.
+//! in order), and only of items its people may read, themselves or through their teams
+//! (as the teams are when the event is judged).
 //!
 //! The projection keeps each item's state as the rules see it (`rule_items`), rules
 //! included, so that conditions read the item after the change and rebuilds start from
@@ -38,9 +39,40 @@ struct Active {
     rule: Rule,
     /// Its writers and admins: whom it tells, and whose sight bounds what it matches.
     people: Vec<Uuid>,
+    /// Its people and the teams they belong to: an item granted to any of them is one
+    /// they may read.
+    sight: HashSet<Uuid>,
 }
 
-fn active_rules(items: &HashMap<Uuid, Item>) -> Vec<Active> {
+/// The rule items' writers and admins (people or teams).
+fn rule_people(items: &HashMap<Uuid, Item>) -> HashSet<Uuid> {
+    items
+        .values()
+        .filter(|item| item.kind == Kind::Rule && item.is_active())
+        .flat_map(|item| domain::holders(&item.acl, Level::Write))
+        .collect()
+}
+
+/// The teams of the rules' people not yet in `teams`, added to it.
+async fn load_teams(
+    connection: &mut PgConnection,
+    items: &HashMap<Uuid, Item>,
+    teams: &mut HashMap<Uuid, Vec<Uuid>>,
+) -> Result<(), ProjectionError> {
+    let missing: Vec<Uuid> = rule_people(items)
+        .into_iter()
+        .filter(|person| !teams.contains_key(person))
+        .collect();
+    for person in &missing {
+        teams.insert(*person, vec![]);
+    }
+    for (user, team) in Identity::memberships_in(connection, &missing).await? {
+        teams.entry(user).or_default().push(team);
+    }
+    Ok(())
+}
+
+fn active_rules(items: &HashMap<Uuid, Item>, teams: &HashMap<Uuid, Vec<Uuid>>) -> Vec<Active> {
     items
         .values()
         .filter(|item| item.kind == Kind::Rule && item.is_active())
@@ -55,6 +87,13 @@ fn active_rules(items: &HashMap<Uuid, Item>) -> Vec<Active> {
                     .to_string(),
                 rule: Rule::from_fields(&item.fields).ok()?,
                 people: domain::holders(&item.acl, Level::Write),
+                sight: domain::holders(&item.acl, Level::Write)
+                    .into_iter()
+                    .flat_map(|person| {
+                        let of = teams.get(&person).cloned().unwrap_or_default();
+                        std::iter::once(person).chain(of)
+                    })
+                    .collect(),
             })
         })
         .collect()
@@ -183,7 +222,9 @@ impl Projection for Rules {
             })?;
             items.insert(id, item);
         }
-        let mut rules = active_rules(&items);
+        let mut teams = HashMap::new();
+        load_teams(connection, &items, &mut teams).await?;
+        let mut rules = active_rules(&items, &teams);
         let mut changed = HashSet::new();
         for recorded in events {
             let kind = recorded.kind()?;
@@ -198,7 +239,8 @@ impl Projection for Rules {
             item.apply(&event);
             changed.insert(recorded.stream_id);
             if kind == Kind::Rule {
-                rules = active_rules(&items);
+                load_teams(connection, &items, &mut teams).await?;
+                rules = active_rules(&items, &teams);
                 continue;
             }
             let item = &items[&recorded.stream_id];
@@ -210,7 +252,7 @@ impl Projection for Rules {
                 fields: &item.fields,
             };
             for active in &rules {
-                let sees = active.people.iter().any(|person| item.acl.contains_key(person));
+                let sees = item.acl.keys().any(|holder| active.sight.contains(holder));
                 if sees && active.rule.matches(&judged) {
                     self.act(connection, active, recorded, item).await?;
                 }
