@@ -748,3 +748,45 @@ async fn a_webhook_schedule_queues_one_call_per_firing_and_fails_without_its_end
         "the run says why"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chained_schedule_runs_after_its_first_one_succeeds() {
+    let db = schedules_db().await;
+    let nats = NatsServer::started().await;
+    let webhooks = support::test_webhooks(&db.pool);
+    let (endpoint, _secret) = webhooks
+        .create(webhooks::NewEndpoint {
+            owner: Uuid::now_v7(),
+            description: "chain".into(),
+            url: "http://127.0.0.1:9/hooks".into(),
+            headers: vec![],
+        })
+        .await
+        .unwrap();
+    let call = |name: &str| json!({"name": name, "action": "webhook", "webhook": endpoint.id.to_string()});
+    let mut first = call("export");
+    first["interval"] = json!(3600);
+    let first = create_schedule(&db, first).await;
+    let mut then = call("report");
+    then["after"] = json!(first.to_string());
+    let then = create_schedule(&db, then).await;
+    project_all(&db.store()).await;
+    let scheduler = scheduler(&db, &nats, identity(&db)).await;
+    assert_eq!(scheduler.step().await.unwrap(), 1, "only the first is due");
+    assert!(
+        scheduler
+            .clocks()
+            .get(then)
+            .await
+            .unwrap()
+            .unwrap()
+            .next_due
+            .is_some(),
+        "its success started the chain"
+    );
+    assert_eq!(scheduler.step().await.unwrap(), 1, "then the chained one");
+    assert_eq!(scheduler.step().await.unwrap(), 0);
+    let ran = firings(&db).await;
+    assert_eq!((ran[&first].len(), ran[&then].len()), (1, 1));
+    assert_eq!(webhooks.deliveries(endpoint.id, 10, None).await.unwrap().len(), 2);
+}

@@ -9,7 +9,7 @@ use commands::CommandRequest;
 use crawlers::{JobState, JobUpdate};
 use domain::schedule::Schedule;
 use domain::{Access, ActorKind, Command, Fields, Item, Kind, Level, Metadata};
-use identity::{Notice, Topic};
+use identity::{Identity, Notice, Topic};
 use serde_json::{json, Value};
 use sqlx::Row;
 use uuid::Uuid;
@@ -117,33 +117,45 @@ impl Scheduler {
         .fetch_optional(&mut *transaction)
         .await
         .doing("counting a schedule's runs")?;
-        transaction.commit().await.doing("recording a run's end")?;
+        // The notice and the chained schedules' start are written in the same transaction
+        // as the run's end: a scheduler that dies in between leaves all three undone, and
+        // the job update, not yet acknowledged, comes again.
         let schedule = self.handler.load(Kind::Schedule, schedule_id, None).await?.item;
         let name = display_name(&schedule);
-        if succeeded {
-            self.start_chained(schedule_id, end.at).await?;
-            let notice = Notice {
+        let failures = failures.unwrap_or_default();
+        let notice = match succeeded {
+            true => Notice {
                 topic: Topic::ScheduledRunSucceeded,
                 title: format!("Schedule {name} ran"),
                 body: format!("Its run {} ended well: {message}.", end.job),
                 item: Some((Kind::Schedule.stream_type().to_string(), schedule_id)),
                 key: format!("job/{}/ended", end.job),
-            };
-            self.tell(&schedule, &notice).await?;
+            },
+            false => Notice {
+                topic: Topic::CrawlFailed,
+                title: format!("Schedule {name} failed"),
+                body: format!(
+                    "Its run {} failed ({failures} failure(s) in a row): {message}",
+                    end.job
+                ),
+                item: Some((Kind::Schedule.stream_type().to_string(), schedule_id)),
+                key: format!("job/{}/ended", end.job),
+            },
+        };
+        Identity::notify_in(
+            &mut transaction,
+            &domain::holders(&schedule.acl, Level::Write),
+            &notice,
+        )
+        .await
+        .doing("telling a run's end")?;
+        if succeeded {
+            self.start_chained(&mut transaction, schedule_id, end.at).await?;
+        }
+        transaction.commit().await.doing("recording a run's end")?;
+        if succeeded {
             return Ok(true);
         }
-        let failures = failures.unwrap_or_default();
-        let notice = Notice {
-            topic: Topic::CrawlFailed,
-            title: format!("Schedule {name} failed"),
-            body: format!(
-                "Its run {} failed ({failures} failure(s) in a row): {message}",
-                end.job
-            ),
-            item: Some((Kind::Schedule.stream_type().to_string(), schedule_id)),
-            key: format!("job/{}/ended", end.job),
-        };
-        self.tell(&schedule, &notice).await?;
         let max_failures = Schedule::from_fields(schedule_id, &schedule.fields)
             .map(|read| read.max_failures)
             .unwrap_or(domain::schedule::DEFAULT_MAX_FAILURES);
@@ -205,8 +217,14 @@ impl Scheduler {
         self.tell(schedule, &notice).await
     }
 
-    /// Sets the schedules chained after `schedule` due their countdown after `succeeded_at`.
-    async fn start_chained(&self, schedule: Uuid, succeeded_at: DateTime<Utc>) -> Result<(), SchedulerError> {
+    /// Sets the schedules chained after `schedule` due their countdown after `succeeded_at`,
+    /// in the caller's transaction.
+    async fn start_chained(
+        &self,
+        transaction: &mut sqlx::PgConnection,
+        schedule: Uuid,
+        succeeded_at: DateTime<Utc>,
+    ) -> Result<(), SchedulerError> {
         for chained in projections::changes::chained_after(&self.pool, schedule).await? {
             let Ok(read) = Schedule::from_fields(chained.id, &chained.fields) else {
                 continue;
@@ -218,7 +236,7 @@ impl Scheduler {
             sqlx::query("UPDATE schedule_clocks SET next_due = $2 WHERE id = $1")
                 .bind(chained.id)
                 .bind(succeeded_at + countdown)
-                .execute(&self.pool)
+                .execute(&mut *transaction)
                 .await
                 .doing("starting a chained schedule")?;
         }
