@@ -25,7 +25,7 @@ use crate::db::BenchDb;
 use crate::report::{note, Comparison, Quantity, Target};
 use crate::{payload, Options};
 
-const DELIVERIES: u64 = 5_000;
+const DELIVERIES: u64 = 40_000;
 const IN_FLIGHT: usize = 32;
 
 pub async fn run(options: &Options) -> anyhow::Result<Vec<Comparison>> {
