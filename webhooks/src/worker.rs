@@ -14,9 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use serde_json::Value;
 use sqlx::postgres::PgListener;
-use sqlx::types::Json;
 use sqlx::PgPool;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
@@ -78,7 +76,9 @@ struct Claimed {
     url: String,
     secret: Vec<u8>,
     headers: Option<Vec<u8>>,
-    body: Json<Value>,
+    /// The body as Postgres writes the stored JSON: sent as it is, without parsing it
+    /// into values and writing it out again for every delivery.
+    body: String,
     round_attempts: i32,
     lease: Uuid,
 }
@@ -148,6 +148,9 @@ impl Worker {
         // Set when the last claim found less than it asked for: nothing more is due
         // before then, unless a notification or a failed attempt says otherwise.
         let mut idle_until: Option<Instant> = None;
+        // Endpoints disabled while a claim was in flight: that claim may have taken their
+        // deliveries before the disabling committed, and they must not go out.
+        let mut disabled_meanwhile: Vec<Uuid> = Vec::new();
         loop {
             while attempts.len() < max {
                 let Some(delivery) = claimed.pop_front() else {
@@ -166,13 +169,21 @@ impl Worker {
                         if found.len() < limit {
                             idle_until = Some(Instant::now() + inner.until_next_due().await);
                         }
+                        let (held_back, found): (VecDeque<Claimed>, VecDeque<Claimed>) =
+                            found.into_iter().partition(|c| disabled_meanwhile.contains(&c.endpoint_id));
+                        disabled_meanwhile.clear();
+                        inner.release(held_back).await;
                         claimed.extend(found);
                     }
                     Ok((_, Err(error))) => {
+                        disabled_meanwhile.clear();
                         tracing::warn!(%error, "claiming webhook deliveries failed; retrying");
                         idle_until = Some(Instant::now() + inner.settings.poll_interval.min(Duration::from_secs(1)));
                     }
-                    Err(error) => tracing::error!(%error, "a webhook claim did not finish"),
+                    Err(error) => {
+                        disabled_meanwhile.clear();
+                        tracing::error!(%error, "a webhook claim did not finish");
+                    }
                 },
                 Some(joined) = attempts.join_next(), if !attempts.is_empty() => match joined {
                     Ok(Attempted::Delivered) => {}
@@ -180,6 +191,9 @@ impl Worker {
                     Ok(Attempted::Failed) | Err(_) => idle_until = None,
                     Ok(Attempted::Disabled(endpoint)) => {
                         idle_until = None;
+                        if !claims.is_empty() {
+                            disabled_meanwhile.push(endpoint);
+                        }
                         let (waiting, others) = claimed.drain(..).partition(|c| c.endpoint_id == endpoint);
                         claimed = others;
                         inner.release(waiting).await;
@@ -207,7 +221,7 @@ impl Inner {
              UPDATE webhook_deliveries d SET lease = $2, locked_until = now() + $3 * interval '1 millisecond'
              FROM due, webhook_endpoints e
              WHERE d.id = due.id AND e.id = d.endpoint_id
-             RETURNING d.id, d.endpoint_id, e.url, e.secret, e.headers, d.body, d.round_attempts, d.lease",
+             RETURNING d.id, d.endpoint_id, e.url, e.secret, e.headers, d.body::text AS body, d.round_attempts, d.lease",
         )
         .bind(i64::try_from(limit).unwrap_or(i64::MAX))
         .bind(Uuid::now_v7())
@@ -254,7 +268,6 @@ impl Inner {
     async fn attempt(self: Arc<Self>, claimed: Claimed, successes: mpsc::Sender<Success>) -> Attempted {
         let outcome = match self.open(&claimed) {
             Ok((secret, headers)) => {
-                let body = serde_json::to_vec(&claimed.body.0).unwrap_or_default();
                 let webhook_id = webhook_id(claimed.id);
                 self.sender
                     .send(Request {
@@ -262,7 +275,7 @@ impl Inner {
                         webhook_id: &webhook_id,
                         secret: &secret,
                         headers: &headers,
-                        body: &body,
+                        body: claimed.body.as_bytes(),
                     })
                     .await
             }
