@@ -191,7 +191,7 @@ async fn uploads_that_do_not_fit_are_refused_before_anything_runs() {
     let binary = upload(&gateway, &id, vec![("state.bin", vec![0xff, 0xfe, 0x00])]).await;
     assert_eq!(
         error(binary.clone())["message"],
-        "state.bin (uploaded) is not UTF-8 text",
+        "state.bin (uploaded) is not text (UTF-8 or UTF-16 with a byte-order mark)",
         "{binary}"
     );
 

@@ -96,13 +96,46 @@ pub struct SourceFile {
     pub text: String,
 }
 
+/// How a Git LFS pointer file starts: what a clone holds in place of a large file that
+/// `git lfs pull` did not fetch.
+const LFS_POINTER: &str = "version https://git-lfs.github.com/spec/";
+
 impl SourceFile {
-    /// A file of `bytes`, which must be UTF-8 text; the error names it by `origin`.
+    /// A file of `bytes` as text: UTF-8 (with or without a byte-order mark) or UTF-16
+    /// with its byte-order mark (as Windows editors and PowerShell's `>` write it). The
+    /// error names it by `origin`, and says so when it is a Git LFS pointer rather than
+    /// the file.
     pub fn from_bytes(origin: String, name: String, bytes: Vec<u8>) -> Result<SourceFile, CrawlError> {
-        match String::from_utf8(bytes) {
-            Ok(text) => Ok(SourceFile { origin, name, text }),
-            Err(_) => Err(CrawlError::Malformed(format!("{origin} is not UTF-8 text"))),
+        let text = decode(&bytes).ok_or_else(|| {
+            CrawlError::Malformed(format!(
+                "{origin} is not text (UTF-8 or UTF-16 with a byte-order mark)"
+            ))
+        })?;
+        if text.starts_with(LFS_POINTER) {
+            return Err(CrawlError::Malformed(format!(
+                "{origin} is a Git LFS pointer, not the file it stands for: fetch the file with `git lfs pull` and read or upload that"
+            )));
         }
+        Ok(SourceFile { origin, name, text })
+    }
+}
+
+/// `bytes` as text, without a byte-order mark; `None` when they are not text.
+fn decode(bytes: &[u8]) -> Option<String> {
+    let utf16 = |rest: &[u8], unit: fn([u8; 2]) -> u16| -> Option<String> {
+        let chunks = rest.chunks_exact(2);
+        if !chunks.remainder().is_empty() {
+            return None;
+        }
+        char::decode_utf16(chunks.map(|pair| unit([pair[0], pair[1]])))
+            .collect::<Result<String, _>>()
+            .ok()
+    };
+    match bytes {
+        [0xEF, 0xBB, 0xBF, rest @ ..] => String::from_utf8(rest.to_vec()).ok(),
+        [0xFF, 0xFE, rest @ ..] => utf16(rest, u16::from_le_bytes),
+        [0xFE, 0xFF, rest @ ..] => utf16(rest, u16::from_be_bytes),
+        _ => String::from_utf8(bytes.to_vec()).ok(),
     }
 }
 
@@ -594,7 +627,38 @@ mod tests {
         let error = SourceFile::from_bytes("x (uploaded)".into(), "x".into(), vec![0xff]).unwrap_err();
         assert_eq!(
             error,
-            CrawlError::Malformed("x (uploaded) is not UTF-8 text".into())
+            CrawlError::Malformed("x (uploaded) is not text (UTF-8 or UTF-16 with a byte-order mark)".into())
+        );
+    }
+
+    #[test]
+    fn files_are_read_as_editors_write_them_and_lfs_pointers_are_named() {
+        let read =
+            |bytes: Vec<u8>| SourceFile::from_bytes("s".into(), "s".into(), bytes).map(|file| file.text);
+        let text = r#"{"version": 4}"#;
+        assert_eq!(read(text.as_bytes().to_vec()).unwrap(), text);
+        let with_bom = [&[0xEF, 0xBB, 0xBF][..], text.as_bytes()].concat();
+        assert_eq!(
+            read(with_bom).unwrap(),
+            text,
+            "a UTF-8 byte-order mark is dropped"
+        );
+        let utf16le: Vec<u8> = [0xFF, 0xFE]
+            .into_iter()
+            .chain(text.encode_utf16().flat_map(u16::to_le_bytes))
+            .collect();
+        assert_eq!(read(utf16le).unwrap(), text);
+        let utf16be: Vec<u8> = [0xFE, 0xFF]
+            .into_iter()
+            .chain(text.encode_utf16().flat_map(u16::to_be_bytes))
+            .collect();
+        assert_eq!(read(utf16be).unwrap(), text);
+        assert!(read(vec![0xFF, 0xFE, 0x41]).is_err(), "half a UTF-16 unit");
+        let pointer = "version https://git-lfs.github.com/spec/v1\noid sha256:4d7a2146\nsize 12345\n";
+        let error = read(pointer.as_bytes().to_vec()).unwrap_err().to_string();
+        assert!(
+            error.contains("Git LFS pointer") && error.contains("git lfs pull"),
+            "{error}"
         );
     }
 

@@ -62,7 +62,12 @@ pub fn parse(file: &str, text: &str) -> Result<State, CrawlError> {
     let object = document
         .as_object()
         .ok_or_else(|| malformed("not a JSON object".into()))?;
-    match object.get("version").and_then(Value::as_u64) {
+    // Some tools write the version as a string ("4").
+    let version = match object.get("version") {
+        Some(Value::String(text)) => text.trim().parse::<u64>().ok(),
+        other => other.and_then(Value::as_u64),
+    };
+    match version {
         Some(VERSION) => {}
         Some(other) => {
             return Err(malformed(format!(
@@ -111,6 +116,7 @@ mod tests {
     #[test]
     fn an_empty_state_has_no_resources() {
         assert!(parse("s", r#"{"version": 4}"#).unwrap().resources.is_empty());
+        assert!(parse("s", r#"{"version": "4"}"#).unwrap().resources.is_empty());
     }
 
     #[test]
