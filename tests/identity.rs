@@ -928,6 +928,27 @@ async fn verified_sign_ups_tell_nobody_which_addresses_have_accounts() {
             json!({"email": "new@example.com", "password": PASSWORD}),
         )
         .await;
+
+    // Tried as an attacker: asking again and again for one address cannot flood its
+    // mailbox; the answers stay the same.
+    for _ in 0..6 {
+        let answer = gateway
+            .post_as(
+                None,
+                request,
+                json!({"email": "victim@example.com", "password": PASSWORD}),
+            )
+            .await;
+        assert_eq!(answer, json!({"data": {"requestSignUp": true}}));
+    }
+    smtp.wait_for(5).await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let to_victim = smtp
+        .mails()
+        .iter()
+        .filter(|mail| mail.contains("X-RcptTo: victim@example.com"))
+        .count();
+    assert_eq!(to_victim, 3, "at most 3 sign-up mails an hour to one address");
 }
 
 #[tokio::test]

@@ -70,6 +70,12 @@ pub(crate) fn reset_key(email: &Email) -> String {
     format!("reset:{email}")
 }
 
+/// An address's key for sign-up mails: counted like reset mails, so that many clients
+/// together cannot flood one mailbox.
+pub(crate) fn sign_up_mail_key(email: &Email) -> String {
+    format!("signup-mail:{email}")
+}
+
 /// The advisory-lock class of rate-limit keys: with `pg_advisory_xact_lock(class, key)`,
 /// a space of its own, apart from the single-`bigint` locks of leases and projections.
 const LOCK_CLASS: i32 = 0x6c_69_6d;

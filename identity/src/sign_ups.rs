@@ -11,7 +11,7 @@ use std::time::Duration;
 use uuid::Uuid;
 
 use crate::error::Doing;
-use crate::limits::{self, LoginLimit};
+use crate::limits::{self, LoginLimit, RESET_MAILS};
 use crate::resets::{digest, new_token, well_formed};
 use crate::users::{email_taken, is_unique_violation};
 use crate::{passwords, Email, Identity, IdentityError, Password, PersonName, Session};
@@ -43,7 +43,8 @@ impl SignUps {
 impl Identity {
     /// Starts a verified sign-up. Answers the same for every well-formed address, before
     /// looking it up: the account, or the note that one exists, arrives by mail. Counts
-    /// against the client's sign-up limit, like `signUp`.
+    /// against the client's sign-up limit, like `signUp`, and mails an address no more
+    /// often than reset mails (3 an hour), whoever asks.
     pub async fn request_sign_up(
         &self,
         email: &str,
@@ -61,6 +62,15 @@ impl Identity {
             ));
         }
         self.count_sign_up(client).await?;
+        // Past the address's limit nothing is mailed, and the answer stays the same.
+        match limits::count_attempt(&self.pool, &[limits::sign_up_mail_key(&email)], RESET_MAILS).await {
+            Ok(_) => {}
+            Err(IdentityError::TooManyRequests { .. }) => {
+                tracing::warn!("sign-up mails for an address are over the limit; none sent");
+                return Ok(());
+            }
+            Err(error) => return Err(error),
+        }
         let hash = passwords::hash(password).await?;
         let identity = self.clone();
         tokio::spawn(async move {
