@@ -61,6 +61,21 @@ async fn create_schedule(db: &TestDb, input: Value) -> Uuid {
     id
 }
 
+/// A webhook endpoint of someone's, described as `description`, where nothing listens.
+async fn webhook_endpoint(db: &TestDb, description: &str) -> (webhooks::Webhooks, webhooks::Endpoint) {
+    let webhooks = support::test_webhooks(&db.pool);
+    let (endpoint, _secret) = webhooks
+        .create(webhooks::NewEndpoint {
+            owner: Uuid::now_v7(),
+            description: description.into(),
+            url: "http://127.0.0.1:9/hooks".into(),
+            headers: vec![],
+        })
+        .await
+        .unwrap();
+    (webhooks, endpoint)
+}
+
 /// Every job in the crawl queue, in the order queued.
 async fn queued_jobs(nats: &NatsServer) -> Vec<Job> {
     let client = async_nats::connect(nats.url()).await.unwrap();
@@ -698,16 +713,7 @@ async fn a_notification_mail_waits_out_smtp_being_down_and_arrives_once() {
 async fn a_webhook_schedule_queues_one_call_per_firing_and_fails_without_its_endpoint() {
     let db = schedules_db().await;
     let nats = NatsServer::started().await;
-    let webhooks = support::test_webhooks(&db.pool);
-    let (endpoint, _secret) = webhooks
-        .create(webhooks::NewEndpoint {
-            owner: Uuid::now_v7(),
-            description: "exports".into(),
-            url: "http://127.0.0.1:9/hooks".into(),
-            headers: vec![],
-        })
-        .await
-        .unwrap();
+    let (webhooks, endpoint) = webhook_endpoint(&db, "exports").await;
     let calls = create_schedule(
         &db,
         json!({"name": "nightly export", "action": "webhook", "webhook": endpoint.id.to_string(), "interval": 3600}),
@@ -753,16 +759,7 @@ async fn a_webhook_schedule_queues_one_call_per_firing_and_fails_without_its_end
 async fn a_chained_schedule_runs_after_its_first_one_succeeds() {
     let db = schedules_db().await;
     let nats = NatsServer::started().await;
-    let webhooks = support::test_webhooks(&db.pool);
-    let (endpoint, _secret) = webhooks
-        .create(webhooks::NewEndpoint {
-            owner: Uuid::now_v7(),
-            description: "chain".into(),
-            url: "http://127.0.0.1:9/hooks".into(),
-            headers: vec![],
-        })
-        .await
-        .unwrap();
+    let (webhooks, endpoint) = webhook_endpoint(&db, "chain").await;
     let call = |name: &str| json!({"name": name, "action": "webhook", "webhook": endpoint.id.to_string()});
     let mut first = call("export");
     first["interval"] = json!(3600);

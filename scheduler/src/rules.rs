@@ -77,6 +77,7 @@ fn active_rules(items: &HashMap<Uuid, Item>, teams: &HashMap<Uuid, Vec<Uuid>>) -
         .values()
         .filter(|item| item.kind == Kind::Rule && item.is_active())
         .filter_map(|item| {
+            let people = domain::holders(&item.acl, Level::Write);
             Some(Active {
                 id: item.id,
                 name: item
@@ -86,14 +87,12 @@ fn active_rules(items: &HashMap<Uuid, Item>, teams: &HashMap<Uuid, Vec<Uuid>>) -
                     .unwrap_or_default()
                     .to_string(),
                 rule: Rule::from_fields(&item.fields).ok()?,
-                people: domain::holders(&item.acl, Level::Write),
-                sight: domain::holders(&item.acl, Level::Write)
-                    .into_iter()
-                    .flat_map(|person| {
-                        let of = teams.get(&person).cloned().unwrap_or_default();
-                        std::iter::once(person).chain(of)
-                    })
+                sight: people
+                    .iter()
+                    .flat_map(|person| std::iter::once(person).chain(teams.get(person).into_iter().flatten()))
+                    .copied()
                     .collect(),
+                people,
             })
         })
         .collect()
