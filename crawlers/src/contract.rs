@@ -33,6 +33,68 @@ pub struct Observation {
     /// Field values in the domain's names, not yet parsed: a malformed value is reported
     /// for this item without failing the crawl.
     pub fields: Map<String, Value>,
+    /// The provider's tags (labels, metadata) as it shows them, not yet parsed.
+    pub tags: BTreeMap<String, String>,
+}
+
+impl Observation {
+    /// An item without tags; [`Observation::tagged`] adds them.
+    pub fn new(kind: Kind, provider_id: impl Into<String>, fields: Map<String, Value>) -> Observation {
+        Observation {
+            kind,
+            provider_id: provider_id.into(),
+            fields,
+            tags: BTreeMap::new(),
+        }
+    }
+
+    /// With the given tags.
+    pub fn tagged<K: Into<String>, V: Into<String>>(
+        mut self,
+        tags: impl IntoIterator<Item = (K, V)>,
+    ) -> Observation {
+        self.tags
+            .extend(tags.into_iter().map(|(key, value)| (key.into(), value.into())));
+        self
+    }
+
+    /// With the tags of a JSON answer, in whichever shape the provider writes them: an
+    /// object (Azure `tags`, OpenStack `metadata`, Terraform `tags` and `labels`), a list
+    /// of `{key, value}` objects, or a list of names (DigitalOcean and OpenStack `tags`),
+    /// where `env:prod` or `env=prod` is the tag `env` with the value `prod` and a bare
+    /// name is a tag with no value. A value that is not text keeps its JSON text.
+    pub fn tagged_from(self, raw: Option<&Value>) -> Observation {
+        let text = |value: &Value| match value {
+            Value::String(text) => text.clone(),
+            Value::Null => String::new(),
+            other => other.to_string(),
+        };
+        let pairs: Vec<(String, String)> = match raw {
+            Some(Value::Object(tags)) => tags
+                .iter()
+                .map(|(key, value)| (key.clone(), text(value)))
+                .collect(),
+            Some(Value::Array(tags)) => tags
+                .iter()
+                .filter_map(|tag| match tag {
+                    Value::String(name) => Some(match name.split_once([':', '=']) {
+                        Some((key, value)) => (key.to_string(), value.to_string()),
+                        None => (name.clone(), String::new()),
+                    }),
+                    Value::Object(pair) => {
+                        let field = |names: [&str; 2]| names.iter().find_map(|name| pair.get(*name));
+                        Some((
+                            text(field(["key", "Key"])?),
+                            field(["value", "Value"]).map(text).unwrap_or_default(),
+                        ))
+                    }
+                    _ => None,
+                })
+                .collect(),
+            _ => vec![],
+        };
+        self.tagged(pairs)
+    }
 }
 
 /// Secrets of a connection, decrypted only for the duration of a crawl. Never printed.

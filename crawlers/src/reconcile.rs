@@ -1,10 +1,11 @@
 //! Reconciliation: what a crawl saw, against what the same (connection, task, region)
-//! produced before. New ⇒ discovered; changed ⇒ only the changed fields; missing ⇒
-//! orphaned; unchanged ⇒ nothing at all. A crawl that failed orphans nothing.
+//! produced before. New ⇒ discovered; changed ⇒ only the changed fields and provider
+//! tags; missing ⇒ orphaned; unchanged ⇒ nothing at all. A crawl that failed orphans
+//! nothing.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
-use domain::{DomainError, Fields, Kind, Provenance};
+use domain::{DomainError, Fields, Item, Kind, Provenance, ProviderTags, TagFields, TagKey};
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -44,6 +45,7 @@ pub enum Change {
         id: Uuid,
         kind: Kind,
         fields: Fields,
+        tags: BTreeMap<TagKey, String>,
         provenance: Provenance,
     },
     Orphan {
@@ -56,7 +58,8 @@ pub enum Change {
 pub struct Plan {
     pub changes: Vec<Change>,
     pub unchanged: usize,
-    /// Observations with a value Maestro cannot take, by provider id.
+    /// Observations with a value or a tag Maestro cannot take, by provider id. An
+    /// observation with a tag it cannot take is still observed, without that tag.
     pub invalid: Vec<(String, DomainError)>,
 }
 
@@ -66,17 +69,27 @@ pub fn item_id(connection: Uuid, kind: Kind, provider_id: &str) -> Uuid {
     Uuid::new_v5(&connection, format!("{kind}:{provider_id}").as_bytes())
 }
 
-/// Whether the document already holds every observed value (`null`: no value).
-fn already_holds(document: &Value, fields: &Fields) -> bool {
-    fields
+/// Whether the document already holds every observed value (`null`: no value) and
+/// exactly the provider's tags.
+fn already_holds(document: &Value, fields: &Fields, tags: &BTreeMap<TagKey, String>) -> bool {
+    let holds_fields = fields
         .values()
         .iter()
-        .all(|(name, value)| document.get(name).unwrap_or(&Value::Null) == value)
+        .all(|(name, value)| document.get(name).unwrap_or(&Value::Null) == value);
+    holds_fields
+        && Item::from_document(0, document).is_some_and(|item| item.provider_tag_changes(tags).is_empty())
 }
 
-/// Plans the changes for what a crawl saw. `complete` is false when any page or region of
-/// the crawl failed: then nothing is orphaned, since missing is not the same as gone.
-pub fn plan(scope: &Scope, known: &[Known], seen: &[Observation], complete: bool) -> Plan {
+/// Plans the changes for what a crawl saw, with the fields its tags fill (`tag_fields`).
+/// `complete` is false when any page or region of the crawl failed: then nothing is
+/// orphaned, since missing is not the same as gone.
+pub fn plan(
+    scope: &Scope,
+    known: &[Known],
+    seen: &[Observation],
+    tag_fields: &TagFields,
+    complete: bool,
+) -> Plan {
     let known: HashMap<Uuid, &Known> = known.iter().map(|item| (item.id, item)).collect();
     let mut plan = Plan::default();
     let mut seen_ids = HashSet::new();
@@ -85,7 +98,17 @@ pub fn plan(scope: &Scope, known: &[Known], seen: &[Observation], complete: bool
         if !seen_ids.insert(id) {
             continue;
         }
-        let fields = match Fields::parse(observation.kind, &observation.fields) {
+        let ProviderTags { tags, refused } = ProviderTags::parse(&observation.tags);
+        plan.invalid.extend(refused.into_iter().map(|problem| {
+            let error = DomainError::InvalidField {
+                field: "tags".into(),
+                problem,
+            };
+            (observation.provider_id.clone(), error)
+        }));
+        let mut fields = observation.fields.clone();
+        tag_fields.fill(observation.kind, &observation.provider_id, &mut fields, &tags);
+        let fields = match Fields::parse(observation.kind, &fields) {
             Ok(fields) => fields,
             Err(error) => {
                 plan.invalid.push((observation.provider_id.clone(), error));
@@ -93,11 +116,12 @@ pub fn plan(scope: &Scope, known: &[Known], seen: &[Observation], complete: bool
             }
         };
         match known.get(&id) {
-            Some(item) if item.active && already_holds(&item.document, &fields) => plan.unchanged += 1,
+            Some(item) if item.active && already_holds(&item.document, &fields, &tags) => plan.unchanged += 1,
             _ => plan.changes.push(Change::Observe {
                 id,
                 kind: observation.kind,
                 fields,
+                tags,
                 provenance: scope.provenance(&observation.provider_id),
             }),
         }
@@ -141,6 +165,7 @@ mod tests {
             kind: Kind::Server,
             provider_id: format!("i-{provider_id}"),
             fields: fields.as_object().unwrap().clone(),
+            tags: BTreeMap::new(),
         }
     }
 
@@ -170,12 +195,14 @@ mod tests {
                         id,
                         kind,
                         fields,
+                        tags,
                         provenance,
                     } => (
                         *id,
                         *kind,
                         Command::Observe {
                             fields: fields.clone(),
+                            tags: tags.clone(),
                             provenance: provenance.clone(),
                             grants: domain::Acl::new(),
                         },
@@ -192,7 +219,7 @@ mod tests {
         }
 
         fn crawl(&mut self, seen: &[Observation], complete: bool) -> (Plan, usize) {
-            let plan = plan(&scope(), &self.known(), seen, complete);
+            let plan = plan(&scope(), &self.known(), seen, &TagFields::default(), complete);
             let events = self.apply(&plan);
             (plan, events)
         }

@@ -6,7 +6,7 @@ use std::fmt;
 
 use chrono::Utc;
 use commands::{CommandError, CommandHandler, CommandRequest, Vault, VaultError};
-use domain::{Access, Acl, ActorKind, Command, Fields, Item, Kind, Metadata};
+use domain::{Access, Acl, ActorKind, Command, Fields, Item, Kind, Metadata, TagFields};
 use futures::StreamExt;
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -85,6 +85,13 @@ pub enum RunError {
     Command(#[from] CommandError),
     #[error("Postgres failed while reading what the connection found before ({0}); start it with `ops/up`")]
     Database(#[from] sqlx::Error),
+}
+
+/// How a connection takes in what it discovers: who gets access to it, and which tags
+/// fill which fields.
+struct Adoption {
+    grants: Acl,
+    tag_fields: TagFields,
 }
 
 /// What to crawl: a connection, optionally only one task or region.
@@ -180,7 +187,11 @@ impl Crawler {
             .and_then(Value::as_object)
             .cloned()
             .unwrap_or_default();
-        let grants = acl_template(&loaded.item);
+        let adoption = Adoption {
+            grants: acl_template(&loaded.item),
+            tag_fields: TagFields::from_options(&options)
+                .map_err(|problem| CrawlError::Settings("tag_fields".into(), problem))?,
+        };
         let mut total = Summary::default();
         let mut told = Progress {
             task: "",
@@ -209,7 +220,7 @@ impl Crawler {
                     reach: &self.reach,
                 };
                 let summary = self
-                    .crawl(job, provider.as_ref(), task, request, &grants, files)
+                    .crawl(job, provider.as_ref(), task, request, &adoption, files)
                     .await?;
                 told.done += 1;
                 told.step = Some(summary.counts());
@@ -229,7 +240,7 @@ impl Crawler {
         provider: &dyn Provider,
         task: &Task,
         request: CrawlRequest<'_>,
-        grants: &Acl,
+        adoption: &Adoption,
         files: Option<&[SourceFile]>,
     ) -> Result<Summary, RunError> {
         let scope = Scope {
@@ -253,7 +264,7 @@ impl Crawler {
             }
         };
         let known = self.known(&scope, task.kinds).await?;
-        let plan = reconcile::plan(&scope, &known, &observations, true);
+        let plan = reconcile::plan(&scope, &known, &observations, &adoption.tag_fields, true);
         summary.unchanged = plan.unchanged;
         summary.errors.extend(
             plan.invalid
@@ -275,11 +286,13 @@ impl Crawler {
                         id,
                         kind,
                         fields,
+                        tags,
                         provenance,
                     } => {
-                        let grants = grants.clone();
+                        let grants = adoption.grants.clone();
                         let observe = Command::Observe {
                             fields,
+                            tags,
                             provenance,
                             grants,
                         };

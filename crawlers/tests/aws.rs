@@ -1437,6 +1437,218 @@ mod end_to_end {
             .unwrap()
     }
 
+    /// The events appended to items after `position`, as (stream id, event type); the
+    /// connection's own events (its tasks' last states) aside.
+    async fn events_after(db: &TestDb, position: i64) -> Vec<(Uuid, String)> {
+        sqlx::query_as(
+            "SELECT stream_id, event_type FROM events
+              WHERE position > $1 AND stream_type <> 'connection' ORDER BY position",
+        )
+        .bind(position)
+        .fetch_all(&db.pool)
+        .await
+        .unwrap()
+    }
+
+    async fn last_position(db: &TestDb) -> i64 {
+        sqlx::query_scalar("SELECT coalesce(max(position), 0) FROM events")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap()
+    }
+
+    fn ec2_tag(key: &str, value: &str) -> aws_sdk_ec2::types::Tag {
+        aws_sdk_ec2::types::Tag::builder().key(key).value(value).build()
+    }
+
+    /// The active item of `kind` the provider knows as `provider_id`, once the read model
+    /// has every event.
+    async fn item_seen_as(db: &TestDb, kind: Kind, provider_id: &str) -> domain::Item {
+        use projections::Projection;
+        let store = EventStore::new(db.pool.clone());
+        let mut cursor = store.checkpoint(projections::Inventory.name()).await.unwrap();
+        while let Some(next) = projections::run_once(&store, &projections::Inventory, cursor)
+            .await
+            .unwrap()
+        {
+            cursor = next;
+        }
+        projections::changes::all_active(&db.pool, kind)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|item| {
+                item.provenance
+                    .as_ref()
+                    .is_some_and(|p| p.provider_id == provider_id)
+            })
+            .unwrap_or_else(|| panic!("no {kind} seen as {provider_id}"))
+    }
+
+    fn tag_values(item: &domain::Item) -> BTreeMap<String, (String, domain::TagSource)> {
+        item.tags
+            .iter()
+            .map(|(key, tag)| (key.as_str().to_string(), (tag.value.clone(), tag.source)))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn tags_name_items_follow_the_provider_and_leave_a_persons_tags_alone() {
+        use aws_sdk_ec2::types::InstanceType;
+        use domain::TagSource::{Person, Provider};
+        let moto = Moto::start().await;
+        let eu = moto.ec2(EU);
+        let vpc = eu.create_vpc().cidr_block("10.30.0.0/16").send().await.unwrap();
+        let vpc_id = vpc.vpc().unwrap().vpc_id().unwrap().to_string();
+        let subnet = eu
+            .create_subnet()
+            .vpc_id(&vpc_id)
+            .cidr_block("10.30.1.0/24")
+            .send()
+            .await
+            .unwrap();
+        let subnet_id = subnet.subnet().unwrap().subnet_id().unwrap().to_string();
+        let group = eu
+            .create_security_group()
+            .group_name("web")
+            .description("web")
+            .vpc_id(&vpc_id)
+            .send()
+            .await
+            .unwrap();
+        let group_id = group.group_id().unwrap().to_string();
+        let instance_id = launch(&eu, InstanceType::T3Micro)
+            .await
+            .instance_id()
+            .unwrap()
+            .to_string();
+        let volume = eu
+            .create_volume()
+            .availability_zone("eu-west-1a")
+            .size(8)
+            .send()
+            .await
+            .unwrap();
+        let volume_id = volume.volume_id().unwrap().to_string();
+        let named = [
+            (Kind::Server, &instance_id, "web-01"),
+            (Kind::Volume, &volume_id, "web-01-data"),
+            (Kind::Network, &vpc_id, "main"),
+            (Kind::Network, &subnet_id, "main-app"),
+            (Kind::Network, &group_id, "web-ingress"),
+        ];
+        for (_, id, name) in &named {
+            eu.create_tags()
+                .resources(id.as_str())
+                .tags(ec2_tag("Name", name))
+                .tags(ec2_tag("environment", "prod"))
+                .tags(ec2_tag("owner", "team-web"))
+                .tags(ec2_tag("team", "web"))
+                .tags(ec2_tag("cost-centre", "42"))
+                .send()
+                .await
+                .unwrap();
+        }
+        let db = TestDb::new().await;
+        let (crawler, connection) = crawler_of(&moto, &db).await;
+        let crawl_all = || async {
+            for task in ["server-list", "volumes-list", "network-list", "security-list"] {
+                let job = Job {
+                    id: Uuid::now_v7(),
+                    connection,
+                    task: Some(task.into()),
+                    region: Some(EU.into()),
+                };
+                let summary = crawler.run(&job, |_| {}).await.unwrap();
+                assert!(summary.errors.is_empty(), "{task}: {:?}", summary.errors);
+            }
+        };
+        crawl_all().await;
+
+        for (kind, id, name) in &named {
+            let item = item_seen_as(&db, *kind, id).await;
+            assert_eq!(item.fields["name"], json!(name), "{kind} {id}");
+            assert_eq!(item.fields["environment"], json!("Production"), "{kind} {id}");
+            assert_eq!(item.fields["owner"], json!("team-web"), "{kind} {id}");
+            assert_eq!(
+                tag_values(&item)["cost-centre"],
+                ("42".to_string(), Provider),
+                "{kind} {id}"
+            );
+            assert_eq!(item.tags.len(), 5, "{kind} {id}: {:?}", item.tags);
+        }
+        let server = item_seen_as(&db, Kind::Server, &instance_id).await;
+        let hostname = server.fields["hostname"].as_str().unwrap();
+        assert!(
+            hostname.starts_with("ip-10-"),
+            "a real host name is kept: {hostname}"
+        );
+
+        let before = last_position(&db).await;
+        crawl_all().await;
+        assert_eq!(
+            events_after(&db, before).await,
+            [],
+            "an unchanged account appends nothing"
+        );
+
+        // A person takes `team` over and adds `pager`; the provider then changes `team`,
+        // drops `cost-centre` from the server and changes it on the volume.
+        for (key, value) in [("team", "platform"), ("pager", "on")] {
+            let tag = Command::Tag {
+                key: domain::TagKey::parse(key).unwrap(),
+                value: value.into(),
+            };
+            CommandHandler::new(EventStore::new(db.pool.clone()))
+                .execute(&CommandRequest {
+                    kind: Kind::Server,
+                    id: server.id,
+                    command: tag,
+                    expected_version: None,
+                    idempotency_key: None,
+                    metadata: Metadata::new("tester", ActorKind::User),
+                    access: domain::Access::Unrestricted,
+                })
+                .await
+                .unwrap();
+        }
+        eu.create_tags()
+            .resources(&instance_id)
+            .tags(ec2_tag("team", "ops"))
+            .send()
+            .await
+            .unwrap();
+        eu.delete_tags()
+            .resources(&instance_id)
+            .tags(aws_sdk_ec2::types::Tag::builder().key("cost-centre").build())
+            .send()
+            .await
+            .unwrap();
+        eu.create_tags()
+            .resources(&volume_id)
+            .tags(ec2_tag("cost-centre", "43"))
+            .send()
+            .await
+            .unwrap();
+        let before = last_position(&db).await;
+        crawl_all().await;
+        let volume = item_seen_as(&db, Kind::Volume, &volume_id).await;
+        assert_eq!(
+            events_after(&db, before).await,
+            [
+                (server.id, "untagged".to_string()),
+                (volume.id, "tagged".to_string())
+            ],
+            "one event per changed tag, on its item only; the person's `team` is left alone"
+        );
+        let server = item_seen_as(&db, Kind::Server, &instance_id).await;
+        let tags = tag_values(&server);
+        assert_eq!(tags["team"], ("platform".to_string(), Person));
+        assert_eq!(tags["pager"], ("on".to_string(), Person));
+        assert!(!tags.contains_key("cost-centre"), "{tags:?}");
+        assert_eq!(tag_values(&volume)["cost-centre"], ("43".to_string(), Provider));
+    }
+
     #[tokio::test]
     async fn crawler_run_discovers_every_region_once_and_stores_no_secret() {
         use aws_sdk_ec2::types::InstanceType;

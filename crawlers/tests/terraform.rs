@@ -9,7 +9,7 @@ mod tools;
 use std::path::{Path, PathBuf};
 
 use crawlers::{CrawlError, Credentials, Observation};
-use domain::{Fields, Kind};
+use domain::{Fields, Kind, ProviderTags, TagFields};
 use serde_json::{json, Value};
 use tools::moto::{self, Moto};
 use tools::{crawl, ssh_credentials, Sshd};
@@ -41,11 +41,19 @@ async fn crawl_fixture(name: &str, task: &str) -> Vec<Observation> {
     observations
 }
 
-/// The one observation of a task over a fixture, as (kind, provider id, fields).
+/// The one observation of a task over a fixture, as (kind, provider id, fields), with
+/// the fields its tags fill by default (its `Name` and `Environment` tags).
 async fn only(name: &str, task: &str) -> (Kind, String, Value) {
     let mut observations = crawl_fixture(name, task).await;
     assert_eq!(observations.len(), 1, "{name} {task}: {observations:?}");
-    let observation = observations.remove(0);
+    let mut observation = observations.remove(0);
+    let tags = ProviderTags::parse(&observation.tags).tags;
+    TagFields::default().fill(
+        observation.kind,
+        &observation.provider_id,
+        &mut observation.fields,
+        &tags,
+    );
     (
         observation.kind,
         observation.provider_id,
@@ -176,14 +184,14 @@ async fn load_balancers_cdns_and_tables_are_applications_of_their_family() {
     assert_eq!(fields["specs"]["enabled"], false);
 
     let tables = crawl_fixture("aws_dynamodb_table.tfstate", "dynamodb").await;
-    let seen: Vec<(&str, &Value, &Value, Option<&Value>)> = tables
+    let seen: Vec<(&str, &Value, &Value, Option<&str>)> = tables
         .iter()
         .map(|t| {
             (
                 t.provider_id.as_str(),
                 &t.fields["family"],
                 &t.fields["specs"]["billing_mode"],
-                t.fields.get("environment"),
+                t.tags.get("Environment").map(String::as_str),
             )
         })
         .collect();
@@ -194,7 +202,7 @@ async fn load_balancers_cdns_and_tables_are_applications_of_their_family() {
                 "GameScores",
                 &json!("Database"),
                 &json!("PROVISIONED"),
-                Some(&json!("Production"))
+                Some("production")
             ),
             ("example", &json!("Database"), &json!("PAY_PER_REQUEST"), None),
         ]

@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use chrono::{DateTime, Utc};
 
-use crate::{Acl, EventDecodeError, Kind, Level, Protocol, Provenance, Relation, TagKey};
+use crate::{Acl, EventDecodeError, Kind, Level, Protocol, Provenance, Relation, TagKey, TagSource};
 
 /// What happened to an item. Stored as `event_type` plus `data` (the variant's fields).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -44,6 +44,9 @@ pub enum Event {
     Tagged {
         key: TagKey,
         value: String,
+        /// Absent (a person's) in events from before provider tags.
+        #[serde(default, skip_serializing_if = "TagSource::is_person")]
+        source: TagSource,
     },
     Untagged {
         key: TagKey,
@@ -55,6 +58,9 @@ pub enum Event {
         /// Its connection's ACL template.
         #[serde(default, skip_serializing_if = "Acl::is_empty")]
         grants: Acl,
+        /// The provider's tags on it. Absent in events from before provider tags.
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        tags: BTreeMap<TagKey, String>,
     },
     /// No longer seen by the crawl that discovered it: a tombstone, restorable.
     Orphaned,

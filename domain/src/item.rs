@@ -9,6 +9,7 @@ use uuid::Uuid;
 use chrono::{DateTime, Utc};
 
 use crate::access::{self, Acl, Level};
+use crate::tags::{self, Tag, TagFields, TagSource};
 use crate::{Access, DomainError, Event, Family, Fields, Guard, Kind, Protocol, Relation, TagKey};
 
 /// A reference to another item.
@@ -67,10 +68,12 @@ pub enum Command {
     Revert {
         to: Box<Item>,
     },
-    /// A crawler saw the item with these fields: discovers it, restores it when it was
-    /// orphaned, and updates only the observed fields that changed.
+    /// A crawler saw the item with these fields and tags: discovers it, restores it when
+    /// it was orphaned, updates only the observed fields that changed, and brings the
+    /// provider's tags up to date (a person's tags are left as they are).
     Observe {
         fields: Fields,
+        tags: BTreeMap<TagKey, String>,
         provenance: Provenance,
         /// The grants a newly discovered item gets: its connection's ACL template.
         grants: Acl,
@@ -116,7 +119,7 @@ pub struct Item {
     pub version: i64,
     pub lifecycle: Lifecycle,
     pub fields: BTreeMap<String, Value>,
-    pub tags: BTreeMap<TagKey, String>,
+    pub tags: BTreeMap<TagKey, Tag>,
     pub links: BTreeMap<(Relation, ItemRef), Option<Protocol>>,
     /// Set when a crawler discovered the item.
     pub provenance: Option<Provenance>,
@@ -125,8 +128,6 @@ pub struct Item {
     /// Open public links: link id → expiry.
     pub shares: BTreeMap<Uuid, DateTime<Utc>>,
 }
-
-const MAX_TAG_VALUE_CHARS: usize = 256;
 
 impl Item {
     pub fn new(kind: Kind, id: Uuid) -> Item {
@@ -164,9 +165,10 @@ impl Item {
             Command::Provision { fields, grants } => return self.create(fields, grants),
             Command::Observe {
                 fields,
+                tags,
                 provenance,
                 grants,
-            } => return self.observe(fields, provenance, grants),
+            } => return self.observe(fields, tags, provenance, grants),
             Command::Orphan => {
                 return Ok(if self.is_active() {
                     vec![Event::Orphaned]
@@ -203,18 +205,20 @@ impl Item {
                 })
             }
             (Lifecycle::Active, Command::Tag { key, value }) => {
-                if value.chars().count() > MAX_TAG_VALUE_CHARS {
-                    return Err(DomainError::invalid(
-                        "value",
-                        format!("tag values have at most {MAX_TAG_VALUE_CHARS} characters"),
-                    ));
-                }
-                Ok(if self.tags.get(key) == Some(value) {
+                tags::check_value(value).map_err(|problem| DomainError::invalid("value", problem))?;
+                let person_has_it = self
+                    .tags
+                    .get(key)
+                    .is_some_and(|tag| tag.value == *value && tag.source.is_person());
+                // A person who tags a key the provider set takes it over: from then on it
+                // is theirs and crawls leave it alone.
+                Ok(if person_has_it {
                     vec![]
                 } else {
                     vec![Event::Tagged {
                         key: key.clone(),
                         value: value.clone(),
+                        source: TagSource::Person,
                     }]
                 })
             }
@@ -264,6 +268,12 @@ impl Item {
         match self.kind {
             Kind::Schedule => crate::schedule::Schedule::from_fields(self.id, fields).map(drop),
             Kind::Rule => crate::rule::Rule::from_fields(fields).map(drop),
+            Kind::Connection => match fields.get("options").and_then(Value::as_object) {
+                Some(options) => TagFields::from_options(options)
+                    .map(drop)
+                    .map_err(|problem| DomainError::invalid("options", problem)),
+                None => Ok(()),
+            },
             _ => Ok(()),
         }
     }
@@ -271,6 +281,7 @@ impl Item {
     fn observe(
         &self,
         fields: &Fields,
+        tags: &BTreeMap<TagKey, String>,
         provenance: &Provenance,
         grants: &Acl,
     ) -> Result<Vec<Event>, DomainError> {
@@ -285,18 +296,46 @@ impl Item {
                 connection: provenance.connection,
             });
         }
-        match self.lifecycle {
-            Lifecycle::New => Ok(vec![Event::Discovered {
-                provenance: provenance.clone(),
-                fields: self.initial_fields(fields)?,
-                grants: grants.clone(),
-            }]),
-            Lifecycle::Deleted => Ok([Event::Restored]
-                .into_iter()
-                .chain(self.update(fields)?)
-                .collect()),
-            Lifecycle::Active => self.update(fields),
-        }
+        let restored = match self.lifecycle {
+            Lifecycle::New => {
+                return Ok(vec![Event::Discovered {
+                    provenance: provenance.clone(),
+                    fields: self.initial_fields(fields)?,
+                    grants: grants.clone(),
+                    tags: tags.clone(),
+                }])
+            }
+            Lifecycle::Deleted => Some(Event::Restored),
+            Lifecycle::Active => None,
+        };
+        Ok(restored
+            .into_iter()
+            .chain(self.update(fields)?)
+            .chain(self.provider_tag_changes(tags))
+            .collect())
+    }
+
+    /// The events that make the provider's tags on this item the ones it shows now: a
+    /// tag it no longer has goes, a new or changed one is set, and a key a person set is
+    /// theirs and left alone.
+    pub fn provider_tag_changes(&self, shown: &BTreeMap<TagKey, String>) -> Vec<Event> {
+        let gone = self
+            .tags
+            .iter()
+            .filter(|(key, tag)| tag.source == TagSource::Provider && !shown.contains_key(*key))
+            .map(|(key, _)| Event::Untagged { key: key.clone() });
+        let set = shown
+            .iter()
+            .filter(|(key, value)| match self.tags.get(*key) {
+                Some(tag) => tag.source == TagSource::Provider && tag.value != **value,
+                None => true,
+            })
+            .map(|(key, value)| Event::Tagged {
+                key: key.clone(),
+                value: value.clone(),
+                source: TagSource::Provider,
+            });
+        gone.chain(set).collect()
     }
 
     /// The fields of a new item: the given ones without nulls, with the required one
@@ -438,14 +477,15 @@ impl Item {
         for key in self.tags.keys().filter(|key| !to.tags.contains_key(*key)) {
             events.push(Event::Untagged { key: key.clone() });
         }
-        for (key, value) in to
+        for (key, tag) in to
             .tags
             .iter()
-            .filter(|(key, value)| self.tags.get(*key) != Some(*value))
+            .filter(|(key, tag)| self.tags.get(*key) != Some(*tag))
         {
             events.push(Event::Tagged {
                 key: key.clone(),
-                value: value.clone(),
+                value: tag.value.clone(),
+                source: tag.source,
             });
         }
         for (relation, target) in self.links.keys().filter(|link| !to.links.contains_key(*link)) {
@@ -547,8 +587,14 @@ impl Item {
                     },
                 ));
             }
-            Event::Tagged { key, value } => {
-                self.tags.insert(key.clone(), value.clone());
+            Event::Tagged { key, value, source } => {
+                self.tags.insert(
+                    key.clone(),
+                    Tag {
+                        value: value.clone(),
+                        source: *source,
+                    },
+                );
             }
             Event::Untagged { key } => {
                 self.tags.remove(key);
@@ -557,11 +603,22 @@ impl Item {
                 provenance,
                 fields,
                 grants,
+                tags,
             } => {
                 self.acl = grants.clone();
                 self.lifecycle = Lifecycle::Active;
                 self.fields = fields.clone();
                 self.provenance = Some(provenance.clone());
+                self.tags = tags
+                    .iter()
+                    .map(|(key, value)| {
+                        let tag = Tag {
+                            value: value.clone(),
+                            source: TagSource::Provider,
+                        };
+                        (key.clone(), tag)
+                    })
+                    .collect();
             }
             Event::Orphaned => self.lifecycle = Lifecycle::Deleted,
             Event::Granted { principal, level } => {
@@ -617,9 +674,14 @@ impl Item {
             .as_array()?
             .iter()
             .map(|tag| {
+                let source = match tag.get("source") {
+                    Some(source) => serde_json::from_value(source.clone()).ok()?,
+                    None => TagSource::Person,
+                };
+                let value = tag["value"].as_str()?.to_string();
                 Some((
                     serde_json::from_value(tag["key"].clone()).ok()?,
-                    tag["value"].as_str()?.to_string(),
+                    Tag { value, source },
                 ))
             })
             .collect::<Option<_>>()?;
@@ -664,7 +726,11 @@ impl Item {
             "tags".into(),
             self.tags
                 .iter()
-                .map(|(key, value)| json!({"key": key, "value": value}))
+                .map(|(key, tag)| match tag.source {
+                    // A person's tags keep the documents they always had.
+                    TagSource::Person => json!({"key": key, "value": tag.value}),
+                    TagSource::Provider => json!({"key": key, "value": tag.value, "source": tag.source}),
+                })
                 .collect(),
         );
         doc.insert(

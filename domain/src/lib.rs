@@ -15,6 +15,7 @@ mod metadata;
 mod relation;
 pub mod rule;
 pub mod schedule;
+mod tags;
 mod values;
 
 pub use access::{holders, Access, Acl, Level, Membership, Viewer};
@@ -25,4 +26,5 @@ pub use item::{Command, Item, ItemRef, Lifecycle, Link, Provenance};
 pub use kind::Kind;
 pub use metadata::{ActorKind, Metadata};
 pub use relation::Relation;
+pub use tags::{ProviderTags, Tag, TagFields, TagSource};
 pub use values::{Cidr, Environment, Family, Hostname, Protocol, Provider, Source, Status, TagKey};

@@ -219,6 +219,7 @@ fn a_discovery_takes_the_connections_template() {
     let team = Uuid::now_v7();
     let observe = Command::Observe {
         fields: Fields::parse(Kind::Server, json!({"hostname": "ip-1"}).as_object().unwrap()).unwrap(),
+        tags: Default::default(),
         provenance: Provenance {
             connection: Uuid::from_u128(9),
             task: "server-list".into(),
@@ -455,6 +456,7 @@ fn a_crawl_changes_only_what_it_discovered() {
             json!({"hostname": "ip-1", "cpu": 2}).as_object().unwrap(),
         )
         .unwrap(),
+        tags: Default::default(),
         provenance: provenance(connection),
         grants: Acl::new(),
     };

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use domain::{Acl, Event, Kind, Level, Protocol, Provenance, Relation, TagKey, EVENT_TYPES};
+use domain::{Acl, Event, Kind, Level, Protocol, Provenance, Relation, TagKey, TagSource, EVENT_TYPES};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
@@ -36,6 +36,7 @@ fn samples() -> Vec<Event> {
         Event::Tagged {
             key: TagKey::parse("team").unwrap(),
             value: "ops".into(),
+            source: TagSource::Provider,
         },
         Event::Untagged {
             key: TagKey::parse("team").unwrap(),
@@ -53,6 +54,7 @@ fn samples() -> Vec<Event> {
             ]
             .into(),
             grants: Acl::new(),
+            tags: [(TagKey::parse("Name").unwrap(), "web".to_string())].into(),
         },
         Event::Orphaned,
         Event::Granted {
@@ -113,6 +115,21 @@ fn events_from_before_access_control_decode_with_no_grants() {
         panic!("a created event")
     };
     assert!(grants.is_empty());
+}
+
+#[test]
+fn events_from_before_provider_tags_decode_as_a_persons_tags_and_no_provider_tags() {
+    let Event::Tagged { source, .. } =
+        Event::decode("tagged", 1, &json!({"key": "team", "value": "ops"})).unwrap()
+    else {
+        panic!("a tagged event")
+    };
+    assert_eq!(source, TagSource::Person);
+    let old = json!({"provenance": {"connection": Uuid::from_u128(9), "task": "t", "region": "r", "provider_id": "i"}, "fields": {"name": "x"}});
+    let Event::Discovered { tags, .. } = Event::decode("discovered", 1, &old).unwrap() else {
+        panic!("a discovered event")
+    };
+    assert!(tags.is_empty());
 }
 
 #[test]

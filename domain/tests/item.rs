@@ -1,8 +1,11 @@
 //! Given/when/then tests of the item aggregate: given past events, when a command is
 //! handled, then these events (or this error) come out. No I/O.
 
+use std::collections::BTreeMap;
+
 use domain::{
     Acl, Command, DomainError, Event, Fields, Item, ItemRef, Kind, Link, Protocol, Relation, TagKey,
+    TagSource,
 };
 use proptest::prelude::*;
 use serde_json::{json, Value};
@@ -295,6 +298,12 @@ fn an_item_comes_back_from_its_document() {
         Event::Tagged {
             key: TagKey::parse("team").unwrap(),
             value: "ops".into(),
+            source: TagSource::Person,
+        },
+        Event::Tagged {
+            key: TagKey::parse("Name").unwrap(),
+            value: "web".into(),
+            source: TagSource::Provider,
         },
         Event::Linked {
             relation: Relation::LocatedIn,
@@ -313,6 +322,7 @@ fn revert_brings_back_fields_tags_links_and_lifecycle_as_new_events() {
     let tag = |v: &str| Event::Tagged {
         key: TagKey::parse("team").unwrap(),
         value: v.into(),
+        source: TagSource::Person,
     };
     let link = Event::Linked {
         relation: Relation::LocatedIn,
@@ -436,6 +446,7 @@ fn seen_by(provider_id: &str) -> domain::Provenance {
 fn a_first_observation_discovers_the_item_with_its_provenance() {
     let observe = Command::Observe {
         fields: fields(Kind::Server, json!({"hostname": "ip-10-0-0-1", "cpu": 2})),
+        tags: BTreeMap::new(),
         provenance: seen_by("i-1"),
         grants: Acl::new(),
     };
@@ -458,6 +469,7 @@ fn a_first_observation_discovers_the_item_with_its_provenance() {
 fn an_observation_changes_only_observed_fields_and_leaves_the_rest_to_people() {
     let observe = |cpu: u64| Command::Observe {
         fields: fields(Kind::Server, json!({"hostname": "ip-10-0-0-1", "cpu": cpu})),
+        tags: BTreeMap::new(),
         provenance: seen_by("i-1"),
         grants: Acl::new(),
     };
@@ -486,6 +498,7 @@ fn orphans_are_tombstones_that_a_new_sighting_restores() {
         provenance: seen_by("i-1"),
         fields: [("hostname".into(), json!("a")), ("name".into(), json!("a"))].into(),
         grants: Acl::new(),
+        tags: BTreeMap::new(),
     };
     let item = given(Kind::Server, std::slice::from_ref(&discovered));
     assert_eq!(item.handle(&Command::Orphan).unwrap(), vec![Event::Orphaned]);
@@ -494,6 +507,7 @@ fn orphans_are_tombstones_that_a_new_sighting_restores() {
     assert!(orphan.handle(&Command::Orphan).unwrap().is_empty());
     let seen_again = Command::Observe {
         fields: fields(Kind::Server, json!({"hostname": "a", "cpu": 8})),
+        tags: BTreeMap::new(),
         provenance: seen_by("i-1"),
         grants: Acl::new(),
     };
@@ -506,4 +520,83 @@ fn orphans_are_tombstones_that_a_new_sighting_restores() {
             }
         ]
     );
+}
+
+fn provider_tags(pairs: &[(&str, &str)]) -> BTreeMap<TagKey, String> {
+    pairs
+        .iter()
+        .map(|(key, value)| (TagKey::parse(key).unwrap(), value.to_string()))
+        .collect()
+}
+
+#[test]
+fn provider_tags_follow_the_provider_and_a_persons_tags_survive_crawls() {
+    let observe = |pairs: &[(&str, &str)]| Command::Observe {
+        fields: fields(Kind::Server, json!({"hostname": "web-1"})),
+        tags: provider_tags(pairs),
+        provenance: seen_by("i-1"),
+        grants: Acl::new(),
+    };
+    let mut item = given(Kind::Server, &[]);
+    let first = item
+        .handle(&observe(&[("Name", "web"), ("team", "ops")]))
+        .unwrap();
+    assert!(matches!(&first[..], [Event::Discovered { tags, .. }] if tags.len() == 2));
+    first.iter().for_each(|event| item.apply(event));
+    assert_eq!(
+        item.document()["tags"],
+        json!([{"key": "Name", "source": "provider", "value": "web"}, {"key": "team", "source": "provider", "value": "ops"}])
+    );
+    assert!(item
+        .handle(&observe(&[("Name", "web"), ("team", "ops")]))
+        .unwrap()
+        .is_empty());
+
+    // A person takes `team` over and adds `cost`.
+    for command in [
+        Command::Tag {
+            key: TagKey::parse("team").unwrap(),
+            value: "ops".into(),
+        },
+        Command::Tag {
+            key: TagKey::parse("cost").unwrap(),
+            value: "42".into(),
+        },
+    ] {
+        let events = item.handle(&command).unwrap();
+        assert_eq!(
+            events.len(),
+            1,
+            "taking a provider's tag over is a change: {command:?}"
+        );
+        events.iter().for_each(|event| item.apply(event));
+    }
+    // The provider drops `team` and `Name` and renames nothing else: only its own tag goes.
+    let events = item
+        .handle(&observe(&[("team", "sre"), ("env", "prod")]))
+        .unwrap();
+    assert_eq!(
+        events,
+        vec![
+            Event::Untagged {
+                key: TagKey::parse("Name").unwrap()
+            },
+            Event::Tagged {
+                key: TagKey::parse("env").unwrap(),
+                value: "prod".into(),
+                source: TagSource::Provider
+            },
+        ]
+    );
+    events.iter().for_each(|event| item.apply(event));
+    assert_eq!(
+        item.tags[&TagKey::parse("team").unwrap()].value,
+        "ops",
+        "the person's value stays"
+    );
+    assert_eq!(
+        item.tags[&TagKey::parse("cost").unwrap()].source,
+        TagSource::Person
+    );
+    assert_eq!(Item::from_document(item.version, &item.document()), Some(item));
 }

@@ -198,11 +198,11 @@ pub fn server(host: &Host) -> Result<Observation, CrawlError> {
     put("os", (!os.is_empty()).then_some(Value::Object(os)));
     let storage = storage(host, &disks(host));
     put("storage", (!storage.is_empty()).then_some(Value::Array(storage)));
-    Ok(Observation {
-        kind: Kind::Server,
-        provider_id: host.inventory_name.clone(),
+    Ok(Observation::new(
+        Kind::Server,
+        host.inventory_name.clone(),
         fields,
-    })
+    ))
 }
 
 /// The volumes of a host's disks, with their provider ids: `<inventory name>:<disk>`.
@@ -214,11 +214,11 @@ pub fn volumes(host: &Host) -> Result<Vec<Observation>, CrawlError> {
             let mut fields = Map::new();
             fields.insert("name".into(), format!("{hostname}:{}", disk.device()).into());
             fields.insert("size".into(), gigabytes(disk.bytes).into());
-            Observation {
-                kind: Kind::Volume,
-                provider_id: format!("{}:{}", host.inventory_name, disk.name),
+            Observation::new(
+                Kind::Volume,
+                format!("{}:{}", host.inventory_name, disk.name),
                 fields,
-            }
+            )
         })
         .collect())
 }

@@ -42,6 +42,7 @@ fn server(instance: &Instance, region: &str) -> Result<Observation, CrawlError> 
         .cpu_options()
         .and_then(|cpu| Some(cpu.core_count()? * cpu.threads_per_core().unwrap_or(1)));
     Ok(item
+        .tags(instance.tags())
         .text("hostname", Some(&hostname))
         .text("ipv4_private", instance.private_ip_address())
         .text("ipv4_public", instance.public_ip_address())

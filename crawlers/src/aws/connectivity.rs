@@ -169,6 +169,7 @@ fn peering(peering: &VpcPeeringConnection, region: &str) -> Result<Observation, 
         "peering",
         state,
     )?
+    .tags(peering.tags())
     .text("description", Some(&description))
     .set("datacenters", placement(region, None, None))
     .build())
@@ -193,6 +194,7 @@ fn vpn_gateway(gateway: &VpnGateway, region: &str) -> Result<Observation, CrawlE
         "vpn-gateway",
         gateway.state().map(|state| state.as_str()),
     )?
+    .tags(gateway.tags())
     .text("description", description.as_deref())
     .set(
         "datacenters",
@@ -216,6 +218,7 @@ fn endpoint(endpoint: &VpcEndpoint, region: &str) -> Result<Observation, CrawlEr
         "vpc-endpoint",
         endpoint.state().map(|state| state.as_str()),
     )?
+    .tags(endpoint.tags())
     .text("description", description.as_deref())
     .set("datacenters", placement(region, None, None))
     .build())
@@ -243,6 +246,7 @@ fn route_table(table: &RouteTable, region: &str) -> Result<Observation, CrawlErr
     let routes = table.routes().iter().map(route).collect();
     Ok(
         network(table.route_table_id(), DESCRIBE_ROUTE_TABLES, "route-table", None)?
+            .tags(table.tags())
             .text("description", Some(&description))
             .list("rules", routes)
             .set("datacenters", placement(region, None, None))
@@ -290,6 +294,7 @@ fn interface(interface: &NetworkInterface, region: &str) -> Result<Observation, 
         "interface",
         interface.status().map(|status| status.as_str()),
     )?
+    .tags(interface.tag_set())
     .text("cidr", address.as_deref())
     .text("description", description.as_deref())
     .set(
@@ -320,6 +325,7 @@ fn nat_gateway(gateway: &NatGateway, region: &str) -> Result<Observation, CrawlE
         "nat-gateway",
         gateway.state().map(|state| state.as_str()),
     )?
+    .tags(gateway.tags())
     .text("description", Some(description.trim()))
     .set("datacenters", placement(region, None, None))
     .build())
@@ -358,6 +364,7 @@ fn network_acl(acl: &NetworkAcl, region: &str) -> Result<Observation, CrawlError
         }
     );
     Ok(network(acl.network_acl_id(), DESCRIBE_ACLS, "network-acl", None)?
+        .tags(acl.tags())
         .text("description", Some(&description))
         .list("rules", rules)
         .set("datacenters", placement(region, None, None))

@@ -130,7 +130,10 @@ const TASKS: &[Task] = &[
         kinds: &[Kind::Application],
         every: every(6 * HOUR),
         // One action for both APIs: ELBv2 and classic ELB share the IAM prefix.
-        permissions: &["elasticloadbalancing:DescribeLoadBalancers"],
+        permissions: &[
+            "elasticloadbalancing:DescribeLoadBalancers",
+            "elasticloadbalancing:DescribeTags",
+        ],
     },
     Task {
         name: BUCKETS,

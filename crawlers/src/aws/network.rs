@@ -81,6 +81,7 @@ fn security_group(group: &SecurityGroup, region: &str) -> Result<Observation, Cr
         .chain(rules("egress", group.ip_permissions_egress()))
         .collect();
     Ok(item
+        .tags(group.tags())
         .text("name", Some(&name))
         .text("description", group.description())
         .set("network_type", "security-group")
@@ -142,6 +143,7 @@ fn vpc(vpc: &Vpc, region: &str) -> Result<Observation, CrawlError> {
     let name = item.id().to_string();
     let state = vpc.state().map(|state| state.as_str());
     Ok(item
+        .tags(vpc.tags())
         .text("name", Some(&name))
         .set("network_type", "vpc")
         .text("cidr", vpc.cidr_block())
@@ -157,6 +159,7 @@ fn subnet(subnet: &Subnet, region: &str) -> Result<Observation, CrawlError> {
     let name = item.id().to_string();
     let state = subnet.state().map(|state| state.as_str());
     Ok(item
+        .tags(subnet.tags())
         .text("name", Some(&name))
         .set("network_type", "subnet")
         .text("cidr", subnet.cidr_block())

@@ -12,6 +12,7 @@ pub(super) struct Item {
     kind: Kind,
     provider_id: String,
     fields: Map<String, Value>,
+    tags: Vec<(String, String)>,
 }
 
 impl Item {
@@ -26,6 +27,7 @@ impl Item {
             kind,
             provider_id: provider_id.to_string(),
             fields: Map::new(),
+            tags: vec![],
         })
     }
 
@@ -71,14 +73,56 @@ impl Item {
         self.set("status", state.and_then(status))
     }
 
+    /// The resource's tags.
+    pub(super) fn tags<T: SdkTag>(mut self, tags: &[T]) -> Item {
+        self.tags.extend(pairs(tags));
+        self
+    }
+
     pub(super) fn build(self) -> Observation {
-        Observation {
-            kind: self.kind,
-            provider_id: self.provider_id,
-            fields: self.fields,
-        }
+        Observation::new(self.kind, self.provider_id, self.fields).tagged(self.tags)
     }
 }
+
+/// A tag as one AWS service's SDK types it: each service has its own `Tag` type, with the
+/// key and the value both optional.
+pub(super) trait SdkTag {
+    fn tag_key(&self) -> Option<&str>;
+    fn tag_value(&self) -> Option<&str>;
+}
+
+/// Tags as (key, value); a tag without a key is no tag.
+pub(super) fn pairs<T: SdkTag>(tags: &[T]) -> Vec<(String, String)> {
+    tags.iter()
+        .filter_map(|tag| {
+            Some((
+                tag.tag_key()?.to_string(),
+                tag.tag_value().unwrap_or_default().to_string(),
+            ))
+        })
+        .collect()
+}
+
+macro_rules! sdk_tags {
+    ($($tag:ty),+) => {$(
+        impl SdkTag for $tag {
+            fn tag_key(&self) -> Option<&str> {
+                <$tag>::key(self).into()
+            }
+            fn tag_value(&self) -> Option<&str> {
+                <$tag>::value(self).into()
+            }
+        }
+    )+};
+}
+
+sdk_tags!(
+    aws_sdk_ec2::types::Tag,
+    aws_sdk_rds::types::Tag,
+    aws_sdk_autoscaling::types::TagDescription,
+    aws_sdk_elasticloadbalancingv2::types::Tag,
+    aws_sdk_elasticloadbalancing::types::Tag
+);
 
 /// Where an item runs: `{provider: aws, region, zone?, instance_type?, instance_id?}`.
 pub(super) fn placement(region: &str, zone: Option<&str>, instance: Option<(&str, &str)>) -> Value {

@@ -2,6 +2,8 @@
 //! `brokers-list` and `dynamodb-list`: managed services as applications of their family
 //! (Loadbalance, Database, ObjectStorage, Broker).
 
+use std::collections::HashMap;
+
 use aws_sdk_elasticloadbalancing::types::LoadBalancerDescription;
 use aws_sdk_elasticloadbalancingv2::types::LoadBalancer;
 use aws_sdk_rds::types::DbInstance;
@@ -9,7 +11,7 @@ use aws_sdk_s3::types::Bucket;
 use domain::Kind;
 use serde_json::json;
 
-use super::observe::{host_port, object, placement, placement_of, Item};
+use super::observe::{host_port, object, pairs, placement, placement_of, Item};
 use super::session::Session;
 use crate::{CrawlError, Observation};
 
@@ -19,11 +21,13 @@ const DESCRIBE_DB_INSTANCES: &str = "rds DescribeDBInstances";
 const LIST_BUCKETS: &str = "s3 ListBuckets";
 const LIST_QUEUES: &str = "sqs ListQueues";
 const LIST_TABLES: &str = "dynamodb ListTables";
+const DESCRIBE_TAGS: &str = "elbv2 DescribeTags";
+const DESCRIBE_CLASSIC_TAGS: &str = "elb DescribeTags";
 
 /// Application, network and gateway load balancers (ELBv2) and classic ones (ELB).
 pub(super) async fn load_balancers(session: &Session) -> Result<Vec<Observation>, CrawlError> {
     let region = session.region();
-    let (mut current, classic) = futures::try_join!(
+    let (current, classic) = futures::try_join!(
         async {
             map_pages!(
                 session,
@@ -51,8 +55,78 @@ pub(super) async fn load_balancers(session: &Session) -> Result<Vec<Observation>
             )
         },
     )?;
-    current.extend(classic);
-    Ok(current)
+    let (current, classic) = futures::try_join!(
+        with_balancer_tags(session, current, Classic(false)),
+        with_balancer_tags(session, classic, Classic(true)),
+    )?;
+    Ok([current, classic].concat())
+}
+
+/// Whether load balancers are classic ones, which DescribeTags names by their name rather
+/// than their ARN.
+#[derive(Clone, Copy)]
+struct Classic(bool);
+
+/// ELB lists load balancers without their tags: DescribeTags, for twenty at a time, adds
+/// them.
+async fn with_balancer_tags(
+    session: &Session,
+    mut balancers: Vec<Observation>,
+    classic: Classic,
+) -> Result<Vec<Observation>, CrawlError> {
+    const PER_CALL: usize = 20;
+    // A classic balancer's provider id is `<region>/<name>`.
+    let names: Vec<String> = balancers
+        .iter()
+        .map(|balancer| match classic {
+            Classic(true) => balancer
+                .provider_id
+                .rsplit('/')
+                .next()
+                .unwrap_or_default()
+                .to_string(),
+            Classic(false) => balancer.provider_id.clone(),
+        })
+        .collect();
+    let mut tags: HashMap<String, Vec<(String, String)>> = HashMap::new();
+    for chunk in names.chunks(PER_CALL) {
+        let described: Vec<(String, Vec<(String, String)>)> = match classic {
+            Classic(true) => session
+                .elb()
+                .describe_tags()
+                .set_load_balancer_names(Some(chunk.to_vec()))
+                .send()
+                .await
+                .map_err(|error| session.fail(DESCRIBE_CLASSIC_TAGS, error))?
+                .tag_descriptions()
+                .iter()
+                .filter_map(|description| {
+                    Some((
+                        description.load_balancer_name()?.to_string(),
+                        pairs(description.tags()),
+                    ))
+                })
+                .collect(),
+            Classic(false) => session
+                .elbv2()
+                .describe_tags()
+                .set_resource_arns(Some(chunk.to_vec()))
+                .send()
+                .await
+                .map_err(|error| session.fail(DESCRIBE_TAGS, error))?
+                .tag_descriptions()
+                .iter()
+                .filter_map(|description| {
+                    Some((description.resource_arn()?.to_string(), pairs(description.tags())))
+                })
+                .collect(),
+        };
+        tags.extend(described);
+    }
+    for (balancer, name) in balancers.iter_mut().zip(&names) {
+        balancer.tags.extend(tags.remove(name).unwrap_or_default());
+    }
+    Ok(balancers)
 }
 
 pub(super) async fn databases(session: &Session) -> Result<Vec<Observation>, CrawlError> {
@@ -223,6 +297,7 @@ fn database(database: &DbInstance, region: &str) -> Result<Observation, CrawlErr
         ("multi_az", json!(database.multi_az())),
     ]);
     Ok(item
+        .tags(database.tag_list())
         .text("name", Some(&identifier))
         .set("family", "Database")
         .text("endpoint", endpoint.as_deref())

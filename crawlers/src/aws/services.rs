@@ -219,6 +219,7 @@ fn auto_scaling_group(group: &AutoScalingGroup, region: &str) -> Result<Observat
         ),
     ]);
     Ok(item
+        .tags(group.tags())
         .text("name", Some(&name))
         .set("family", "AutoScaling")
         .status(group.status())

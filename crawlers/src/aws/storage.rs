@@ -59,12 +59,13 @@ pub(super) async fn images(session: &Session) -> Result<Vec<Observation>, CrawlE
     )
 }
 
-/// A volume, named by its id (its `Name` tag is a tag, not a field). Size in GB.
+/// A volume, named by its id (or by its `Name` tag: see `domain::TagFields`). Size in GB.
 fn volume(volume: &Volume, region: &str) -> Result<Observation, CrawlError> {
     let item = Item::new(Kind::Volume, volume.volume_id(), DESCRIBE_VOLUMES)?;
     let name = item.id().to_string();
     let state = volume.state().map(|state| state.as_str());
     Ok(item
+        .tags(volume.tags())
         .text("name", Some(&name))
         .set("size", volume.size())
         .text("state", state)
@@ -82,6 +83,7 @@ fn snapshot(snapshot: &Snapshot, region: &str) -> Result<Observation, CrawlError
     let name = item.id().to_string();
     let state = snapshot.state().map(|state| state.as_str());
     Ok(item
+        .tags(snapshot.tags())
         .text("name", Some(&name))
         .text("description", snapshot.description())
         .set("size", snapshot.volume_size())
@@ -113,6 +115,7 @@ fn image(image: &Image, region: &str) -> Result<Observation, CrawlError> {
         .or_else(|| image.platform().map(|platform| platform.as_str()));
     let state = image.state().map(|state| state.as_str());
     Ok(item
+        .tags(image.tags())
         .text("name", Some(&name))
         .text("description", image.description())
         .set("size", size)

@@ -47,11 +47,7 @@ fn observe(kind: Kind, item: &Value, what: &str, fields: Value) -> Result<Observ
     fields
         .entry("name")
         .or_insert_with(|| Value::String(last_segment(&id).to_string()));
-    Ok(Observation {
-        kind,
-        provider_id: resource_id(&id),
-        fields,
-    })
+    Ok(Observation::new(kind, resource_id(&id), fields).tagged_from(item.get("tags")))
 }
 
 /// Where a resource is: its location (canonical) and first availability zone.
@@ -214,11 +210,7 @@ pub fn virtual_machine(vm: &Value, network: &Network, sizes: &Sizes) -> Result<O
         },
     }));
     addresses.write(&mut fields);
-    Ok(Observation {
-        kind: Kind::Server,
-        provider_id: resource_id(&id),
-        fields,
-    })
+    Ok(Observation::new(Kind::Server, resource_id(&id), fields).tagged_from(vm.get("tags")))
 }
 
 /// The power state when the answer has the instance view, else the provisioning state

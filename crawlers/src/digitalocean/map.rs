@@ -7,12 +7,13 @@ use serde_json::{json, Value};
 use crate::rest::{self, Addresses};
 use crate::{CrawlError, Observation};
 
+/// An observation keyed by the item's `id`, with its `tags` (`env:prod` is the tag `env`
+/// with the value `prod`).
 fn observe(kind: Kind, item: &Value, what: &str, fields: Value) -> Result<Observation, CrawlError> {
-    Ok(Observation {
-        kind,
-        provider_id: rest::id(item, "id", what)?,
-        fields: rest::fields(fields),
-    })
+    Ok(
+        Observation::new(kind, rest::id(item, "id", what)?, rest::fields(fields))
+            .tagged_from(item.get("tags")),
+    )
 }
 
 fn text(item: &Value, pointer: &str) -> Option<String> {
@@ -59,11 +60,7 @@ pub fn droplet(droplet: &Value) -> Result<Observation, CrawlError> {
         },
     }));
     addresses(droplet).write(&mut fields);
-    Ok(Observation {
-        kind: Kind::Server,
-        provider_id: id,
-        fields,
-    })
+    Ok(Observation::new(Kind::Server, id, fields).tagged_from(droplet.get("tags")))
 }
 
 /// `networks.v4` and `networks.v6`, each address `public` or `private`.
@@ -258,7 +255,8 @@ pub fn firewall(firewall: &Value) -> Result<Observation, CrawlError> {
         "egress",
         "destinations",
     ));
-    observe(
+    // A firewall's `tags` name the droplets it applies to, not tags of its own.
+    let firewall = observe(
         Kind::Network,
         firewall,
         "firewalls",
@@ -270,7 +268,11 @@ pub fn firewall(firewall: &Value) -> Result<Observation, CrawlError> {
             "rules": rules,
             "datacenters": placement(None),
         }),
-    )
+    )?;
+    Ok(Observation {
+        tags: Default::default(),
+        ..firewall
+    })
 }
 
 /// The kinds of peer a firewall rule names, and what the rule calls each.

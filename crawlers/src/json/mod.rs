@@ -72,11 +72,7 @@ pub fn observations(document: &Value) -> Result<Vec<Observation>, CrawlError> {
                 .filter(|(key, _)| !IGNORED.contains(&key.as_str()))
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect();
-            observations.push(Observation {
-                kind,
-                provider_id,
-                fields,
-            });
+            observations.push(Observation::new(kind, provider_id, fields).tagged_from(item.get("tags")));
         }
     }
     Ok(observations)

@@ -10,13 +10,20 @@ use serde_json::{json, Value};
 use crate::rest::{self, Addresses};
 use crate::{CrawlError, Observation};
 
-/// An observation of `kind` from `fields`, keyed by the item's `id`.
+/// An observation of `kind` from `fields`, keyed by the item's `id`, with the item's tags:
+/// its `metadata` (Nova, Cinder, Glance's own properties aside) and its `tags` list
+/// (Nova 2.26+, Neutron, Octavia).
 fn observe(kind: Kind, item: &Value, what: &str, fields: Value) -> Result<Observation, CrawlError> {
-    Ok(Observation {
-        kind,
-        provider_id: rest::id(item, "id", what)?,
-        fields: rest::fields(fields),
-    })
+    Ok(tagged(
+        Observation::new(kind, rest::id(item, "id", what)?, rest::fields(fields)),
+        item,
+    ))
+}
+
+fn tagged(observation: Observation, item: &Value) -> Observation {
+    observation
+        .tagged_from(item.get("metadata"))
+        .tagged_from(item.get("tags"))
 }
 
 /// The item's name, or its id when it has none (everything but a server needs a name).
@@ -61,11 +68,7 @@ pub fn server(server: &Value, region: &str) -> Result<Observation, CrawlError> {
         },
     }));
     addresses(server).write(&mut fields);
-    Ok(Observation {
-        kind: Kind::Server,
-        provider_id: id,
-        fields,
-    })
+    Ok(tagged(Observation::new(Kind::Server, id, fields), server))
 }
 
 /// A server's addresses: floating ones are public, fixed ones private unless globally

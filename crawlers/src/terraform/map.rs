@@ -2,7 +2,7 @@
 //! `attributes` its Terraform provider recorded. Absent, null and empty attributes leave
 //! the field out, so a crawl never clears what a state does not say.
 
-use domain::{Environment, Hostname, Kind, Status};
+use domain::{Hostname, Kind, Status};
 use serde_json::{json, Map, Value};
 
 /// A resource type Maestro maps, the task that sees it, and how.
@@ -114,25 +114,17 @@ impl<'a> Attributes<'a> {
         (!items.is_empty()).then_some(items)
     }
 
-    /// A tag (AWS `tags`, then `tags_all`; Google `labels`), matched without regard to case.
-    fn tag(&self, name: &str) -> Option<&'a str> {
-        ["tags", "tags_all", "labels"].iter().find_map(|key| {
-            self.0
-                .get(*key)?
-                .as_object()?
-                .iter()
-                .find(|(tag, _)| tag.eq_ignore_ascii_case(name))?
-                .1
-                .as_str()
-                .filter(|value| !value.trim().is_empty())
-        })
-    }
-
-    /// The `Environment` tag, when it names an environment Maestro knows.
-    fn environment(&self) -> Option<String> {
-        self.tag("environment")
-            .and_then(|raw| Environment::parse(raw).ok())
-            .map(|environment| environment.to_string())
+    /// The resource's tags: AWS `tags_all` (its own `tags` with the provider's default
+    /// tags), else `tags` (Azure, DigitalOcean, older AWS providers), and Google `labels`.
+    pub fn tags(&self) -> Vec<(String, String)> {
+        let aws = ["tags_all", "tags"]
+            .iter()
+            .find_map(|key| self.0.get(*key)?.as_object());
+        aws.into_iter()
+            .chain(self.0.get("labels").and_then(Value::as_object))
+            .flatten()
+            .filter_map(|(key, value)| Some((key.clone(), value.as_str()?.to_string())))
+            .collect()
     }
 
     /// The region of an AWS resource: from its ARN, else from its availability zone.
@@ -261,7 +253,6 @@ fn aws_instance(a: &Attributes) -> Map<String, Value> {
         .collect();
     Fields::default()
         .put("hostname", aws_hostname(a))
-        .put("name", a.tag("name"))
         .put("ipv4_private", a.text("private_ip"))
         .put("ipv4_public", a.text("public_ip"))
         .put("ipv6_all", a.texts("ipv6_addresses"))
@@ -270,7 +261,6 @@ fn aws_instance(a: &Attributes) -> Map<String, Value> {
         .put("cpu", cpu.map(|(cores, threads)| cores * threads))
         .put("image", a.text("ami"))
         .put("status", status(a.text("instance_state")))
-        .put("environment", a.environment())
         .put("storage", list(disks))
         .put(
             "datacenters",
@@ -312,7 +302,6 @@ fn google_compute_instance(a: &Attributes) -> Map<String, Value> {
         )
         .put("image", boot_params.and_then(|p| p.text("image")))
         .put("status", status(a.text("current_status")))
-        .put("environment", a.environment())
         .put("storage", boot_disk.map(|disk| vec![disk]))
         .put(
             "datacenters",
@@ -329,12 +318,11 @@ fn google_compute_instance(a: &Attributes) -> Map<String, Value> {
 
 fn aws_ebs_volume(a: &Attributes) -> Map<String, Value> {
     Fields::default()
-        .put("name", a.tag("name").or_else(|| a.text("id")))
+        .put("name", a.text("id"))
         .put("size", a.number("size"))
         .put("volume_type", a.text("type"))
         .put("encrypted", a.flag("encrypted"))
         .put("iops", a.number("iops"))
-        .put("environment", a.environment())
         .put(
             "datacenters",
             placement("aws", a.aws_region(), a.text("availability_zone"), None, None),
@@ -344,12 +332,11 @@ fn aws_ebs_volume(a: &Attributes) -> Map<String, Value> {
 
 fn aws_ebs_snapshot(a: &Attributes) -> Map<String, Value> {
     Fields::default()
-        .put("name", a.tag("name").or_else(|| a.text("id")))
+        .put("name", a.text("id"))
         .put("description", a.text("description"))
         .put("size", a.number("volume_size"))
         .put("encrypted", a.flag("encrypted"))
         .put("volume_id", a.text("volume_id"))
-        .put("environment", a.environment())
         .put("datacenters", placement("aws", a.aws_region(), None, None, None))
         .done()
 }
@@ -372,7 +359,6 @@ fn aws_lb(a: &Attributes) -> Map<String, Value> {
         .put("name", a.text("name").or_else(|| a.text("id")))
         .put("family", Some("Loadbalance"))
         .put("endpoint", a.text("dns_name"))
-        .put("environment", a.environment())
         .put("specs", specs)
         .put("datacenters", placement("aws", a.aws_region(), None, None, None))
         .done()
@@ -390,7 +376,6 @@ fn azurerm_lb(a: &Attributes) -> Map<String, Value> {
     Fields::default()
         .put("name", a.text("name").or_else(|| a.text("id")))
         .put("family", Some("Loadbalance"))
-        .put("environment", a.environment())
         .put("specs", specs)
         .put(
             "datacenters",
@@ -413,15 +398,13 @@ fn aws_cloudfront_distribution(a: &Attributes) -> Map<String, Value> {
         ("origins", list(origins)),
     ]);
     let name = a
-        .tag("name")
-        .or_else(|| a.text("comment"))
+        .text("comment")
         .or_else(|| a.text("domain_name"))
         .or_else(|| a.text("id"));
     Fields::default()
         .put("name", name)
         .put("family", Some("CDN"))
         .put("endpoint", a.text("domain_name"))
-        .put("environment", a.environment())
         .put("specs", specs)
         // CloudFront is global: no region.
         .put("datacenters", placement("aws", None, None, None, None))
@@ -430,10 +413,9 @@ fn aws_cloudfront_distribution(a: &Attributes) -> Map<String, Value> {
 
 fn aws_vpc(a: &Attributes) -> Map<String, Value> {
     Fields::default()
-        .put("name", a.tag("name").or_else(|| a.text("id")))
+        .put("name", a.text("id"))
         .put("network_type", Some("vpc"))
         .put("cidr", a.text("cidr_block"))
-        .put("environment", a.environment())
         .put("datacenters", placement("aws", a.aws_region(), None, None, None))
         .done()
 }
@@ -451,7 +433,6 @@ fn aws_dynamodb_table(a: &Attributes) -> Map<String, Value> {
     Fields::default()
         .put("name", a.text("name").or_else(|| a.text("id")))
         .put("family", Some("Database"))
-        .put("environment", a.environment())
         .put("specs", specs)
         .put("datacenters", placement("aws", a.aws_region(), None, None, None))
         .done()
@@ -478,15 +459,15 @@ mod tests {
     }
 
     #[test]
-    fn empty_values_leave_fields_out_and_tags_fill_names_and_environments() {
+    fn empty_values_leave_fields_out_and_tags_are_read_with_defaults_and_labels() {
         let raw = attributes(json!({"id": "vol-1", "size": 8, "type": "", "iops": null,
-            "tags": {"Name": "data", "Environment": "dev"}}));
+            "tags": {"Name": "data"}, "tags_all": {"Name": "data", "team": "ops"}, "labels": {"tier": "db"}}));
         let fields = aws_ebs_volume(&Attributes(&raw));
-        assert_eq!(fields["name"], "data");
-        assert_eq!(fields["environment"], "Development");
         assert!(!fields.contains_key("volume_type") && !fields.contains_key("iops"));
-        let unknown = attributes(json!({"id": "vol-1", "tags": {"Environment": "moon"}}));
-        assert!(!aws_ebs_volume(&Attributes(&unknown)).contains_key("environment"));
+        assert_eq!(
+            Attributes(&raw).tags(),
+            [("Name", "data"), ("team", "ops"), ("tier", "db")].map(|(k, v)| (k.to_string(), v.to_string()))
+        );
     }
 
     #[test]

@@ -98,11 +98,10 @@ pub fn observations(state: &State, task: &str, file: &str) -> Result<Mapped, Cra
                     .ok_or_else(|| missing("`attributes`"))?,
             );
             let provider_id = attributes.text("id").ok_or_else(|| missing("`attributes.id`"))?;
-            mapped.observations.push(Observation {
-                kind: mapping.kind,
-                provider_id: provider_id.to_string(),
-                fields: (mapping.map)(&attributes),
-            });
+            mapped.observations.push(
+                Observation::new(mapping.kind, provider_id, (mapping.map)(&attributes))
+                    .tagged(attributes.tags()),
+            );
         }
     }
     Ok(mapped)

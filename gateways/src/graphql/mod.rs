@@ -21,7 +21,9 @@ mod uploads;
 mod values;
 mod webhooks;
 
-use async_graphql::dynamic::{Enum, InputObject, InputValue, Object, Schema, SchemaError, TypeRef};
+use async_graphql::dynamic::{
+    Enum, Field, FieldFuture, FieldValue, InputObject, InputValue, Object, Schema, SchemaError, TypeRef,
+};
 use commands::CommandHandler;
 
 use crate::feed::EventFeed;
@@ -31,16 +33,37 @@ use domain::{Kind, Relation};
 pub use relations::loaders;
 use values::value_object;
 
+/// A tag as item documents hold it: `{key, value}`, with `"source": "provider"` when a
+/// crawler set it.
+fn tag_type() -> Object {
+    let source = Field::new("source", TypeRef::named_nn("TagSource"), |ctx| {
+        FieldFuture::new(async move {
+            let provider = match ctx.parent_value.try_to_value()? {
+                async_graphql::Value::Object(tag) => {
+                    tag.get("source") == Some(&async_graphql::Value::String("provider".into()))
+                }
+                _ => return Err("expected a tag".into()),
+            };
+            let source = if provider { "PROVIDER" } else { "PERSON" };
+            Ok(Some(FieldValue::value(async_graphql::Value::Enum(
+                async_graphql::Name::new(source),
+            ))))
+        })
+    });
+    value_object(
+        "Tag",
+        &[
+            ("key", TypeRef::named_nn(TypeRef::STRING)),
+            ("value", TypeRef::named_nn(TypeRef::STRING)),
+        ],
+    )
+    .field(source)
+}
+
 fn shared_types() -> (Vec<Object>, Vec<InputObject>, Vec<Enum>) {
     let objects = vec![
         connection::page_info_type(),
-        value_object(
-            "Tag",
-            &[
-                ("key", TypeRef::named_nn(TypeRef::STRING)),
-                ("value", TypeRef::named_nn(TypeRef::STRING)),
-            ],
-        ),
+        tag_type(),
         value_object(
             "Grant",
             &[
@@ -85,6 +108,10 @@ fn shared_types() -> (Vec<Object>, Vec<InputObject>, Vec<Enum>) {
     ];
     let enums = vec![
         Enum::new("SortDirection").item("ASC").item("DESC"),
+        Enum::new("TagSource")
+            .description("Who set a tag: a person's tags survive crawls; a provider's follow the provider.")
+            .item("PERSON")
+            .item("PROVIDER"),
         domain::Level::ALL
             .iter()
             .fold(Enum::new("AccessLevel"), |e, level| {

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use domain::{ActorKind, Command, Event, Fields, Item, ItemRef, Kind, Metadata, Relation, TagKey};
+use domain::{ActorKind, Command, Event, Fields, Item, ItemRef, Kind, Metadata, Relation, TagKey, TagSource};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
@@ -109,6 +109,7 @@ pub fn tagged(key: &str, value: impl Into<String>) -> Event {
     Event::Tagged {
         key: TagKey::parse(key).expect("valid tag key"),
         value: value.into(),
+        source: TagSource::Person,
     }
 }
 
