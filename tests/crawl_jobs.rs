@@ -314,7 +314,9 @@ async fn a_failing_job_ends_with_its_error() {
         .as_str()
         .unwrap_or_else(|| panic!("no error in {end}"));
     assert!(
-        error.starts_with("1 task region(s) failed: import in default:") && error.contains("is not JSON"),
+        error.starts_with("1 task region(s) failed: /tmp/")
+            && error.contains("is not JSON")
+            && error.ends_with("fix the file and crawl again"),
         "{error}"
     );
     assert_eq!(end["errors"].as_array().unwrap().len(), 1, "{end}");

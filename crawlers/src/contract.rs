@@ -166,6 +166,11 @@ pub enum CrawlError {
     Unreachable(String),
     #[error("the provider's answer is not what was expected: {0}")]
     Malformed(String),
+    /// A file the crawl reads (a Terraform state, Ansible facts, an import) that cannot
+    /// be read as one: the file's fault, the same for every task, so a run reports it
+    /// once and runs no other task on it.
+    #[error("{0}; fix the file and crawl again")]
+    File(String),
     #[error("setting `{0}` of the connection is missing or wrong: {1}")]
     Settings(String, String),
 }

@@ -201,7 +201,13 @@ impl Crawler {
             step: None,
             total: Counts::default(),
         };
+        // A file that cannot be read fails every task the same way: it is reported once,
+        // as the file's fault, and no other task runs on it.
+        let mut unreadable = false;
         for task in tasks {
+            if unreadable {
+                break;
+            }
             let mut task_summary = Summary::default();
             for region in &regions {
                 told = Progress {
@@ -219,14 +225,18 @@ impl Crawler {
                     region,
                     reach: &self.reach,
                 };
-                let summary = self
+                let (summary, file_error) = self
                     .crawl(job, provider.as_ref(), task, request, &adoption, files)
                     .await?;
+                unreadable = file_error;
                 told.done += 1;
                 told.step = Some(summary.counts());
                 told.total += summary.counts();
                 progress(&told);
                 merge(&mut task_summary, &summary);
+                if unreadable {
+                    break;
+                }
             }
             self.record_status(job, task, &task_summary).await?;
             merge(&mut total, &task_summary);
@@ -242,7 +252,7 @@ impl Crawler {
         request: CrawlRequest<'_>,
         adoption: &Adoption,
         files: Option<&[SourceFile]>,
-    ) -> Result<Summary, RunError> {
+    ) -> Result<(Summary, bool), RunError> {
         let scope = Scope {
             connection: job.connection,
             task: task.name.to_string(),
@@ -255,12 +265,17 @@ impl Crawler {
         };
         let observations = match crawled {
             Ok(observations) => observations,
+            Err(error @ CrawlError::File(_)) => {
+                summary.failed += 1;
+                summary.errors.push(error.to_string());
+                return Ok((summary, true));
+            }
             Err(error) => {
                 summary.failed += 1;
                 summary
                     .errors
                     .push(format!("{} in {}: {error}", task.name, scope.region));
-                return Ok(summary);
+                return Ok((summary, false));
             }
         };
         let known = self.known(&scope, task.kinds).await?;
@@ -336,7 +351,7 @@ impl Crawler {
                 Err(error) => summary.errors.push(error.to_string()),
             }
         }
-        Ok(summary)
+        Ok((summary, false))
     }
 
     /// The items this scope discovered before, from the read models.

@@ -107,12 +107,12 @@ impl SourceFile {
     /// the file.
     pub fn from_bytes(origin: String, name: String, bytes: Vec<u8>) -> Result<SourceFile, CrawlError> {
         let text = decode(&bytes).ok_or_else(|| {
-            CrawlError::Malformed(format!(
+            CrawlError::File(format!(
                 "{origin} is not text (UTF-8 or UTF-16 with a byte-order mark)"
             ))
         })?;
         if text.starts_with(LFS_POINTER) {
-            return Err(CrawlError::Malformed(format!(
+            return Err(CrawlError::File(format!(
                 "{origin} is a Git LFS pointer, not the file it stands for: fetch the file with `git lfs pull` and read or upload that"
             )));
         }
@@ -372,7 +372,7 @@ async fn read_capped(
 
 /// The error for a source larger than a read may take.
 pub(crate) fn too_large(shown: &str, reach: &Reach) -> CrawlError {
-    CrawlError::Malformed(format!(
+    CrawlError::File(format!(
         "{shown} is larger than {} bytes, the most Maestro reads from a source (MAESTRO_SOURCE_MAX_BYTES)",
         reach.max_bytes()
     ))
@@ -627,7 +627,7 @@ mod tests {
         let error = SourceFile::from_bytes("x (uploaded)".into(), "x".into(), vec![0xff]).unwrap_err();
         assert_eq!(
             error,
-            CrawlError::Malformed("x (uploaded) is not text (UTF-8 or UTF-16 with a byte-order mark)".into())
+            CrawlError::File("x (uploaded) is not text (UTF-8 or UTF-16 with a byte-order mark)".into())
         );
     }
 

@@ -130,7 +130,7 @@ impl UploadCrawls {
                 Err(error) => {
                     forget(&store, &crawl.files).await;
                     let message = match error {
-                        CrawlError::Malformed(message) => message,
+                        CrawlError::Malformed(message) | CrawlError::File(message) => message,
                         other => other.to_string(),
                     };
                     return Err(files_refused(message));
@@ -170,7 +170,7 @@ async fn read_capped(
         .await
         .map_err(|error| unavailable(&error))?;
     if bytes.len() as u64 > max {
-        return Err(CrawlError::Malformed(format!(
+        return Err(CrawlError::File(format!(
             "{origin} is larger than the {max} bytes Maestro reads of a file (MAESTRO_SOURCE_MAX_BYTES)"
         )));
     }

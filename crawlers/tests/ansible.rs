@@ -276,7 +276,7 @@ async fn broken_facts_fail_the_whole_crawl_naming_file_host_and_reason() {
     .unwrap_err();
     assert_eq!(
         error,
-        CrawlError::Malformed(format!(
+        CrawlError::File(format!(
             "facts file {}/web-2: host web-2: ansible_facts missing",
             dir.path().display()
         )),
@@ -292,7 +292,7 @@ async fn broken_facts_fail_the_whole_crawl_naming_file_host_and_reason() {
     )
     .await
     .unwrap_err();
-    let CrawlError::Malformed(message) = &error else {
+    let CrawlError::File(message) = &error else {
         panic!("{error:?}")
     };
     assert!(
@@ -446,8 +446,6 @@ async fn facts_read_from_s3_are_the_same_and_an_empty_prefix_is_named() {
         .unwrap_err();
     assert_eq!(
         error,
-        CrawlError::Malformed(
-            "facts file s3://inventory/broken/web-3: host web-3: ansible_facts missing".into()
-        )
+        CrawlError::File("facts file s3://inventory/broken/web-3: host web-3: ansible_facts missing".into())
     );
 }

@@ -90,6 +90,7 @@ async fn virtual_machines_of_a_location_are_servers() {
             "datacenters": {"provider": "azure", "region": "eastus", "instance_type": "Standard_A0", "instance_id": "{vmId}"},
         })
     );
+    assert_eq!(vms[0].tags, replay::tags(&[("RG", "rg"), ("testTag", "1")]));
 
     // The service principal signed in with client credentials for the management scope.
     let sign_in = &replay.received_on(SIGN_IN)[0];
@@ -222,6 +223,10 @@ async fn disks_are_read_through_every_page_and_kept_in_their_location() {
             "encrypted": true,
             "datacenters": {"provider": "azure", "region": "westus"},
         })
+    );
+    assert_eq!(
+        volume.tags,
+        replay::tags(&[("department", "Development"), ("project", "ManagedDisks")])
     );
     assert_eq!(find(&volumes, &disk(2)).fields["size"], 10);
     assert!(crawl(&replay, "volumes-list", "eastus").await.unwrap().is_empty());

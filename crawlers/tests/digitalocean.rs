@@ -45,6 +45,30 @@ fn list(file: &str, items: &str) -> Answer {
 }
 
 #[tokio::test]
+async fn droplet_tags_are_names_or_key_value_pairs_and_fill_environment_and_owner() {
+    let replay = account().await;
+    replay.on(
+        "GET",
+        "/v2/droplets",
+        list("droplets-all.tagged.json", "droplets"),
+    );
+    let droplets = crawl(&replay, "server-list", "nyc3").await.unwrap();
+    let droplet = &droplets[0];
+    assert_eq!(
+        droplet.tags,
+        replay::tags(&[("env", "prod"), ("web", ""), ("owner", "team-web")])
+    );
+    let mut fields = droplet.fields.clone();
+    let tags = domain::ProviderTags::parse(&droplet.tags).tags;
+    domain::TagFields::default().fill(droplet.kind, &droplet.provider_id, &mut fields, &tags);
+    assert_eq!(
+        (&fields["environment"], &fields["owner"], &fields["name"]),
+        (&json!("Production"), &json!("team-web"), &json!("example.com")),
+        "no `Name` tag: the droplet keeps its own name"
+    );
+}
+
+#[tokio::test]
 async fn droplets_are_servers_with_size_image_and_addresses() {
     let replay = account().await;
     replay.on("GET", "/v2/droplets", list("droplets-all.json", "droplets"));

@@ -109,6 +109,11 @@ async fn servers_come_from_nova_with_their_flavor_addresses_and_volumes() {
             },
         })
     );
+    assert_eq!(
+        server.tags,
+        replay::tags(&[("My Server Name", "Apache1")]),
+        "its metadata"
+    );
 
     // Keystone got a scoped password sign-in; Nova got the token and the microversion.
     let sign_in: Value =

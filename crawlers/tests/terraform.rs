@@ -275,7 +275,7 @@ async fn broken_states_fail_whole_naming_the_file_and_the_reason() {
     )
     .await
     .unwrap_err();
-    let CrawlError::Malformed(message) = &error else {
+    let CrawlError::File(message) = &error else {
         panic!("{error:?}")
     };
     assert!(
@@ -298,8 +298,9 @@ async fn broken_states_fail_whole_naming_the_file_and_the_reason() {
     .unwrap_err();
     assert_eq!(
         error,
-        CrawlError::Malformed(format!(
-            "Terraform state {}: state version 3 is not supported; Maestro reads Terraform state version 4",
+        CrawlError::File(format!(
+            "Terraform state {}: state version 3 (Terraform 0.11 or older) is not read; Maestro reads version 4, \
+             which Terraform 0.12 and later write: `terraform apply -refresh-only` with one of them upgrades it",
             old.display()
         ))
     );
@@ -491,4 +492,136 @@ async fn s3_refuses_unknown_credentials_and_the_error_never_shows_them() {
     let text = format!("{error} {error:?}");
     assert!(!text.contains(moto::SECRET_ACCESS_KEY), "{text}");
     assert!(!text.contains(moto::ACCESS_KEY_ID), "{text}");
+}
+
+/// The (provider id, name, a field) of every observation of `task` over the multi-cloud
+/// state, with the fields its tags fill.
+async fn multi_cloud(task: &str, field: &str) -> Vec<(String, Value, Value)> {
+    let mut seen: Vec<(String, Value, Value)> = crawl_fixture("multi_cloud.tfstate", task)
+        .await
+        .into_iter()
+        .map(|mut observation| {
+            let tags = ProviderTags::parse(&observation.tags).tags;
+            TagFields::default().fill(
+                observation.kind,
+                &observation.provider_id,
+                &mut observation.fields,
+                &tags,
+            );
+            let name = observation.fields.get("name").cloned().unwrap_or(Value::Null);
+            let value = observation.fields.get(field).cloned().unwrap_or(Value::Null);
+            (observation.provider_id, name, value)
+        })
+        .collect();
+    seen.sort_by(|a, b| a.0.cmp(&b.0));
+    seen
+}
+
+#[tokio::test]
+async fn the_types_real_states_hold_most_are_items_of_every_cloud() {
+    let rg = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups";
+    let triple = |id: &str, name: &str, value: Value| (id.to_string(), json!(name), value);
+    assert_eq!(
+        multi_cloud("server-list", "datacenters").await,
+        [
+            triple(
+                &format!("{rg}/rg-api/providers/Microsoft.Compute/virtualMachines/api-vm-01"),
+                "api-vm-01",
+                json!({"provider": "azure", "region": "westeurope", "instance_type": "Standard_B2s", "instance_id": "11111111-2222-3333-4444-555555555555"})
+            ),
+            triple(
+                "412345678",
+                "web-1",
+                json!({"provider": "digitalocean", "region": "ams3", "instance_type": "s-1vcpu-2gb", "instance_id": "412345678"})
+            ),
+        ]
+    );
+    assert_eq!(
+        multi_cloud("volumes", "size").await,
+        [
+            triple(
+                &format!("{rg}/rg-api/providers/Microsoft.Compute/disks/api-data"),
+                "api-data",
+                json!(64)
+            ),
+            triple("506f78a4-e098-11e5-ad9f-000f53306ae1", "web-data", json!(100)),
+            triple(
+                "projects/acme-prod/zones/europe-west1-b/disks/data",
+                "data",
+                json!(50)
+            ),
+        ]
+    );
+    assert_eq!(
+        multi_cloud("network", "cidr").await,
+        [
+            triple(
+                &format!("{rg}/rg-api/providers/Microsoft.Network/networkInterfaces/api-nic"),
+                "api-nic",
+                json!("10.50.1.4/32")
+            ),
+            triple(
+                &format!("{rg}/rg-api/providers/Microsoft.Network/publicIPAddresses/api-ip"),
+                "api-ip",
+                json!("20.61.1.2/32")
+            ),
+            triple(
+                &format!("{rg}/rg-net/providers/Microsoft.Network/virtualNetworks/vnet-main"),
+                "vnet-main",
+                json!("10.50.0.0/16")
+            ),
+            triple(
+                &format!("{rg}/rg-net/providers/Microsoft.Network/virtualNetworks/vnet-main/subnets/app"),
+                "app",
+                json!("10.50.1.0/24")
+            ),
+            triple(
+                "eipalloc-0a9b8c7d6e5f40312",
+                "eipalloc-0a9b8c7d6e5f40312",
+                json!("52.16.10.20/32")
+            ),
+            triple("nat-0123abcd4567ef890", "main-nat", json!("52.16.10.20/32")),
+            triple("projects/acme-prod/global/networks/main", "main", Value::Null),
+            triple(
+                "projects/acme-prod/regions/europe-west1/subnetworks/app",
+                "app",
+                json!("10.60.1.0/24")
+            ),
+            triple("subnet-0a1b2c3d4e5f60718", "app-a", json!("10.40.1.0/24")),
+        ]
+    );
+    assert_eq!(
+        multi_cloud("security", "rules").await,
+        [triple(
+            "sg-0f1e2d3c4b5a69788",
+            "web-ingress",
+            json!([
+                {"direction": "ingress", "protocol": "tcp", "from_port": 443, "to_port": 443, "peer_type": "cidr", "peer": "0.0.0.0/0"},
+                {"direction": "egress", "protocol": "all", "from_port": 0, "to_port": 0, "peer_type": "cidr", "peer": "0.0.0.0/0"},
+            ])
+        )]
+    );
+    assert_eq!(
+        multi_cloud("dbs", "environment").await,
+        [triple(
+            "db-ABCDEFGHIJKLMNOPQRSTUVWXYZ",
+            "orders",
+            json!("Production")
+        )]
+    );
+    assert_eq!(
+        multi_cloud("storage-object", "owner").await,
+        [triple("acme-assets-prod", "acme-assets-prod", json!("web-team"))]
+    );
+    assert_eq!(
+        multi_cloud("kubernetes", "specs").await,
+        [
+            triple("main", "main", json!({"version": "1.29"})),
+            triple(
+                "projects/acme-prod/locations/europe-west1/clusters/main",
+                "main",
+                json!({"version": "1.29.4-gke.1043002"})
+            ),
+        ]
+    );
 }

@@ -22,9 +22,8 @@ impl Host {
     /// Parses one file of the tree.
     pub fn parse(file: &SourceFile) -> Result<Host, CrawlError> {
         let host = &file.name;
-        let malformed = |problem: String| {
-            CrawlError::Malformed(format!("facts file {}: host {host}: {problem}", file.origin))
-        };
+        let malformed =
+            |problem: String| CrawlError::File(format!("facts file {}: host {host}: {problem}", file.origin));
         let result: Value = serde_json::from_str(&file.text)
             .map_err(|error| malformed(format!("not a JSON document ({error})")))?;
         let result = result
@@ -58,7 +57,7 @@ impl Host {
 
     /// An error about this host's facts.
     pub fn malformed(&self, problem: impl std::fmt::Display) -> CrawlError {
-        CrawlError::Malformed(format!(
+        CrawlError::File(format!(
             "facts file {}: host {}: {problem}",
             self.origin, self.inventory_name
         ))
@@ -136,8 +135,10 @@ mod tests {
     #[test]
     fn broken_results_name_the_file_the_host_and_the_problem() {
         let error = |text: &str| Host::parse(&file("web-1", text)).unwrap_err().to_string();
-        assert!(error(r#"{"changed": false}"#)
-            .ends_with("facts file /tree/web-1: host web-1: ansible_facts missing"));
+        assert_eq!(
+            error(r#"{"changed": false}"#),
+            "facts file /tree/web-1: host web-1: ansible_facts missing; fix the file and crawl again"
+        );
         assert!(error(r#"{"ansible_facts": {"#).contains("host web-1: not a JSON document (EOF"));
         assert!(
             error(r#"{"unreachable": true, "msg": "Failed to connect to the host via ssh"}"#)

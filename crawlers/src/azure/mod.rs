@@ -15,6 +15,8 @@
 
 mod map;
 
+pub(crate) use map::location;
+
 use std::collections::BTreeSet;
 
 use domain::Kind;

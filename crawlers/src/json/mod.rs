@@ -46,23 +46,23 @@ const IGNORED: [&str; 4] = ["_id", "id", "tags", "datacenters_id"];
 /// its `_id` or `id` when it has one, else its host name or name.
 pub fn observations(document: &Value) -> Result<Vec<Observation>, CrawlError> {
     let object = document.as_object().ok_or_else(|| {
-        CrawlError::Malformed("the import must be a JSON object with lists such as `servers`".into())
+        CrawlError::File("the import must be a JSON object with lists such as `servers`".into())
     })?;
     let mut observations = vec![];
     for (list, kind) in LISTS {
         let Some(items) = object.get(list) else { continue };
         let items = items
             .as_array()
-            .ok_or_else(|| CrawlError::Malformed(format!("`{list}` must be a list")))?;
+            .ok_or_else(|| CrawlError::File(format!("`{list}` must be a list")))?;
         for (index, item) in items.iter().enumerate() {
             let item = item
                 .as_object()
-                .ok_or_else(|| CrawlError::Malformed(format!("`{list}[{index}]` must be an object")))?;
+                .ok_or_else(|| CrawlError::File(format!("`{list}[{index}]` must be an object")))?;
             let provider_id = ["_id", "id", "hostname", "name"]
                 .iter()
                 .find_map(|key| item.get(*key).and_then(Value::as_str))
                 .ok_or_else(|| {
-                    CrawlError::Malformed(format!(
+                    CrawlError::File(format!(
                         "`{list}[{index}]` has no `_id`, `id`, `hostname` or `name`"
                     ))
                 })?
@@ -96,7 +96,7 @@ impl Provider for JsonImport {
             let files = Source::Path(path.into()).read(Shape::File, &request).await?;
             let file = &files[0];
             let document: Value = serde_json::from_str(&file.text)
-                .map_err(|e| CrawlError::Malformed(format!("{} is not JSON: {e}", file.origin)))?;
+                .map_err(|e| CrawlError::File(format!("{} is not JSON: {e}", file.origin)))?;
             observations(&document)
         }
         .boxed()

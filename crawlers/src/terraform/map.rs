@@ -57,6 +57,109 @@ pub const MAPPINGS: &[Mapping] = &[
         Kind::Application,
         aws_dynamodb_table,
     ),
+    mapping("aws_subnet", "network", Kind::Network, aws_subnet),
+    mapping("aws_eip", "network", Kind::Network, aws_eip),
+    mapping("aws_nat_gateway", "network", Kind::Network, aws_nat_gateway),
+    mapping(
+        "aws_security_group",
+        "security",
+        Kind::Network,
+        aws_security_group,
+    ),
+    mapping("aws_db_instance", "dbs", Kind::Application, aws_db_instance),
+    mapping(
+        "aws_s3_bucket",
+        "storage-object",
+        Kind::Application,
+        aws_s3_bucket,
+    ),
+    mapping(
+        "azurerm_linux_virtual_machine",
+        "server-list",
+        Kind::Server,
+        azurerm_linux_vm,
+    ),
+    mapping(
+        "azurerm_windows_virtual_machine",
+        "server-list",
+        Kind::Server,
+        azurerm_windows_vm,
+    ),
+    mapping(
+        "azurerm_virtual_machine",
+        "server-list",
+        Kind::Server,
+        azurerm_legacy_vm,
+    ),
+    mapping(
+        "azurerm_managed_disk",
+        "volumes",
+        Kind::Volume,
+        azurerm_managed_disk,
+    ),
+    mapping(
+        "azurerm_virtual_network",
+        "network",
+        Kind::Network,
+        azurerm_virtual_network,
+    ),
+    mapping("azurerm_subnet", "network", Kind::Network, azurerm_subnet),
+    mapping(
+        "azurerm_network_interface",
+        "network",
+        Kind::Network,
+        azurerm_network_interface,
+    ),
+    mapping("azurerm_public_ip", "network", Kind::Network, azurerm_public_ip),
+    mapping(
+        "google_compute_network",
+        "network",
+        Kind::Network,
+        google_compute_network,
+    ),
+    mapping(
+        "google_compute_subnetwork",
+        "network",
+        Kind::Network,
+        google_compute_subnetwork,
+    ),
+    mapping(
+        "google_compute_disk",
+        "volumes",
+        Kind::Volume,
+        google_compute_disk,
+    ),
+    mapping(
+        "digitalocean_droplet",
+        "server-list",
+        Kind::Server,
+        digitalocean_droplet,
+    ),
+    mapping(
+        "digitalocean_volume",
+        "volumes",
+        Kind::Volume,
+        digitalocean_volume,
+    ),
+    mapping("aws_eks_cluster", "kubernetes", Kind::Application, eks_cluster),
+    mapping(
+        "azurerm_kubernetes_cluster",
+        "kubernetes",
+        Kind::Application,
+        aks_cluster,
+    ),
+    mapping(
+        "google_container_cluster",
+        "kubernetes",
+        Kind::Application,
+        gke_cluster,
+    ),
+    mapping(
+        "digitalocean_kubernetes_cluster",
+        "kubernetes",
+        Kind::Application,
+        doks_cluster,
+    ),
 ];
 
 /// The mapping of a resource type, if Maestro knows it.
@@ -435,6 +538,327 @@ fn aws_dynamodb_table(a: &Attributes) -> Map<String, Value> {
         .put("family", Some("Database"))
         .put("specs", specs)
         .put("datacenters", placement("aws", a.aws_region(), None, None, None))
+        .done()
+}
+
+/// A network of `network_type`, named by its `name` or its id.
+fn network(
+    a: &Attributes,
+    network_type: &str,
+    cidr: Option<String>,
+    datacenters: Option<Value>,
+) -> Map<String, Value> {
+    Fields::default()
+        .put("name", a.text("name").or_else(|| a.text("id")))
+        .put("network_type", Some(network_type))
+        .put("cidr", cidr)
+        .put("description", a.text("description"))
+        .put("datacenters", datacenters)
+        .done()
+}
+
+/// A single address as a network of one host (`10.0.0.4/32`).
+fn host_network(address: Option<&str>) -> Option<String> {
+    address.and_then(crate::rest::host_cidr)
+}
+
+fn aws_network_placement(a: &Attributes) -> Option<Value> {
+    placement("aws", a.aws_region(), a.text("availability_zone"), None, None)
+}
+
+fn aws_subnet(a: &Attributes) -> Map<String, Value> {
+    network(
+        a,
+        "subnet",
+        a.text("cidr_block").map(str::to_string),
+        aws_network_placement(a),
+    )
+}
+
+fn aws_eip(a: &Attributes) -> Map<String, Value> {
+    network(
+        a,
+        "elastic-ip",
+        host_network(a.text("public_ip")),
+        aws_network_placement(a),
+    )
+}
+
+fn aws_nat_gateway(a: &Attributes) -> Map<String, Value> {
+    network(
+        a,
+        "nat-gateway",
+        host_network(a.text("public_ip")),
+        aws_network_placement(a),
+    )
+}
+
+/// A security group; its `ingress` and `egress` blocks are its rules, one per CIDR block
+/// (`{direction, protocol, from_port, to_port, peer_type, peer}`, as the AWS crawler
+/// writes them).
+fn aws_security_group(a: &Attributes) -> Map<String, Value> {
+    let rules: Vec<Value> = ["ingress", "egress"]
+        .into_iter()
+        .flat_map(|direction| a.blocks(direction).map(move |rule| (direction, rule)))
+        .flat_map(|(direction, rule)| {
+            let protocol = match rule.text("protocol") {
+                Some("-1") | None => "all",
+                Some(protocol) => protocol,
+            };
+            let peers = rule.texts("cidr_blocks").unwrap_or_default();
+            peers.into_iter().map(move |peer| {
+                json!({"direction": direction, "protocol": protocol, "from_port": rule.number("from_port"),
+                       "to_port": rule.number("to_port"), "peer_type": "cidr", "peer": peer})
+            })
+        })
+        .collect();
+    let mut fields = network(a, "security-group", None, aws_network_placement(a));
+    if let Some(rules) = list(rules) {
+        fields.insert("rules".into(), rules);
+    }
+    fields
+}
+
+fn aws_db_instance(a: &Attributes) -> Map<String, Value> {
+    let specs = object(&[
+        ("engine", a.text("engine").map(Value::from)),
+        ("version", a.text("engine_version").map(Value::from)),
+        ("instance_class", a.text("instance_class").map(Value::from)),
+        ("storage_gb", a.number("allocated_storage").map(Value::from)),
+        ("storage_type", a.text("storage_type").map(Value::from)),
+        ("storage_encrypted", a.flag("storage_encrypted").map(Value::from)),
+        ("multi_az", a.flag("multi_az").map(Value::from)),
+    ]);
+    Fields::default()
+        .put("name", a.text("identifier").or_else(|| a.text("id")))
+        .put("family", Some("Database"))
+        .put("endpoint", a.text("endpoint"))
+        .put("status", status(a.text("status")))
+        .put("specs", specs)
+        .put(
+            "datacenters",
+            placement(
+                "aws",
+                a.aws_region(),
+                a.text("availability_zone"),
+                a.text("instance_class"),
+                None,
+            ),
+        )
+        .done()
+}
+
+fn aws_s3_bucket(a: &Attributes) -> Map<String, Value> {
+    Fields::default()
+        .put("name", a.text("bucket").or_else(|| a.text("id")))
+        .put("family", Some("ObjectStorage"))
+        .put(
+            "endpoint",
+            a.text("bucket_regional_domain_name")
+                .or_else(|| a.text("bucket_domain_name")),
+        )
+        .put(
+            "datacenters",
+            placement("aws", a.text("region").map(str::to_string), None, None, None),
+        )
+        .done()
+}
+
+/// An Azure place: its location written without spaces, in lower case.
+fn azure_placement(a: &Attributes, instance_type: Option<&str>) -> Option<Value> {
+    let location = a.text("location").map(crate::azure::location);
+    let zone = a
+        .text("zone")
+        .or_else(|| a.texts("zones").and_then(|zones| zones.first().copied()));
+    placement(
+        "azure",
+        location,
+        zone,
+        instance_type,
+        a.text("virtual_machine_id").or_else(|| a.text("vm_id")),
+    )
+}
+
+/// A server's host name from a free-text name (Azure and DigitalOcean names), made a
+/// valid RFC 1123 name.
+fn hostname_of(name: Option<&str>) -> Option<String> {
+    name.and_then(crate::rest::hostname)
+}
+
+fn azurerm_linux_vm(a: &Attributes) -> Map<String, Value> {
+    azure_vm(a, "Linux")
+}
+
+fn azurerm_windows_vm(a: &Attributes) -> Map<String, Value> {
+    azure_vm(a, "Windows")
+}
+
+/// The older `azurerm_virtual_machine`: Windows when it has a Windows profile.
+fn azurerm_legacy_vm(a: &Attributes) -> Map<String, Value> {
+    let windows = a.block("os_profile_windows_config").is_some();
+    azure_vm(a, if windows { "Windows" } else { "Linux" })
+}
+
+/// An Azure virtual machine, its size `size` (or the older `vm_size`).
+fn azure_vm(a: &Attributes, os_base: &str) -> Map<String, Value> {
+    let size = a.text("size").or_else(|| a.text("vm_size"));
+    Fields::default()
+        .put(
+            "hostname",
+            hostname_of(a.text("computer_name")).or_else(|| hostname_of(a.text("name"))),
+        )
+        .put("name", a.text("name"))
+        .put("ipv4_private", a.text("private_ip_address"))
+        .put("ipv4_public", a.text("public_ip_address"))
+        .put("os", Some(json!({"base": os_base})))
+        .put("datacenters", azure_placement(a, size))
+        .done()
+}
+
+fn azurerm_managed_disk(a: &Attributes) -> Map<String, Value> {
+    Fields::default()
+        .put("name", a.text("name").or_else(|| a.text("id")))
+        .put("size", a.number("disk_size_gb"))
+        .put("volume_type", a.text("storage_account_type"))
+        .put("iops", a.number("disk_iops_read_write"))
+        .put("datacenters", azure_placement(a, None))
+        .done()
+}
+
+fn azurerm_virtual_network(a: &Attributes) -> Map<String, Value> {
+    let cidr = a
+        .texts("address_space")
+        .and_then(|spaces| spaces.first().map(|s| s.to_string()));
+    network(a, "vnet", cidr, azure_placement(a, None))
+}
+
+fn azurerm_subnet(a: &Attributes) -> Map<String, Value> {
+    let cidr = a
+        .texts("address_prefixes")
+        .and_then(|prefixes| prefixes.first().map(|p| p.to_string()))
+        .or_else(|| a.text("address_prefix").map(str::to_string));
+    network(a, "subnet", cidr, placement("azure", None, None, None, None))
+}
+
+fn azurerm_network_interface(a: &Attributes) -> Map<String, Value> {
+    let address = a
+        .text("private_ip_address")
+        .or_else(|| a.block("ip_configuration")?.text("private_ip_address"));
+    network(a, "interface", host_network(address), azure_placement(a, None))
+}
+
+fn azurerm_public_ip(a: &Attributes) -> Map<String, Value> {
+    network(
+        a,
+        "public-ip",
+        host_network(a.text("ip_address")),
+        azure_placement(a, None),
+    )
+}
+
+fn google_compute_network(a: &Attributes) -> Map<String, Value> {
+    network(a, "vpc", None, placement("gcp", None, None, None, None))
+}
+
+fn google_compute_subnetwork(a: &Attributes) -> Map<String, Value> {
+    let region = a.text("region").map(str::to_string);
+    network(
+        a,
+        "subnet",
+        a.text("ip_cidr_range").map(str::to_string),
+        placement("gcp", region, None, None, None),
+    )
+}
+
+fn google_compute_disk(a: &Attributes) -> Map<String, Value> {
+    let zone = a.text("zone");
+    Fields::default()
+        .put("name", a.text("name").or_else(|| a.text("id")))
+        .put("size", a.number("size"))
+        .put("volume_type", a.text("type"))
+        .put(
+            "datacenters",
+            placement("gcp", zone.map(google_zone_region), zone, None, None),
+        )
+        .done()
+}
+
+fn digitalocean_droplet(a: &Attributes) -> Map<String, Value> {
+    let region = a.text("region").map(str::to_string);
+    Fields::default()
+        .put(
+            "hostname",
+            hostname_of(a.text("name")).or_else(|| a.text("id").map(str::to_string)),
+        )
+        .put("name", a.text("name"))
+        .put("ipv4_public", a.text("ipv4_address"))
+        .put("ipv4_private", a.text("ipv4_address_private"))
+        .put("cpu", a.number("vcpus"))
+        .put("memory", a.number("memory"))
+        .put("image", a.text("image"))
+        .put("status", status(a.text("status")))
+        .put(
+            "datacenters",
+            placement("digitalocean", region, None, a.text("size"), a.text("id")),
+        )
+        .done()
+}
+
+fn digitalocean_volume(a: &Attributes) -> Map<String, Value> {
+    Fields::default()
+        .put("name", a.text("name").or_else(|| a.text("id")))
+        .put("size", a.number("size"))
+        .put("volume_type", a.text("filesystem_type"))
+        .put(
+            "datacenters",
+            placement(
+                "digitalocean",
+                a.text("region").map(str::to_string),
+                None,
+                None,
+                None,
+            ),
+        )
+        .done()
+}
+
+fn eks_cluster(a: &Attributes) -> Map<String, Value> {
+    kubernetes_cluster(a, "aws", a.aws_region())
+}
+
+fn aks_cluster(a: &Attributes) -> Map<String, Value> {
+    kubernetes_cluster(a, "azure", a.text("location").map(crate::azure::location))
+}
+
+fn gke_cluster(a: &Attributes) -> Map<String, Value> {
+    let location = a.text("location");
+    // A zonal cluster's location is a zone (`us-central1-a`), a regional one's a region.
+    let region = location.map(|l| {
+        if l.matches('-').count() > 1 {
+            google_zone_region(l)
+        } else {
+            l.to_string()
+        }
+    });
+    kubernetes_cluster(a, "gcp", region)
+}
+
+fn doks_cluster(a: &Attributes) -> Map<String, Value> {
+    kubernetes_cluster(a, "digitalocean", a.text("region").map(str::to_string))
+}
+
+/// A managed Kubernetes cluster (EKS, AKS, GKE, DOKS): an application of the
+/// ContainerOrchestration family, reached at its API endpoint.
+fn kubernetes_cluster(a: &Attributes, provider: &str, region: Option<String>) -> Map<String, Value> {
+    let version = ["version", "kubernetes_version", "master_version"]
+        .iter()
+        .find_map(|key| a.text(key));
+    Fields::default()
+        .put("name", a.text("name").or_else(|| a.text("id")))
+        .put("family", Some("ContainerOrchestration"))
+        .put("endpoint", a.text("endpoint").or_else(|| a.text("fqdn")))
+        .put("specs", object(&[("version", version.map(Value::from))]))
+        .put("datacenters", placement(provider, region, None, None, None))
         .done()
 }
 

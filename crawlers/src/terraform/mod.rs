@@ -3,12 +3,12 @@
 //! path, over SSH or from S3, see [`crate::source`]) or given directly (an upload); one
 //! connection is one state.
 //!
-//! Each task sees a family of resource types (see [`map::MAPPINGS`]): `server-list`
-//! (`aws_instance`, `google_compute_instance`), `volumes` (`aws_ebs_volume`), `snapshots`
-//! (`aws_ebs_snapshot`), `loadbalance` (`aws_lb`, `azurerm_lb`), `cdns`
-//! (`aws_cloudfront_distribution`), `network` (`aws_vpc`) and `dynamodb`
-//! (`aws_dynamodb_table`). An item's provider id is the resource's `attributes.id`, which
-//! reconciliation scopes by the connection.
+//! Each task sees a family of resource types, listed with how each is read in
+//! [`map::MAPPINGS`]: servers of AWS, Azure, GCP and DigitalOcean, their volumes and
+//! snapshots, networks (VPCs, subnets, interfaces, public addresses, NAT gateways),
+//! security groups, load balancers, CDNs, databases, buckets and Kubernetes clusters.
+//! An item's provider id is the resource's `attributes.id`, which reconciliation scopes
+//! by the connection.
 //!
 //! Types Maestro does not map and data sources (`mode: data`, which Terraform reads but
 //! does not manage) are skipped and counted, never errors. A state that cannot be read
@@ -57,6 +57,10 @@ const TASKS: &[Task] = &[
     task("cdns", &[Kind::Application], 5 * DAY),
     task("network", &[Kind::Network], 7 * DAY),
     task("dynamodb", &[Kind::Application], 3 * DAY),
+    task("security", &[Kind::Network], DAY),
+    task("dbs", &[Kind::Application], 3 * DAY),
+    task("storage-object", &[Kind::Application], 7 * DAY),
+    task("kubernetes", &[Kind::Application], DAY),
 ];
 
 /// What one task found in a state.
@@ -86,7 +90,7 @@ pub fn observations(state: &State, task: &str, file: &str) -> Result<Mapped, Cra
         }
         for (index, instance) in resource.instances.iter().enumerate() {
             let missing = |what: &str| {
-                CrawlError::Malformed(format!(
+                CrawlError::File(format!(
                     "Terraform state {file}: {} instance {index} has no {what}",
                     resource.address()
                 ))
@@ -165,13 +169,16 @@ mod tests {
     #[test]
     fn unknown_types_and_data_sources_are_counted_not_errors() {
         let text = json!({"version": 4, "resources": [
-            {"mode": "managed", "type": "aws_s3_bucket", "name": "a", "instances": [{"attributes": {"id": "a"}}, {"attributes": {"id": "b"}}]},
+            {"mode": "managed", "type": "aws_volume_attachment", "name": "a", "instances": [{"attributes": {"id": "a"}}, {"attributes": {"id": "b"}}]},
             {"mode": "data", "type": "aws_instance", "name": "d", "instances": [{"attributes": {"id": "i-9"}}]},
             {"mode": "managed", "type": "aws_instance", "name": "web", "instances": [{"attributes": {"id": "i-1", "private_ip": "10.0.0.1"}}]},
         ]})
         .to_string();
         let mapped = crawl_text(&text, "server-list");
-        assert_eq!(mapped.unknown, BTreeMap::from([("aws_s3_bucket".to_string(), 2)]));
+        assert_eq!(
+            mapped.unknown,
+            BTreeMap::from([("aws_volume_attachment".to_string(), 2)])
+        );
         assert_eq!(mapped.data_sources, 1);
         assert_eq!(mapped.observations.len(), 1);
         assert_eq!(mapped.observations[0].provider_id, "i-1");
@@ -204,7 +211,7 @@ mod tests {
         let error = observations(&state, "network", "net.tfstate").unwrap_err();
         assert_eq!(
             error,
-            CrawlError::Malformed(
+            CrawlError::File(
                 "Terraform state net.tfstate: module.net.aws_vpc.main instance 1 has no `attributes.id`"
                     .into()
             )

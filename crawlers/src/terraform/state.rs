@@ -56,7 +56,7 @@ impl Resource {
 
 /// Parses the text of the state file `file` (named in errors).
 pub fn parse(file: &str, text: &str) -> Result<State, CrawlError> {
-    let malformed = |problem: String| CrawlError::Malformed(format!("Terraform state {file}: {problem}"));
+    let malformed = |problem: String| CrawlError::File(format!("Terraform state {file}: {problem}"));
     let document: Value =
         serde_json::from_str(text).map_err(|error| malformed(format!("not a JSON document ({error})")))?;
     let object = document
@@ -69,9 +69,15 @@ pub fn parse(file: &str, text: &str) -> Result<State, CrawlError> {
     };
     match version {
         Some(VERSION) => {}
+        Some(older @ 1..VERSION) => {
+            return Err(malformed(format!(
+                "state version {older} (Terraform 0.11 or older) is not read; Maestro reads version {VERSION}, \
+                 which Terraform 0.12 and later write: `terraform apply -refresh-only` with one of them upgrades it"
+            )))
+        }
         Some(other) => {
             return Err(malformed(format!(
-                "state version {other} is not supported; Maestro reads Terraform state version {VERSION}"
+                "state version {other} is newer than Maestro reads (version {VERSION})"
             )))
         }
         None => {
@@ -124,8 +130,9 @@ mod tests {
         let error = |text: &str| parse("/srv/prod.tfstate", text).unwrap_err().to_string();
         assert_eq!(
             error(r#"{"version": 3, "modules": []}"#),
-            "the provider's answer is not what was expected: Terraform state /srv/prod.tfstate: state version 3 \
-             is not supported; Maestro reads Terraform state version 4"
+            "Terraform state /srv/prod.tfstate: state version 3 (Terraform 0.11 or older) is not read; Maestro \
+             reads version 4, which Terraform 0.12 and later write: `terraform apply -refresh-only` with one of \
+             them upgrades it; fix the file and crawl again"
         );
         assert!(error(r#"{"version": 4, "resources": [{"#)
             .contains("/srv/prod.tfstate: not a JSON document (EOF"));

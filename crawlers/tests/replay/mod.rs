@@ -370,6 +370,14 @@ pub fn find<'a>(observations: &'a [Observation], id: &str) -> &'a Observation {
         .unwrap_or_else(|| panic!("no observation {id} among {:?}", ids(observations)))
 }
 
+/// Tags as observations hold them, from (key, value) pairs.
+pub fn tags(pairs: &[(&str, &str)]) -> std::collections::BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(key, value)| (key.to_string(), value.to_string()))
+        .collect()
+}
+
 pub fn ids(observations: &[Observation]) -> Vec<&str> {
     observations.iter().map(|o| o.provider_id.as_str()).collect()
 }
