@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
-use domain::Kind;
+use domain::{Kind, ProviderTags, TagFields};
 use futures::future::BoxFuture;
 use serde_json::{Map, Value};
 use uuid::Uuid;
@@ -46,6 +46,15 @@ impl Observation {
             fields,
             tags: BTreeMap::new(),
         }
+    }
+
+    /// The fields this observation gives its item, with those its tags fill, and its
+    /// tags parsed (with the ones Maestro cannot keep named).
+    pub fn with_tag_fields(&self, tag_fields: &TagFields) -> (Map<String, Value>, ProviderTags) {
+        let tags = ProviderTags::parse(&self.tags);
+        let mut fields = self.fields.clone();
+        tag_fields.fill(self.kind, &self.provider_id, &mut fields, &tags.tags);
+        (fields, tags)
     }
 
     /// With the given tags.

@@ -98,7 +98,7 @@ pub fn plan(
         if !seen_ids.insert(id) {
             continue;
         }
-        let ProviderTags { tags, refused } = ProviderTags::parse(&observation.tags);
+        let (fields, ProviderTags { tags, refused }) = observation.with_tag_fields(tag_fields);
         plan.invalid.extend(refused.into_iter().map(|problem| {
             let error = DomainError::InvalidField {
                 field: "tags".into(),
@@ -106,8 +106,6 @@ pub fn plan(
             };
             (observation.provider_id.clone(), error)
         }));
-        let mut fields = observation.fields.clone();
-        tag_fields.fill(observation.kind, &observation.provider_id, &mut fields, &tags);
         let fields = match Fields::parse(observation.kind, &fields) {
             Ok(fields) => fields,
             Err(error) => {

@@ -58,9 +58,7 @@ async fn droplet_tags_are_names_or_key_value_pairs_and_fill_environment_and_owne
         droplet.tags,
         replay::tags(&[("env", "prod"), ("web", ""), ("owner", "team-web")])
     );
-    let mut fields = droplet.fields.clone();
-    let tags = domain::ProviderTags::parse(&droplet.tags).tags;
-    domain::TagFields::default().fill(droplet.kind, &droplet.provider_id, &mut fields, &tags);
+    let (fields, _) = droplet.with_tag_fields(&domain::TagFields::default());
     assert_eq!(
         (&fields["environment"], &fields["owner"], &fields["name"]),
         (&json!("Production"), &json!("team-web"), &json!("example.com")),

@@ -9,7 +9,7 @@ mod tools;
 use std::path::{Path, PathBuf};
 
 use crawlers::{CrawlError, Credentials, Observation};
-use domain::{Fields, Kind, ProviderTags, TagFields};
+use domain::{Fields, Kind, TagFields};
 use serde_json::{json, Value};
 use tools::moto::{self, Moto};
 use tools::{crawl, ssh_credentials, Sshd};
@@ -46,19 +46,9 @@ async fn crawl_fixture(name: &str, task: &str) -> Vec<Observation> {
 async fn only(name: &str, task: &str) -> (Kind, String, Value) {
     let mut observations = crawl_fixture(name, task).await;
     assert_eq!(observations.len(), 1, "{name} {task}: {observations:?}");
-    let mut observation = observations.remove(0);
-    let tags = ProviderTags::parse(&observation.tags).tags;
-    TagFields::default().fill(
-        observation.kind,
-        &observation.provider_id,
-        &mut observation.fields,
-        &tags,
-    );
-    (
-        observation.kind,
-        observation.provider_id,
-        Value::Object(observation.fields),
-    )
+    let observation = observations.remove(0);
+    let (fields, _) = observation.with_tag_fields(&TagFields::default());
+    (observation.kind, observation.provider_id, Value::Object(fields))
 }
 
 /// Every fixture and the task that sees its resources.
@@ -500,16 +490,10 @@ async fn multi_cloud(task: &str, field: &str) -> Vec<(String, Value, Value)> {
     let mut seen: Vec<(String, Value, Value)> = crawl_fixture("multi_cloud.tfstate", task)
         .await
         .into_iter()
-        .map(|mut observation| {
-            let tags = ProviderTags::parse(&observation.tags).tags;
-            TagFields::default().fill(
-                observation.kind,
-                &observation.provider_id,
-                &mut observation.fields,
-                &tags,
-            );
-            let name = observation.fields.get("name").cloned().unwrap_or(Value::Null);
-            let value = observation.fields.get(field).cloned().unwrap_or(Value::Null);
+        .map(|observation| {
+            let (fields, _) = observation.with_tag_fields(&TagFields::default());
+            let name = fields.get("name").cloned().unwrap_or(Value::Null);
+            let value = fields.get(field).cloned().unwrap_or(Value::Null);
             (observation.provider_id, name, value)
         })
         .collect();
