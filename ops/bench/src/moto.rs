@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context};
 use aws_credential_types::provider::SharedCredentialsProvider;
-use aws_sdk_ec2::types::InstanceType;
+use aws_sdk_ec2::types::{InstanceType, ResourceType, Tag, TagSpecification};
 use aws_smithy_runtime_api::client::behavior_version::BehaviorVersion;
 use aws_types::region::Region;
 use aws_types::SdkConfig;
@@ -79,7 +79,57 @@ impl PrivateMoto {
     }
 }
 
-/// Runs `reservations` × `per_reservation` instances, then tops the volumes up to
+/// The five tags every seeded instance and volume carries, as teams tag theirs.
+fn tagged(resource: ResourceType) -> TagSpecification {
+    let tag = |key: &str, value: &str| Tag::builder().key(key).value(value).build();
+    TagSpecification::builder()
+        .resource_type(resource)
+        .tags(tag("Name", "bench"))
+        .tags(tag("environment", "prod"))
+        .tags(tag("owner", "team-bench"))
+        .tags(tag("cost-centre", "42"))
+        .tags(tag("service", "inventory"))
+        .build()
+}
+
+/// The subnet and security group every seeded instance is attached to.
+async fn network(ec2: &aws_sdk_ec2::Client) -> anyhow::Result<(String, String)> {
+    let vpc = ec2
+        .create_vpc()
+        .cidr_block("10.70.0.0/16")
+        .send()
+        .await
+        .context("moto refused CreateVpc")?;
+    let vpc = vpc
+        .vpc()
+        .and_then(|vpc| vpc.vpc_id())
+        .context("moto gave the VPC no id")?;
+    let subnet = ec2
+        .create_subnet()
+        .vpc_id(vpc)
+        .cidr_block("10.70.0.0/17")
+        .availability_zone(format!("{REGION}a"))
+        .send()
+        .await
+        .context("moto refused CreateSubnet")?;
+    let subnet = subnet
+        .subnet()
+        .and_then(|subnet| subnet.subnet_id())
+        .context("moto gave the subnet no id")?;
+    let group = ec2
+        .create_security_group()
+        .group_name("bench")
+        .description("bench instances")
+        .vpc_id(vpc)
+        .send()
+        .await
+        .context("moto refused CreateSecurityGroup")?;
+    let group = group.group_id().context("moto gave the group no id")?;
+    Ok((subnet.to_string(), group.to_string()))
+}
+
+/// Runs `reservations` × `per_reservation` instances, tagged and attached
+/// to one subnet and security group, then tops the volumes up to
 /// `volumes` (each instance brings its root volume). Returns the instance ids.
 pub async fn seed(
     ec2: &aws_sdk_ec2::Client,
@@ -87,14 +137,19 @@ pub async fn seed(
     per_reservation: i32,
     volumes: usize,
 ) -> anyhow::Result<Vec<String>> {
+    let (subnet, group) = network(ec2).await?;
+    let (subnet, group) = (&subnet, &group);
     let launched: Vec<Vec<String>> = futures::stream::iter(0..reservations)
-        .map(|_| async {
+        .map(|_| async move {
             let output = ec2
                 .run_instances()
                 .image_id("ami-12345678")
                 .instance_type(InstanceType::T3Micro)
                 .min_count(per_reservation)
                 .max_count(per_reservation)
+                .subnet_id(subnet)
+                .security_group_ids(group)
+                .tag_specifications(tagged(ResourceType::Instance))
                 .send()
                 .await
                 .context("moto refused RunInstances")?;
@@ -116,6 +171,7 @@ pub async fn seed(
             ec2.create_volume()
                 .availability_zone(format!("{REGION}a"))
                 .size(8)
+                .tag_specifications(tagged(ResourceType::Volume))
                 .send()
                 .await
                 .context("moto refused CreateVolume")
