@@ -609,3 +609,33 @@ async fn the_types_real_states_hold_most_are_items_of_every_cloud() {
         ]
     );
 }
+
+#[tokio::test]
+async fn an_empty_state_is_refused_unless_the_connection_accepts_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("terraform.tfstate");
+    let only_data = json!({"version": 4, "resources": [
+        {"mode": "data", "type": "aws_vpc", "name": "default", "instances": [{"attributes": {"id": "vpc-1"}}]}]});
+    std::fs::write(&empty, only_data.to_string()).unwrap();
+    let error = crawl(
+        "terraform",
+        "network",
+        path_options(&empty),
+        &Credentials::default(),
+    )
+    .await
+    .unwrap_err();
+    let CrawlError::File(message) = &error else {
+        panic!("{error:?}")
+    };
+    assert!(
+        message.contains("holds no managed resource") && message.contains("`accept_empty_state: true`"),
+        "{message}"
+    );
+    let mut accepting = path_options(&empty);
+    accepting["accept_empty_state"] = json!(true);
+    let seen = crawl("terraform", "network", accepting, &Credentials::default())
+        .await
+        .unwrap();
+    assert!(seen.is_empty(), "{seen:?}");
+}

@@ -111,6 +111,29 @@ pub fn observations(state: &State, task: &str, file: &str) -> Result<Mapped, Cra
     Ok(mapped)
 }
 
+/// The connection option that accepts a state without resources.
+const ACCEPT_EMPTY: &str = "accept_empty_state";
+
+/// A state without a single managed resource would orphan everything the connection
+/// found: more often a wrong path, a fresh workspace or a failed `terraform state pull`
+/// than infrastructure that is really gone. It is refused unless the connection says it
+/// accepts one.
+fn refuse_empty(state: &State, file: &str, request: &CrawlRequest<'_>) -> Result<(), CrawlError> {
+    let accepted = request
+        .options
+        .get(ACCEPT_EMPTY)
+        .and_then(serde_json::Value::as_bool)
+        == Some(true);
+    if accepted || state.resources.iter().any(|resource| resource.is_managed()) {
+        return Ok(());
+    }
+    Err(CrawlError::File(format!(
+        "Terraform state {file} holds no managed resource, and crawling it would orphan everything this \
+         connection found; check that it is the right state, or, when the infrastructure is really gone, set \
+         the connection option `{ACCEPT_EMPTY}: true`"
+    )))
+}
+
 impl Provider for Terraform {
     fn name(&self) -> &'static str {
         "terraform"
@@ -139,6 +162,7 @@ impl Provider for Terraform {
                 .first()
                 .ok_or_else(|| CrawlError::Settings("path".into(), "no state file was read".into()))?;
             let state = state::parse(&file.origin, &file.text)?;
+            refuse_empty(&state, &file.origin, &request)?;
             let mapped = observations(&state, task.name, &file.origin)?;
             if !mapped.unknown.is_empty() || mapped.data_sources > 0 {
                 tracing::info!(
