@@ -276,8 +276,8 @@ async fn broken_states_fail_whole_naming_the_file_and_the_reason() {
         "{message}"
     );
 
-    let old = dir.path().join("v3.tfstate");
-    std::fs::write(&old, text.replacen("\"version\": 4", "\"version\": 3", 1)).unwrap();
+    let old = dir.path().join("v2.tfstate");
+    std::fs::write(&old, text.replacen("\"version\": 4", "\"version\": 2", 1)).unwrap();
     let error = crawl(
         "terraform",
         "network",
@@ -289,8 +289,8 @@ async fn broken_states_fail_whole_naming_the_file_and_the_reason() {
     assert_eq!(
         error,
         CrawlError::File(format!(
-            "Terraform state {}: state version 3 (Terraform 0.11 or older) is not read; Maestro reads version 4, \
-             which Terraform 0.12 and later write: `terraform apply -refresh-only` with one of them upgrades it",
+            "Terraform state {}: state version 2 (from before Terraform 0.7) is not read; Maestro reads versions 3 \
+             and 4: `terraform refresh` with a later Terraform upgrades it",
             old.display()
         ))
     );
@@ -638,4 +638,45 @@ async fn an_empty_state_is_refused_unless_the_connection_accepts_one() {
         .await
         .unwrap();
     assert!(seen.is_empty(), "{seen:?}");
+}
+
+#[tokio::test]
+async fn version_3_states_of_terraform_0_11_are_read_like_version_4() {
+    let servers = crawl_fixture("aws_v3.tfstate", "server-list").await;
+    let seen: Vec<(&str, Value, Value, Value)> = servers
+        .iter()
+        .map(|server| {
+            let (fields, _) = server.with_tag_fields(&TagFields::default());
+            (
+                server.provider_id.as_str(),
+                fields["name"].clone(),
+                fields["hostname"].clone(),
+                json!([&fields["cpu"], &fields["environment"], &fields["storage"]]),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (
+                "i-0v3instance0000",
+                json!("web-0"),
+                json!("ip-10-80-1-10"),
+                json!([2, "Production", [{"size": 8, "root": true, "volume_type": "gp2"}]])
+            ),
+            (
+                "i-0v3instance0001",
+                json!("web-1"),
+                json!("ip-10-80-1-11"),
+                json!([2, "Production", [{"size": 8, "root": true, "volume_type": "gp2"}]])
+            ),
+        ]
+    );
+    let (kind, id, fields) = only("aws_v3.tfstate", "volumes").await;
+    assert_eq!((kind, id.as_str()), (Kind::Volume, "vol-0v3volume"));
+    assert_eq!(
+        fields,
+        json!({"name": "web-data", "size": 100, "volume_type": "gp2", "encrypted": false, "iops": 300,
+               "datacenters": {"provider": "aws", "region": "eu-west-1", "zone": "eu-west-1a"}})
+    );
 }

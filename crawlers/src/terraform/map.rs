@@ -181,12 +181,20 @@ impl<'a> Attributes<'a> {
             .filter(|s| !s.is_empty())
     }
 
+    /// A number; version 3 states write numbers as strings ("8").
     fn number(&self, key: &str) -> Option<u64> {
-        self.0.get(key).and_then(Value::as_u64)
+        match self.0.get(key)? {
+            Value::String(text) => text.trim().parse().ok(),
+            value => value.as_u64(),
+        }
     }
 
+    /// A flag; version 3 states write flags as strings ("true").
     fn flag(&self, key: &str) -> Option<bool> {
-        self.0.get(key).and_then(Value::as_bool)
+        match self.0.get(key)? {
+            Value::String(text) => text.trim().parse().ok(),
+            value => value.as_bool(),
+        }
     }
 
     /// The objects of a nested block (Terraform records every block as a list).

@@ -1,4 +1,4 @@
-//! Terraform state discovery: the resources a state file (format version 4) records, by
+//! Terraform state discovery: the resources a state file (format version 4, or 3) records, by
 //! type, from their `attributes`. The state is read from the connection's source (a local
 //! path, over SSH or from S3, see [`crate::source`]) or given directly (an upload); one
 //! connection is one state.
@@ -14,6 +14,7 @@
 //! does not manage) are skipped and counted, never errors. A state that cannot be read
 //! fails the crawl as a whole: half a state would orphan the other half.
 
+mod legacy;
 mod map;
 mod state;
 

@@ -1,4 +1,5 @@
-//! Reading a Terraform state file (format version 4, written by Terraform 0.12 and later):
+//! Reading a Terraform state file (format version 4, written by Terraform 0.12 and later,
+//! or version 3 of Terraform 0.7 to 0.11):
 //! its resources and their instances, with the attributes the provider recorded.
 //! Anything that is not such a state fails as a whole, naming the file and the problem.
 
@@ -7,8 +8,11 @@ use serde_json::{Map, Value};
 
 use crate::CrawlError;
 
-/// The only state format Maestro reads.
+/// The state format Terraform 0.12 and later write.
 pub const VERSION: u64 = 4;
+
+/// The state format of Terraform 0.7 to 0.11, read as well (see [`super::legacy`]).
+const LEGACY_VERSION: u64 = 3;
 
 /// The resources of a state, as written.
 #[derive(Debug, Clone, PartialEq)]
@@ -69,10 +73,14 @@ pub fn parse(file: &str, text: &str) -> Result<State, CrawlError> {
     };
     match version {
         Some(VERSION) => {}
-        Some(older @ 1..VERSION) => {
+        Some(LEGACY_VERSION) => {
+            let resources = super::legacy::resources(object).map_err(malformed)?;
+            return Ok(State { resources });
+        }
+        Some(older @ 1..LEGACY_VERSION) => {
             return Err(malformed(format!(
-                "state version {older} (Terraform 0.11 or older) is not read; Maestro reads version {VERSION}, \
-                 which Terraform 0.12 and later write: `terraform apply -refresh-only` with one of them upgrades it"
+                "state version {older} (from before Terraform 0.7) is not read; Maestro reads versions \
+                 {LEGACY_VERSION} and {VERSION}: `terraform refresh` with a later Terraform upgrades it"
             )))
         }
         Some(other) => {
@@ -129,11 +137,12 @@ mod tests {
     fn what_is_not_a_version_4_state_is_refused_with_the_file_and_the_reason() {
         let error = |text: &str| parse("/srv/prod.tfstate", text).unwrap_err().to_string();
         assert_eq!(
-            error(r#"{"version": 3, "modules": []}"#),
-            "Terraform state /srv/prod.tfstate: state version 3 (Terraform 0.11 or older) is not read; Maestro \
-             reads version 4, which Terraform 0.12 and later write: `terraform apply -refresh-only` with one of \
-             them upgrades it; fix the file and crawl again"
+            error(r#"{"version": 2, "modules": []}"#),
+            "Terraform state /srv/prod.tfstate: state version 2 (from before Terraform 0.7) is not read; Maestro \
+             reads versions 3 and 4: `terraform refresh` with a later Terraform upgrades it; fix the file and \
+             crawl again"
         );
+        assert!(error(r#"{"version": 5}"#).contains("newer than Maestro reads"));
         assert!(error(r#"{"version": 4, "resources": [{"#)
             .contains("/srv/prod.tfstate: not a JSON document (EOF"));
         assert!(error("[]").contains("not a JSON object"));
