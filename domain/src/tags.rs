@@ -44,9 +44,14 @@ pub(crate) fn check_value(value: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// The most provider tags an item keeps: far above what clouds allow (AWS and Azure 50,
+/// GCP 64 labels), low enough that a crafted state file cannot make one item's events
+/// huge.
+pub const MAX_PROVIDER_TAGS: usize = 200;
+
 /// The tags a provider shows for one item, parsed. A tag Maestro cannot keep (a key longer
-/// than 128 characters, a value longer than 256) is left out and named in `refused`; the
-/// item's other tags and fields are kept.
+/// than 128 characters, a value longer than 256, one past [`MAX_PROVIDER_TAGS`]) is left
+/// out and named in `refused`; the item's other tags and fields are kept.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ProviderTags {
     pub tags: BTreeMap<TagKey, String>,
@@ -57,6 +62,12 @@ impl ProviderTags {
     pub fn parse<'a>(raw: impl IntoIterator<Item = (&'a String, &'a String)>) -> ProviderTags {
         let mut parsed = ProviderTags::default();
         for (key, value) in raw {
+            if parsed.tags.len() == MAX_PROVIDER_TAGS {
+                parsed.refused.push(format!(
+                    "tag `{key}` and the ones after it: an item keeps at most {MAX_PROVIDER_TAGS} provider tags"
+                ));
+                break;
+            }
             match TagKey::parse(key).and_then(|key| check_value(value).map(|()| key)) {
                 Ok(key) => {
                     parsed.tags.insert(key, value.clone());
@@ -247,5 +258,16 @@ mod tests {
         assert_eq!(parsed.tags, tags(&[("team", "ops")]));
         assert_eq!(parsed.refused.len(), 2);
         assert!(parsed.refused[1].contains("at most 256"), "{:?}", parsed.refused);
+
+        let many: BTreeMap<String, String> =
+            (0..1000).map(|n| (format!("k{n:04}"), "v".to_string())).collect();
+        let parsed = ProviderTags::parse(&many);
+        assert_eq!(parsed.tags.len(), MAX_PROVIDER_TAGS);
+        assert_eq!(parsed.refused.len(), 1, "one line for all the extra tags");
+        assert!(
+            parsed.refused[0].contains("at most 200 provider tags"),
+            "{:?}",
+            parsed.refused
+        );
     }
 }
