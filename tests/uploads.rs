@@ -13,10 +13,12 @@ use support::{catch_up, Gateway, TestDb};
 
 const CRAWL_UPLOAD: &str = "mutation($id: ID!, $files: [Upload!]!) {
     crawlUpload(id: $id, files: $files) {
-        jobId connectionId total { discovered updated orphaned unchanged errors failed } errors } }";
+        jobId connectionId total { discovered updated orphaned unchanged errors failed } errors
+        skipped { type count } } }";
 
 /// The recorded state of two VPCs: `aws_default_vpc.default` and `aws_vpc.vpc`, the
-/// latter given `Name` and `environment` tags (the recording has none).
+/// latter given `Name` and `environment` tags (the recording has none), and two volume
+/// attachments, a type Maestro does not map.
 fn vpc_state() -> Value {
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -30,6 +32,9 @@ fn vpc_state() -> Value {
         .find(|resource| resource["type"] == "aws_vpc")
         .unwrap();
     vpc["instances"][0]["attributes"]["tags"] = json!({"Name": "core", "environment": "staging"});
+    state["resources"].as_array_mut().unwrap().push(json!({
+        "mode": "managed", "type": "aws_volume_attachment", "name": "data",
+        "instances": [{"attributes": {"id": "vai-1"}}, {"attributes": {"id": "vai-2"}}]}));
     state
 }
 
@@ -121,6 +126,11 @@ async fn uploaded_states_are_crawled_and_orphan_only_what_they_no_longer_hold() 
     assert_eq!(
         (&summary["connectionId"], &summary["errors"]),
         (&json!(id), &json!([]))
+    );
+    assert_eq!(
+        summary["skipped"],
+        json!([{"type": "aws_volume_attachment", "count": 2}]),
+        "what Maestro does not map is counted once, whatever the number of tasks"
     );
     let (default_vpc, other_vpc) = ("vpc-41d1d13b".to_string(), "vpc-0a5666c0cfc366714".to_string());
     assert_eq!(

@@ -106,6 +106,24 @@ impl Observation {
     }
 }
 
+/// What a file provider saw for one task in its files.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Crawled {
+    pub observations: Vec<Observation>,
+    /// What the files hold that Maestro does not map, by type (`aws_volume_attachment`
+    /// → 3), so that "not supported" is told apart from "nothing there".
+    pub skipped: BTreeMap<String, usize>,
+}
+
+impl From<Vec<Observation>> for Crawled {
+    fn from(observations: Vec<Observation>) -> Crawled {
+        Crawled {
+            observations,
+            skipped: BTreeMap::new(),
+        }
+    }
+}
+
 /// Secrets of a connection, decrypted only for the duration of a crawl. Never printed.
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct Credentials(BTreeMap<String, String>);
@@ -208,7 +226,7 @@ pub trait Provider: Send + Sync {
         &'a self,
         _request: CrawlRequest<'a>,
         _files: &'a [SourceFile],
-    ) -> BoxFuture<'a, Result<Vec<Observation>, CrawlError>> {
+    ) -> BoxFuture<'a, Result<Crawled, CrawlError>> {
         Box::pin(std::future::ready(Err(crate::source::not_files(self.name()))))
     }
 

@@ -30,7 +30,7 @@ mod terraform;
 
 pub use asks::{ListenError, Refusal};
 pub use connection_tests::{ConnectionTest, ConnectionTests, TestOutcome};
-pub use contract::{CrawlError, CrawlRequest, Credentials, Observation, Provider, Task};
+pub use contract::{CrawlError, CrawlRequest, Crawled, Credentials, Observation, Provider, Task};
 pub use jobs::{JobError, JobQueue, CRAWLS_STREAM};
 pub use progress::{Counts, Progress};
 pub use reach::{Network, Reach, DEFAULT_MAX_BYTES};

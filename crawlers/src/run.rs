@@ -2,6 +2,7 @@
 //! reconciled into commands that carry the crawler, connection and task as their source.
 //! Each task's last state, message, time and counts are recorded on the connection.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use chrono::Utc;
@@ -16,7 +17,7 @@ use crate::connection_tests::{ConnectionTest, TestOutcome};
 use crate::progress::{Counts, Progress};
 use crate::reconcile::{self, Change, Known, Scope};
 use crate::source::SourceFile;
-use crate::{CrawlError, CrawlRequest, Credentials, Provider, Reach, Task};
+use crate::{CrawlError, CrawlRequest, Crawled, Credentials, Provider, Reach, Task};
 
 /// A crawl's commands go to the event log in batches, one commit each (per-item commits
 /// would cap a crawl at Postgres' commit rate), a few batches at a time: enough to keep
@@ -35,6 +36,8 @@ pub struct Summary {
     pub failed: usize,
     /// What went wrong: failed regions, and items whose values Maestro cannot take.
     pub errors: Vec<String>,
+    /// What the files held that Maestro does not map, by type.
+    pub skipped: BTreeMap<String, usize>,
 }
 
 impl Summary {
@@ -201,12 +204,14 @@ impl Crawler {
             step: None,
             total: Counts::default(),
         };
-        // A file that cannot be read fails every task the same way: it is reported once,
-        // as the file's fault, and no other task runs on it.
-        let mut unreadable = false;
+        // A file that cannot be read fails every task the same way: it is counted and
+        // reported once, as the file's fault, no other task runs on it, and every task
+        // shows the failure.
+        let mut unreadable: Option<Summary> = None;
         for task in tasks {
-            if unreadable {
-                break;
+            if let Some(failure) = &unreadable {
+                self.record_status(job, task, failure).await?;
+                continue;
             }
             let mut task_summary = Summary::default();
             for region in &regions {
@@ -228,13 +233,13 @@ impl Crawler {
                 let (summary, file_error) = self
                     .crawl(job, provider.as_ref(), task, request, &adoption, files)
                     .await?;
-                unreadable = file_error;
                 told.done += 1;
                 told.step = Some(summary.counts());
                 told.total += summary.counts();
                 progress(&told);
                 merge(&mut task_summary, &summary);
-                if unreadable {
+                if file_error {
+                    unreadable = Some(summary);
                     break;
                 }
             }
@@ -259,12 +264,16 @@ impl Crawler {
             region: request.region.to_string(),
         };
         let mut summary = Summary::default();
-        let crawled = match files {
-            Some(files) => provider.crawl_files(request, files).await,
-            None => provider.crawl(request).await,
+        let crawled = match (files, provider.file_shape()) {
+            (Some(files), _) => provider.crawl_files(request, files).await,
+            (None, Some(_)) => crate::source::crawl_source_files(provider, request).await,
+            (None, None) => provider.crawl(request).await.map(Crawled::from),
         };
         let observations = match crawled {
-            Ok(observations) => observations,
+            Ok(crawled) => {
+                summary.skipped = crawled.skipped;
+                crawled.observations
+            }
             Err(error @ CrawlError::File(_)) => {
                 summary.failed += 1;
                 summary.errors.push(error.to_string());
@@ -457,7 +466,7 @@ impl Crawler {
             (false, true) => "success",
             (false, false) => "warning",
         };
-        let status = json!({
+        let mut status = json!({
             "state": state,
             "message": if summary.errors.is_empty() { summary.to_string() } else { summary.errors.join("; ") },
             "at": Utc::now().to_rfc3339(),
@@ -466,6 +475,9 @@ impl Crawler {
             "permissions": task.permissions,
             "every_seconds": task.every.as_secs(),
         });
+        if !summary.skipped.is_empty() {
+            status["skipped"] = json!(summary.skipped);
+        }
         let metadata = Metadata {
             correlation_id: Some(job.id),
             ..Metadata::new("crawler", ActorKind::Crawler)
@@ -527,6 +539,11 @@ fn merge(total: &mut Summary, part: &Summary) {
     total.unchanged += part.unchanged;
     total.failed += part.failed;
     total.errors.extend(part.errors.iter().cloned());
+    // Every task reads the same files: what they skip is counted once, not per task.
+    for (skipped, count) in &part.skipped {
+        let known = total.skipped.entry(skipped.clone()).or_default();
+        *known = (*known).max(*count);
+    }
 }
 
 /// What the items a connection discovers are granted: its `acl_template` field

@@ -37,7 +37,7 @@ use tokio::process::Command;
 use futures::future::BoxFuture;
 use futures::FutureExt;
 
-use crate::{CrawlError, CrawlRequest, Observation, Provider, Reach};
+use crate::{CrawlError, CrawlRequest, Crawled, Observation, Provider, Reach};
 use s3::S3Target;
 
 mod s3;
@@ -254,20 +254,25 @@ pub(crate) fn not_files(provider: &str) -> CrawlError {
     settings("source", format!("{provider} crawls an API, not files"))
 }
 
-/// A file provider's `crawl`: reads the connection's source in the provider's shape, then
-/// crawls those files as an upload would be crawled.
+/// A file provider's `crawl`: what [`crawl_source_files`] sees.
 pub(crate) fn crawl_from_source<'a>(
     provider: &'a dyn Provider,
     request: CrawlRequest<'a>,
 ) -> BoxFuture<'a, Result<Vec<Observation>, CrawlError>> {
-    async move {
-        let shape = provider.file_shape().ok_or_else(|| not_files(provider.name()))?;
-        let files = Source::from_options(request.options)?
-            .read(shape, &request)
-            .await?;
-        provider.crawl_files(request, &files).await
-    }
-    .boxed()
+    async move { Ok(crawl_source_files(provider, request).await?.observations) }.boxed()
+}
+
+/// Reads the connection's source in the provider's shape, then crawls those files as an
+/// upload would be crawled.
+pub(crate) async fn crawl_source_files(
+    provider: &dyn Provider,
+    request: CrawlRequest<'_>,
+) -> Result<Crawled, CrawlError> {
+    let shape = provider.file_shape().ok_or_else(|| not_files(provider.name()))?;
+    let files = Source::from_options(request.options)?
+        .read(shape, &request)
+        .await?;
+    provider.crawl_files(request, &files).await
 }
 
 /// Reads a local file, or the files of a local directory, when the reach allows the

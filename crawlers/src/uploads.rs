@@ -35,6 +35,9 @@ pub struct UploadedFile {
 pub struct UploadSummary {
     pub total: Counts,
     pub errors: Vec<String>,
+    /// What the files hold that Maestro does not map, by type.
+    #[serde(default)]
+    pub skipped: std::collections::BTreeMap<String, usize>,
 }
 
 /// A crawl of stored files, as the gateway asks for it.
@@ -143,6 +146,7 @@ impl UploadCrawls {
             Ok(summary) => Ok(UploadSummary {
                 total: summary.counts(),
                 errors: summary.errors,
+                skipped: summary.skipped,
             }),
             Err(error) => Err(refusal(error)),
         }

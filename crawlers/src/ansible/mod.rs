@@ -28,7 +28,7 @@ use futures::future::BoxFuture;
 use futures::FutureExt;
 
 use crate::source::{Shape, SourceFile};
-use crate::{CrawlError, CrawlRequest, Observation, Provider, Task};
+use crate::{CrawlError, CrawlRequest, Crawled, Observation, Provider, Task};
 use facts::Host;
 
 pub struct Ansible;
@@ -92,11 +92,14 @@ impl Provider for Ansible {
         &'a self,
         request: CrawlRequest<'a>,
         files: &'a [SourceFile],
-    ) -> BoxFuture<'a, Result<Vec<Observation>, CrawlError>> {
+    ) -> BoxFuture<'a, Result<Crawled, CrawlError>> {
         async move {
             let task = self.task(request.task)?;
             let hosts = files.iter().map(Host::parse).collect::<Result<Vec<_>, _>>()?;
-            observations(&hosts, task.name)
+            Ok(Crawled {
+                observations: observations(&hosts, task.name)?,
+                skipped: Default::default(),
+            })
         }
         .boxed()
     }

@@ -26,7 +26,7 @@ use futures::future::BoxFuture;
 use futures::FutureExt;
 
 use crate::source::{Shape, SourceFile};
-use crate::{CrawlError, CrawlRequest, Observation, Provider, Task};
+use crate::{CrawlError, CrawlRequest, Crawled, Observation, Provider, Task};
 use map::Attributes;
 use state::State;
 
@@ -112,6 +112,10 @@ pub fn observations(state: &State, task: &str, file: &str) -> Result<Mapped, Cra
     Ok(mapped)
 }
 
+/// How the skipped data sources are counted: Terraform reads them, and manages them
+/// elsewhere.
+const DATA_SOURCES: &str = "data sources";
+
 /// The connection option that accepts a state without resources.
 const ACCEPT_EMPTY: &str = "accept_empty_state";
 
@@ -156,7 +160,7 @@ impl Provider for Terraform {
         &'a self,
         request: CrawlRequest<'a>,
         files: &'a [SourceFile],
-    ) -> BoxFuture<'a, Result<Vec<Observation>, CrawlError>> {
+    ) -> BoxFuture<'a, Result<Crawled, CrawlError>> {
         async move {
             let task = self.task(request.task)?;
             let file = files
@@ -165,16 +169,14 @@ impl Provider for Terraform {
             let state = state::parse(&file.origin, &file.text)?;
             refuse_empty(&state, &file.origin, &request)?;
             let mapped = observations(&state, task.name, &file.origin)?;
-            if !mapped.unknown.is_empty() || mapped.data_sources > 0 {
-                tracing::info!(
-                    file = %file.origin,
-                    task = task.name,
-                    unknown = ?mapped.unknown,
-                    data_sources = mapped.data_sources,
-                    "skipped Terraform resources Maestro does not map"
-                );
+            let mut skipped = mapped.unknown;
+            if mapped.data_sources > 0 {
+                skipped.insert(DATA_SOURCES.into(), mapped.data_sources);
             }
-            Ok(mapped.observations)
+            Ok(Crawled {
+                observations: mapped.observations,
+                skipped,
+            })
         }
         .boxed()
     }

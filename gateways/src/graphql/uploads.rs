@@ -64,7 +64,13 @@ pub fn mutation() -> Field {
                 return Err(coded("crawling uploads needs NATS and a crawler process; start them with `ops/up` and `maestro serve --roles crawler`", "UNAVAILABLE"));
             };
             let summary = crawls.ask(&job, files).await.map_err(refused)?;
-            let value = json!({"jobId": job.id, "connectionId": connection, "total": summary.total, "errors": summary.errors});
+            let skipped: Vec<_> = summary
+                .skipped
+                .iter()
+                .map(|(skipped_type, count)| json!({"type": skipped_type, "count": count}))
+                .collect();
+            let value = json!({"jobId": job.id, "connectionId": connection, "total": summary.total,
+                               "errors": summary.errors, "skipped": skipped});
             Ok(Some(FieldValue::value(from_json(&value))))
         })
     })
@@ -81,13 +87,25 @@ pub fn mutation() -> Field {
 }
 
 pub fn types() -> Vec<Object> {
-    vec![value_object(
+    let skipped = value_object(
+        "SkippedType",
+        &[
+            ("type", TypeRef::named_nn(TypeRef::STRING)),
+            ("count", TypeRef::named_nn(TypeRef::INT)),
+        ],
+    )
+    .description(
+        "A type the files hold that Maestro does not map (a Terraform resource type, or `data sources`), and \
+         how many of it: told apart from \"nothing there\".",
+    );
+    vec![skipped, value_object(
         SUMMARY,
         &[
             ("jobId", TypeRef::named_nn(TypeRef::ID)),
             ("connectionId", TypeRef::named_nn(TypeRef::ID)),
             ("total", TypeRef::named_nn("CrawlCounts")),
             ("errors", TypeRef::named_nn_list_nn(TypeRef::STRING)),
+            ("skipped", TypeRef::named_nn_list_nn("SkippedType")),
         ],
     )
     .description(
