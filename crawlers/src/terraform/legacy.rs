@@ -99,14 +99,24 @@ fn mode_and_name(address: &str, resource_type: &str) -> (String, String) {
 /// for sets, order kept by index).
 fn unflatten(flat: &Map<String, Value>) -> Map<String, Value> {
     let pairs: Vec<(&str, &Value)> = flat.iter().map(|(key, value)| (key.as_str(), value)).collect();
-    build(&pairs)
+    build(&pairs, 0)
 }
 
-fn build(pairs: &[(&str, &Value)]) -> Map<String, Value> {
+/// How deep flattened attributes are rebuilt: far deeper than any provider schema nests
+/// blocks, and a bound on the recursion a crafted key of a million dots could ask for.
+/// Below it, the rest of a key is kept whole.
+const MAX_DEPTH: usize = 32;
+
+fn build(pairs: &[(&str, &Value)], depth: usize) -> Map<String, Value> {
     let mut by_name: BTreeMap<&str, Vec<(&str, &Value)>> = BTreeMap::new();
     let mut scalars = Map::new();
     for (key, value) in pairs {
-        match key.split_once('.') {
+        let split = if depth < MAX_DEPTH {
+            key.split_once('.')
+        } else {
+            None
+        };
+        match split {
             Some((name, rest)) => by_name.entry(name).or_default().push((rest, value)),
             None => {
                 scalars.insert(key.to_string(), (*value).clone());
@@ -123,9 +133,9 @@ fn build(pairs: &[(&str, &Value)]) -> Map<String, Value> {
                     .collect(),
             )
         } else if nested.iter().any(|(rest, _)| *rest == "#") {
-            Value::Array(elements(&nested))
+            Value::Array(elements(&nested, depth + 1))
         } else {
-            Value::Object(build(&nested))
+            Value::Object(build(&nested, depth + 1))
         };
         scalars.insert(name.to_string(), value);
     }
@@ -134,7 +144,7 @@ fn build(pairs: &[(&str, &Value)]) -> Map<String, Value> {
 
 /// The elements of a flattened list, by index (or set hash): a scalar when the element
 /// is `x.N` itself, an object of its attributes otherwise.
-fn elements(nested: &[(&str, &Value)]) -> Vec<Value> {
+fn elements(nested: &[(&str, &Value)], depth: usize) -> Vec<Value> {
     let mut by_index: BTreeMap<(u64, &str), Vec<(&str, &Value)>> = BTreeMap::new();
     for (rest, value) in nested.iter().filter(|(rest, _)| *rest != "#") {
         let (index, inner) = rest.split_once('.').unwrap_or((rest, ""));
@@ -145,7 +155,7 @@ fn elements(nested: &[(&str, &Value)]) -> Vec<Value> {
         .into_values()
         .map(|parts| match parts.as_slice() {
             [("", value)] => (*value).clone(),
-            parts => Value::Object(build(parts)),
+            parts => Value::Object(build(parts, depth + 1)),
         })
         .collect()
 }
@@ -174,6 +184,33 @@ mod tests {
                 "credit_specification": [],
             })
         );
+    }
+
+    /// A crafted state cannot make the rebuild recurse without bound: a key of a million
+    /// segments (lists and objects alike) ends as an object 32 levels deep, its rest whole.
+    #[test]
+    fn a_key_of_a_million_segments_is_rebuilt_to_a_bounded_depth() {
+        for (segment, marker) in [("a", None), ("0", Some("a.#"))] {
+            let key = format!("a.{}", vec![segment; 1_000_000].join("."));
+            let mut flat = Map::new();
+            flat.insert(key, json!("x"));
+            if let Some(list) = marker {
+                flat.insert(list.into(), json!("1"));
+            }
+            let rebuilt = Value::Object(unflatten(&flat));
+            let mut depth = 0;
+            let mut node = &rebuilt;
+            while let Some(next) = node.get("a").or_else(|| node.get(0)).or_else(|| node.get("0")) {
+                node = next;
+                depth += 1;
+            }
+            assert!(depth <= MAX_DEPTH + 2, "{segment}: {depth} levels");
+            assert!(
+                node.as_object()
+                    .is_some_and(|rest| rest.keys().any(|key| key.len() > 1_000_000)),
+                "{segment}: the rest of the key is kept whole"
+            );
+        }
     }
 
     #[test]
